@@ -1,0 +1,46 @@
+# The front door: `make run` builds the warehouse and a release from raw/; `make test` runs the tests.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+export PYTHONPATH := $(CURDIR)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help setup run test lint dev verify lock clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $(STAMP)
+
+setup: $(STAMP) ## Create the locked environment in .venv (done by every target that needs it)
+
+run: setup ## Build the warehouse and a release from raw/
+	$(BIN)/python -m pipeline run
+
+test: setup ## Run the tests
+	$(BIN)/python -m pytest
+
+lint: setup ## Lint with ruff
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff format --check pipeline tests
+
+dev: setup ## Dagster UI on http://127.0.0.1:3000
+	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipeline.definitions
+
+lock: ## Re-resolve requirements.in into requirements.lock
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.in
+	.lock-venv/bin/python -m pip freeze --exclude-editable > requirements.lock
+	rm -rf .lock-venv
+
+clean: ## Remove the environment and build outputs (not raw/)
+	rm -rf $(VENV) warehouse/indicators.duckdb warehouse/releases dagster_home/storage

@@ -1,0 +1,1 @@
+"""Urban–rural convergence indicators for Guangzhou and Guangdong: raw tables → DuckDB warehouse → Parquet releases."""

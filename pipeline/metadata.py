@@ -1,0 +1,90 @@
+"""Loaders for the metadata kept as data files in pipeline/metadata: regions, aliases, units and indicators."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+METADATA_DIR = Path(__file__).parent / "metadata"
+
+REGION_COLUMNS = [
+    "region_code",
+    "name_zh",
+    "name_en",
+    "level",
+    "parent_code",
+    "district_group",
+    "typical_county",
+    "paired_city",
+]
+CATALOG_COLUMNS = [
+    "indicator_code",
+    "name_zh",
+    "name_en",
+    "unit",
+    "kind",
+    "derivation",
+    "definition",
+    "formula",
+    "inputs",
+    "direction",
+    "valid_min",
+    "valid_max",
+    "caveats",
+]
+
+
+def load_regions(metadata_dir: Path = METADATA_DIR) -> pd.DataFrame:
+    """The region dimension (GB/T 2260 codes, `CN` for China) as a frame with string codes."""
+    regions = pd.read_csv(metadata_dir / "regions.csv", dtype=str, keep_default_na=False)
+    for flag in ("typical_county", "paired_city"):
+        regions[flag] = regions[flag].str.lower().eq("true")
+    for optional in ("parent_code", "district_group"):
+        regions[optional] = regions[optional].replace("", None)
+    return regions[REGION_COLUMNS]
+
+
+def load_region_aliases(metadata_dir: Path = METADATA_DIR) -> pd.DataFrame:
+    """Printed region names other than the official name, mapped to today's region code."""
+    return pd.read_csv(metadata_dir / "region_aliases.csv", dtype=str, keep_default_na=False)
+
+
+def region_name_lookup(metadata_dir: Path = METADATA_DIR) -> dict[str, str]:
+    """Every printed name a region may appear under (official names and aliases) → region code."""
+    regions = load_regions(metadata_dir)
+    lookup = dict(zip(regions["name_zh"], regions["region_code"], strict=True))
+    aliases = load_region_aliases(metadata_dir)
+    lookup.update(zip(aliases["alias"], aliases["region_code"], strict=True))
+    return lookup
+
+
+def load_units(metadata_dir: Path = METADATA_DIR) -> dict[str, tuple[str, float]]:
+    """Printed unit (元, 万元, 亿元, %, …) → (canonical unit, multiplier into it)."""
+    units = pd.read_csv(metadata_dir / "units.csv", dtype=str, keep_default_na=False)
+    return {row.printed_unit: (row.unit, float(row.multiplier)) for row in units.itertuples(index=False)}
+
+
+def load_indicator_catalog(metadata_dir: Path = METADATA_DIR) -> pd.DataFrame:
+    """The indicator catalogue (indicators.yaml) as a frame, one row per indicator code."""
+    entries = yaml.safe_load((metadata_dir / "indicators.yaml").read_text(encoding="utf-8"))
+    catalog = pd.DataFrame(entries)
+    for column in CATALOG_COLUMNS:
+        if column not in catalog:
+            catalog[column] = None
+    catalog["inputs"] = catalog["inputs"].map(
+        lambda value: ";".join(value) if isinstance(value, list) else (value if isinstance(value, str) else "")
+    )
+    for text_column in ("derivation", "formula", "direction", "caveats"):
+        catalog[text_column] = catalog[text_column].fillna("").astype(str)
+    for bound in ("valid_min", "valid_max"):
+        catalog[bound] = pd.to_numeric(catalog[bound], errors="raise").astype("float64")
+    return catalog[CATALOG_COLUMNS]
+
+
+@lru_cache(maxsize=1)
+def default_units() -> dict[str, tuple[str, float]]:
+    """The units table of the package, cached."""
+    return load_units()

@@ -1,0 +1,46 @@
+"""The one resource that knows where things live: raw tables, the warehouse and the releases."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+WAREHOUSE_FILE_NAME = "indicators.duckdb"
+
+
+class ProjectPaths(dg.ConfigurableResource):
+    """Folders of the raw tables and of the warehouse outputs; tests point them at tmp_path."""
+
+    raw_dir: str = str(PROJECT_ROOT / "raw")
+    warehouse_dir: str = str(PROJECT_ROOT / "warehouse")
+
+    @property
+    def raw_path(self) -> Path:
+        """The raw tables' folder."""
+        return Path(self.raw_dir)
+
+    @property
+    def warehouse_path(self) -> Path:
+        """The folder holding the warehouse file and the releases."""
+        return Path(self.warehouse_dir)
+
+    @property
+    def warehouse_file(self) -> Path:
+        """The live DuckDB warehouse that analysts open read-only."""
+        return self.warehouse_path / WAREHOUSE_FILE_NAME
+
+    @property
+    def releases_path(self) -> Path:
+        """The folder of versioned releases."""
+        return self.warehouse_path / "releases"
+
+
+def default_project_paths() -> ProjectPaths:
+    """Paths from PIPELINE_RAW_DIR / PIPELINE_WAREHOUSE_DIR when set, else the repository's raw/ and warehouse/."""
+    return ProjectPaths(
+        raw_dir=os.environ.get("PIPELINE_RAW_DIR", str(PROJECT_ROOT / "raw")),
+        warehouse_dir=os.environ.get("PIPELINE_WAREHOUSE_DIR", str(PROJECT_ROOT / "warehouse")),
+    )

@@ -1,0 +1,269 @@
+"""One pandera model per table, and the reporting of failures with file, row, column and rule."""
+
+from __future__ import annotations
+
+import copy
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+REGION_LEVELS = ["country", "province", "prefecture_city", "district", "county", "county_city", "town", "village"]
+DISTRICT_GROUPS = ["old_city_new_vitality", "industry_city_integration", "urban_rural_integration"]
+METHODS = ["derived", "published"]
+STATUS_PATTERN = r"^[a-z:]*$"
+
+
+class RegionSchema(pa.DataFrameModel):
+    """The region dimension: GB/T 2260 codes (`CN` for China) and NBS division codes."""
+
+    region_code: Series[str] = pa.Field(
+        unique=True, str_matches=r"^(CN|\d{6}|\d{9}|\d{12})$", description="GB/T 2260 code, or CN"
+    )
+    name_zh: Series[str] = pa.Field(str_length={"min_value": 1}, description="official Chinese name")
+    name_en: Series[str] = pa.Field(str_length={"min_value": 1}, description="English name (pinyin)")
+    level: Series[str] = pa.Field(isin=REGION_LEVELS, description="administrative level")
+    parent_code: Series[str] = pa.Field(nullable=True, description="code of the parent region")
+    district_group: Series[str] = pa.Field(
+        nullable=True, isin=DISTRICT_GROUPS, description="一区一策 group of a Guangzhou district"
+    )
+    typical_county: Series[bool] = pa.Field(description="in the province's first list of typical counties")
+    paired_city: Series[bool] = pa.Field(description="paired with Guangzhou for cooperation")
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class IndicatorCatalogSchema(pa.DataFrameModel):
+    """The indicator catalogue: what each code means and its plausible range."""
+
+    indicator_code: Series[str] = pa.Field(
+        unique=True, str_matches=r"^[a-z][a-z0-9_]*$", description="snake_case indicator code"
+    )
+    name_zh: Series[str] = pa.Field(str_length={"min_value": 1}, description="Chinese name")
+    name_en: Series[str] = pa.Field(str_length={"min_value": 1}, description="English name")
+    unit: Series[str] = pa.Field(description="canonical unit")
+    kind: Series[str] = pa.Field(isin=["observed", "derived"], description="observed in a source, or derived here")
+    derivation: Series[str] = pa.Field(isin=["", "ratio"], description="how a derived indicator is computed")
+    definition: Series[str] = pa.Field(str_length={"min_value": 1}, description="what the indicator measures")
+    formula: Series[str] = pa.Field(description="formula in words (derived indicators)")
+    inputs: Series[str] = pa.Field(description="input indicator codes, ';'-separated")
+    direction: Series[str] = pa.Field(isin=["", "decreasing", "increasing"], description="which way means convergence")
+    valid_min: Series[float] = pa.Field(nullable=True, description="plausible minimum (inclusive)")
+    valid_max: Series[float] = pa.Field(nullable=True, description="plausible maximum (inclusive)")
+    caveats: Series[str] = pa.Field(description="caveats for users")
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class SourceSchema(pa.DataFrameModel):
+    """One row per raw table: its provenance as declared in the sidecar."""
+
+    source_id: Series[str] = pa.Field(unique=True, description="the table's identifier (file stem)")
+    title: Series[str] = pa.Field(description="title as published")
+    publication: Series[str] = pa.Field(description="publication the table appears in")
+    publisher: Series[str] = pa.Field(description="publishing body")
+    table_number: Series[str] = pa.Field(description="table number or kind of text")
+    edition: Series[str] = pa.Field(description="edition or release date")
+    url: Series[str] = pa.Field(nullable=True, description="where the figures were read")
+    url_note: Series[str] = pa.Field(nullable=True, description="why there is no URL, where none")
+    url_kind: Series[str] = pa.Field(description="official, mirror, news, compilation or self_media")
+    authority: Series[str] = pa.Field(description="how authoritative the source is")
+    accessed: Series[str] = pa.Field(description="date the figures were read")
+    licence: Series[str] = pa.Field(description="terms of reproduction")
+    file: Series[str] = pa.Field(description="raw data file, relative to raw/")
+    sha256: Series[str] = pa.Field(str_matches=r"^[0-9a-f]{64}$", description="sha256 of the raw data file")
+    caveats: Series[str] = pa.Field(description="caveats, one per line")
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+class StagedObservationSchema(pa.DataFrameModel):
+    """Tidy observations read from raw tables, with their lineage (file, row, column)."""
+
+    source_id: Series[str] = pa.Field(description="raw table the figure comes from")
+    source_file: Series[str] = pa.Field(description="raw data file, relative to raw/")
+    source_row: Series[int] = pa.Field(ge=1, description="line in the raw file (header = 1)")
+    source_column: Series[str] = pa.Field(description="column of the raw file holding the figure")
+    printed_label: Series[str] = pa.Field(description="row label as printed")
+    region_code: Series[str] = pa.Field(description="region code")
+    year: Series[int] = pa.Field(ge=1949, description="reference year")
+    indicator_code: Series[str] = pa.Field(description="indicator code")
+    value: Series[float] = pa.Field(nullable=True, description="value in the canonical unit; null when missing")
+    unit: Series[str] = pa.Field(description="canonical unit")
+    status: Series[str] = pa.Field(
+        str_matches=STATUS_PATTERN,
+        description="observation status flags (b break, e estimated, p provisional, u low reliability; ':' not available, 'c' confidential)",
+    )
+    rounding_radius: Series[float] = pa.Field(
+        nullable=True, ge=0, description="half of the last printed digit, in the canonical unit"
+    )
+
+    class Config:
+        strict = True
+        coerce = True
+
+    @pa.dataframe_check(
+        name="missing_value_has_status", error="a missing value needs a status (':' not available, 'c' confidential)"
+    )
+    def missing_value_has_status(cls, frame: pd.DataFrame) -> Series[bool]:
+        """A null value must carry a status that says why it is missing."""
+        return frame["value"].notna() | frame["status"].str.contains(r"[:cz]", regex=True)
+
+
+class ObservationSchema(StagedObservationSchema):
+    """Validated observations: unique per region, year, indicator and source, in plausible ranges."""
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["region_code", "year", "indicator_code", "source_id"]
+
+
+class IndicatorSchema(pa.DataFrameModel):
+    """Indicator values: derived here from observations, or carried from a publication."""
+
+    indicator_code: Series[str] = pa.Field(description="indicator code (see indicator_catalog)")
+    region_code: Series[str] = pa.Field(description="region code (see regions)")
+    year: Series[int] = pa.Field(ge=1949, description="reference year")
+    value: Series[float] = pa.Field(description="indicator value")
+    unit: Series[str] = pa.Field(description="unit")
+    method: Series[str] = pa.Field(isin=METHODS, description="derived here, or published by the source")
+    status: Series[str] = pa.Field(str_matches=STATUS_PATTERN, description="status flags carried from the inputs")
+    source_ids: Series[str] = pa.Field(description="the raw tables the value rests on, ';'-separated")
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["indicator_code", "region_code", "year", "method"]
+
+
+def observation_schema(region_codes: list[str], catalog: pd.DataFrame) -> pa.DataFrameSchema:
+    """The observation schema with the checks that depend on metadata: known codes, units and plausible ranges."""
+    schema = ObservationSchema.to_schema()
+    schema = schema.update_columns(
+        {
+            "region_code": {"checks": [pa.Check.isin(region_codes, error="region_code must be in regions.csv")]},
+            "indicator_code": {
+                "checks": [
+                    pa.Check.isin(list(catalog["indicator_code"]), error="indicator_code must be in indicators.yaml")
+                ]
+            },
+        }
+    )
+    bounds = catalog.set_index("indicator_code")
+    checks = [
+        pa.Check(
+            lambda frame: plausible(frame, bounds),
+            name="value_in_plausible_range",
+            error="value must lie within the indicator's valid_min..valid_max in indicators.yaml",
+        ),
+        pa.Check(
+            lambda frame: unit_matches(frame, bounds),
+            name="unit_matches_catalog",
+            error="unit must be the indicator's unit in indicators.yaml",
+        ),
+    ]
+    return with_checks(schema, checks)
+
+
+def indicator_schema(region_codes: list[str], catalog: pd.DataFrame) -> pa.DataFrameSchema:
+    """The indicator schema with known codes and plausible ranges from the catalogue."""
+    schema = IndicatorSchema.to_schema().update_columns(
+        {
+            "region_code": {"checks": [pa.Check.isin(region_codes, error="region_code must be in regions.csv")]},
+            "indicator_code": {
+                "checks": [
+                    pa.Check.isin(list(catalog["indicator_code"]), error="indicator_code must be in indicators.yaml")
+                ]
+            },
+        }
+    )
+    bounds = catalog.set_index("indicator_code")
+    return with_checks(
+        schema,
+        [
+            pa.Check(
+                lambda frame: plausible(frame, bounds),
+                name="value_in_plausible_range",
+                error="value must lie within the indicator's valid_min..valid_max in indicators.yaml",
+            )
+        ],
+    )
+
+
+def with_checks(schema: pa.DataFrameSchema, checks: list[pa.Check]) -> pa.DataFrameSchema:
+    """A copy of a schema with more dataframe-level checks."""
+    extended = copy.deepcopy(schema)
+    extended.checks = [*schema.checks, *checks]
+    return extended
+
+
+def plausible(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
+    """True where the value is missing or within its indicator's plausible range."""
+    low = frame["indicator_code"].map(bounds["valid_min"]).astype("float64")
+    high = frame["indicator_code"].map(bounds["valid_max"]).astype("float64")
+    value = frame["value"]
+    return value.isna() | ((low.isna() | (value >= low)) & (high.isna() | (value <= high)))
+
+
+def unit_matches(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
+    """True where the unit is the catalogue's unit for the indicator (unknown indicators are left to isin)."""
+    expected = frame["indicator_code"].map(bounds["unit"])
+    return expected.isna() | (frame["unit"] == expected)
+
+
+def schema_failures(errors: pa.errors.SchemaErrors, frame: pd.DataFrame, table: str) -> list[dict]:
+    """Each failure as a record naming the file, row and column where the figure came from, and the rule."""
+    records = []
+    for case in errors.failure_cases.to_dict("records"):
+        index = case.get("index")
+        lineage = {}
+        if index is not None and not pd.isna(index) and index in frame.index:
+            row = frame.loc[index]
+            if isinstance(row, pd.DataFrame):
+                row = row.iloc[0]
+            lineage = {
+                key: row.get(key)
+                for key in (
+                    "source_file",
+                    "source_row",
+                    "source_column",
+                    "region_code",
+                    "year",
+                    "indicator_code",
+                    "value",
+                )
+                if key in row
+            }
+        records.append(
+            {
+                "table": table,
+                "file": lineage.get("source_file"),
+                "row": None if lineage.get("source_row") is None else int(lineage["source_row"]),
+                "column": case.get("column") if case.get("column") is not None else lineage.get("source_column"),
+                "rule": str(case.get("check")),
+                "failure_case": None if case.get("failure_case") is None else str(case.get("failure_case")),
+                "figure": {
+                    key: (None if pd.isna(value) else str(value))
+                    for key, value in lineage.items()
+                    if key not in ("source_file", "source_row")
+                },
+            }
+        )
+    return records
+
+
+def describe_failure(record: dict) -> str:
+    """A failure record as one readable line."""
+    where = record.get("file") or record["table"]
+    if record.get("row") is not None:
+        where += f", row {record['row']}"
+    if record.get("column"):
+        where += f", column {record['column']!r}"
+    return f"{where}: [{record['rule']}] failing value {record.get('failure_case')!r} {record.get('figure') or ''}".rstrip()
