@@ -73,7 +73,7 @@ def convergence_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Dat
     placed = values[values["indicator_code"].isin(flagged)].merge(units, on="region_code")
     rows = []
     for (code, parent, level), series in placed.groupby(["indicator_code", "parent_region_code", "unit_level"]):
-        for window, (start, end) in convergence_windows(series).items():
+        for start, end, window in convergence_windows(series):
             result = beta_convergence(series, start, end)
             if result is None:
                 continue
@@ -104,7 +104,7 @@ def growth_window_units(series: pd.DataFrame, start: int, end: int) -> pd.DataFr
     return both[~both.index.isin(set(broken))]
 
 
-def convergence_windows(series: pd.DataFrame) -> dict[str, tuple[int, int]]:
+def convergence_windows(series: pd.DataFrame) -> list[tuple[int, int, str]]:
     """The longest window with ≥5 comparable units, and every rolling 5-year window with ≥5, labelled."""
     years = sorted(series["year"].unique())
     eligible = {
@@ -120,7 +120,7 @@ def convergence_windows(series: pd.DataFrame) -> dict[str, tuple[int, int]]:
     for window in sorted(eligible):
         if window[1] - window[0] == ROLLING_WINDOW_YEARS:
             labels.setdefault(window, []).append("rolling_5_year")
-    return {";".join(names): window for window, names in sorted(labels.items())}
+    return [(int(start), int(end), ";".join(names)) for (start, end), names in sorted(labels.items())]
 
 
 def beta_convergence(series: pd.DataFrame, start: int, end: int) -> dict | None:

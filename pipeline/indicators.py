@@ -186,7 +186,7 @@ def derive_ratio(
     pool = as_pool(preferred)
     top = input_series(pool, numerator)
     bottom = input_series(pool, denominator)
-    pairs = top.join(bottom, how="inner", lsuffix="_numerator", rsuffix="_denominator")
+    pairs = top.join(bottom, how="inner", suffixes=("_numerator", "_denominator"))
     pairs = pairs[pairs["value_denominator"] > 0]
     if pairs.empty:
         return pd.DataFrame(columns=[*INDICATOR_COLUMNS, "value_low", "value_high"])
@@ -220,7 +220,7 @@ def ratio_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.Data
 def difference_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `difference` entry: inputs[0] − inputs[1], same region and year."""
     first, second = entry.inputs.split(";")
-    pairs = input_series(pool, first).join(input_series(pool, second), how="inner", lsuffix="_first", rsuffix="_second")
+    pairs = input_series(pool, first).join(input_series(pool, second), how="inner", suffixes=("_first", "_second"))
     return value_frame(
         pairs.reset_index(),
         pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(),
@@ -233,7 +233,7 @@ def yearly_growth(pool: pd.DataFrame, indicator_code: str) -> pd.DataFrame:
     series = input_series(pool, indicator_code).reset_index()
     current = series.set_index(["region_code", "year"])
     previous = series.assign(year=series["year"] + 1).set_index(["region_code", "year"])
-    pairs = current.join(previous, how="inner", lsuffix="_current", rsuffix="_previous")
+    pairs = current.join(previous, how="inner", suffixes=("_current", "_previous"))
     pairs = pairs[~pairs["status_current"].str.contains(BREAK_FLAG, regex=False) & (pairs["value_previous"] > 0)]
     growth = value_frame(
         pairs.reset_index(),
@@ -259,8 +259,7 @@ def growth_difference_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame
         .join(
             yearly_growth(pool, second).set_index(["region_code", "year"]),
             how="inner",
-            lsuffix="_first",
-            rsuffix="_second",
+            suffixes=("_first", "_second"),
         )
     )
     return value_frame(
@@ -292,7 +291,7 @@ def share_of_parent(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.Data
     totals = pd.concat([own[["value", "status", "source_ids"]], summed])
     totals = totals[~totals.index.duplicated(keep="first")]
     totals = totals[totals["value"] > 0]
-    shares = with_parent.join(totals, on=["parent_code", "year"], how="inner", lsuffix="_child", rsuffix="_total")
+    shares = with_parent.join(totals, on=["parent_code", "year"], how="inner", suffixes=("_child", "_total"))
     return value_frame(
         shares, shares["value_child"].to_numpy() / shares["value_total"].to_numpy() * 100.0, ["_child", "_total"]
     )
