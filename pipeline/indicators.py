@@ -274,23 +274,14 @@ def index_change_of_input(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> p
 
 
 def share_of_parent(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
-    """A catalogue `share_of_parent` entry: a region's value over its parent's (own figure, else complete sum) × 100."""
+    """A catalogue `share_of_parent` entry: a region's value over its parent's own figure, same year, × 100."""
     series = input_series(pool, entry.inputs).reset_index()
     children = regions[["region_code", "parent_code"]].dropna()
-    child_counts = children.groupby("parent_code").size().rename("n_children")
     with_parent = series.merge(children, on="region_code")
-    summed = with_parent.groupby(["parent_code", "year"]).agg(
-        value=("value", "sum"),
-        n_values=("value", "size"),
-        status=("status", lambda statuses: merge_status(*statuses)),
-        source_ids=("source_ids", lambda sources: merge_source_ids(*sources)),
-    )
-    summed = summed.join(child_counts, on="parent_code")
-    summed = summed[summed["n_values"] == summed["n_children"]][["value", "status", "source_ids"]]
-    own = series.rename(columns={"region_code": "parent_code"}).set_index(["parent_code", "year"])
-    totals = pd.concat([own[["value", "status", "source_ids"]], summed])
-    totals = totals[~totals.index.duplicated(keep="first")]
-    totals = totals[totals["value"] > 0]
+    # Only the parent's own figure: regions.csv does not list every child of every region (China has only
+    # Guangdong), so a sum of the listed children is not a safe total.
+    totals = series.rename(columns={"region_code": "parent_code"}).set_index(["parent_code", "year"])
+    totals = totals.loc[totals["value"] > 0, ["value", "status", "source_ids"]]
     shares = with_parent.join(totals, on=["parent_code", "year"], how="inner", suffixes=("_child", "_total"))
     return value_frame(
         shares, shares["value_child"].to_numpy() / shares["value_total"].to_numpy() * 100.0, ["_child", "_total"]

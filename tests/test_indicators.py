@@ -109,28 +109,20 @@ def test_index_change_turns_an_index_into_percent_growth(tmp_path):
     assert result.loc[("real_growth", CITY, 2016), "value"] == pytest.approx(-3.0)
 
 
-def test_share_of_parent_uses_the_published_total_else_a_complete_sum(tmp_path):
+def test_share_of_parent_uses_the_parents_own_figure_only(tmp_path):
     rows = [
-        ("output", CITY, 2020, 1000.0),  # published city total
+        ("output", CITY, 2020, 1000.0, "p"),  # published city total
         ("output", A, 2020, 200.0),
         ("output", B, 2020, 300.0),
-        ("output", A, 2021, 100.0),  # no city total: A + B + C = 400
+        ("output", A, 2021, 100.0),  # no city total in 2021: no shares, even though A + B + C is complete
         ("output", B, 2021, 100.0),
         ("output", C, 2021, 200.0),
-        ("output", A, 2022, 100.0),  # no total and C missing → no shares
-        ("output", B, 2022, 100.0),
+        ("output", CITY, 2022, 0.0),  # a zero total → no shares
+        ("output", A, 2022, 100.0),
     ]
     result = derived([entry("output_share", "share_of_parent", ["output"])], rows, tmp_path)
-    values = result["value"].to_dict()
-    assert values[("output_share", A, 2020)] == pytest.approx(20.0)
-    assert values[("output_share", B, 2020)] == pytest.approx(30.0)
-    assert values[("output_share", A, 2021)] == pytest.approx(25.0)
-    assert values[("output_share", C, 2021)] == pytest.approx(50.0)
-    assert values[("output_share", B, 2021)] == pytest.approx(25.0)
-    # 2022: no city total and C missing; the city itself: the province's other city has no value.
-    assert set(values) == {("output_share", A, 2020), ("output_share", B, 2020)} | {
-        ("output_share", region, 2021) for region in (A, B, C)
-    }
+    assert result["value"].to_dict() == {("output_share", A, 2020): 20.0, ("output_share", B, 2020): 30.0}
+    assert result.loc[("output_share", A, 2020), "status"] == "p"
 
 
 def test_derived_entries_can_use_earlier_derived_entries(tmp_path):
