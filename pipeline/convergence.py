@@ -73,8 +73,9 @@ def convergence_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Dat
     placed = values[values["indicator_code"].isin(flagged)].merge(units, on="region_code")
     rows = []
     for (code, parent, level), series in placed.groupby(["indicator_code", "parent_region_code", "unit_level"]):
-        for start, end, window in convergence_windows(series):
-            result = beta_convergence(series, start, end)
+        panel = Panel.of(series)
+        for start, end, window in panel_windows(panel):
+            result = panel_beta(panel, start, end)
             if result is None:
                 continue
             rows.append(
@@ -93,25 +94,58 @@ def convergence_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Dat
     return pd.DataFrame(rows, columns=CONVERGENCE_COLUMNS).astype(CONVERGENCE_DTYPES)
 
 
-def growth_window_units(series: pd.DataFrame, start: int, end: int) -> pd.DataFrame:
-    """Units with positive values in both years and no `b` break in (start, end]: region, initial and final value."""
-    broken = series[
-        (series["year"] > start) & (series["year"] <= end) & series["status"].str.contains(BREAK_FLAG, regex=False)
-    ]["region_code"]
-    initial = series[(series["year"] == start) & (series["value"] > 0)].set_index("region_code")["value"]
-    final = series[(series["year"] == end) & (series["value"] > 0)].set_index("region_code")["value"]
-    both = pd.DataFrame({"initial": initial, "final": final}).dropna()
-    return both[~both.index.isin(set(broken))]
+class Panel:
+    """A series as a region × year matrix of values with a matching matrix of `b` break flags."""
+
+    def __init__(self, regions: np.ndarray, years: np.ndarray, levels: np.ndarray, breaks: np.ndarray):
+        self.regions, self.years, self.levels, self.breaks = regions, years, levels, breaks
+
+    @classmethod
+    def of(cls, series: pd.DataFrame) -> Panel:
+        """Build the panel of one indicator's series under one parent."""
+        levels = series.pivot_table(index="region_code", columns="year", values="value", aggfunc="first")
+        flags = series.assign(broken=series["status"].str.contains(BREAK_FLAG, regex=False))
+        breaks = flags.pivot_table(index="region_code", columns="year", values="broken", aggfunc="any")
+        breaks = breaks.reindex(index=levels.index, columns=levels.columns).fillna(False).astype(bool)
+        return cls(
+            levels.index.to_numpy(),
+            levels.columns.to_numpy(dtype="int64"),
+            levels.to_numpy(dtype="float64"),
+            breaks.to_numpy(dtype=bool),
+        )
+
+    def usable(self, start: int, end: int) -> np.ndarray:
+        """Units with positive values at start and end and no break flag in (start, end]."""
+        if start not in self.years or end not in self.years:
+            return np.zeros(len(self.regions), dtype=bool)
+        first = self.levels[:, self.years == start][:, 0]
+        last = self.levels[:, self.years == end][:, 0]
+        inside = (self.years > start) & (self.years <= end)
+        with np.errstate(invalid="ignore"):
+            positive = (first > 0) & (last > 0)
+        return positive & ~self.breaks[:, inside].any(axis=1)
+
+    def window(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """Initial and final values of the usable units."""
+        usable = self.usable(start, end)
+        first = self.levels[:, self.years == start][:, 0]
+        last = self.levels[:, self.years == end][:, 0]
+        return first[usable], last[usable]
 
 
 def convergence_windows(series: pd.DataFrame) -> list[tuple[int, int, str]]:
     """The longest window with ≥5 comparable units, and every rolling 5-year window with ≥5, labelled."""
-    years = sorted(series["year"].unique())
+    return panel_windows(Panel.of(series))
+
+
+def panel_windows(panel: Panel) -> list[tuple[int, int, str]]:
+    """Windows of a panel: the longest with ≥5 comparable units, and every rolling 5-year one with ≥5."""
+    years = sorted(int(year) for year in panel.years)
     eligible = {
         (start, end)
         for position, start in enumerate(years)
         for end in years[position + 1 :]
-        if len(growth_window_units(series, start, end)) >= MINIMUM_UNITS
+        if panel.usable(start, end).sum() >= MINIMUM_UNITS
     }
     labels: dict[tuple[int, int], list[str]] = {}
     if eligible:
@@ -120,20 +154,21 @@ def convergence_windows(series: pd.DataFrame) -> list[tuple[int, int, str]]:
     for window in sorted(eligible):
         if window[1] - window[0] == ROLLING_WINDOW_YEARS:
             labels.setdefault(window, []).append("rolling_5_year")
-    return [(int(start), int(end), ";".join(names)) for (start, end), names in sorted(labels.items())]
+    return [(start, end, ";".join(names)) for (start, end), names in sorted(labels.items())]
 
 
 def beta_convergence(series: pd.DataFrame, start: int, end: int) -> dict | None:
     """OLS of ln(x_end / x_start) / (end − start) on ln(x_start); None when fewer than 5 units or no spread."""
-    units = growth_window_units(series, start, end)
-    if len(units) < MINIMUM_UNITS:
+    return panel_beta(Panel.of(series), start, end)
+
+
+def panel_beta(panel: Panel, start: int, end: int) -> dict | None:
+    """β of one window of a panel, with intercept, r² and the number of units; None below 5 units."""
+    initial, final = panel.window(start, end)
+    if len(initial) < MINIMUM_UNITS:
         return None
-    log_initial = np.log(units["initial"].to_numpy(dtype="float64"))
-    growth = np.log(units["final"].to_numpy(dtype="float64") / units["initial"].to_numpy(dtype="float64")) / (
-        end - start
-    )
-    fit = ols_slope(log_initial, growth)
-    return None if fit is None else {**fit, "n_units": len(units)}
+    fit = ols_slope(np.log(initial), np.log(final / initial) / (end - start))
+    return None if fit is None else {**fit, "n_units": len(initial)}
 
 
 def ols_slope(x: np.ndarray, y: np.ndarray) -> dict | None:

@@ -101,7 +101,15 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
     weights_of = dict(zip(flagged["indicator_code"], flagged["weights"], strict=True))
     selected = values[values["indicator_code"].isin(weights_of) & values["value"].notna()]
     placed = selected.merge(units, on="region_code")
-    indexed = values.set_index(["indicator_code", "region_code", "year"])["value"]
+    weight_codes = {code for text in weights_of.values() for code in text.split(";") if code}
+    weight_rows = values[values["indicator_code"].isin(weight_codes)]
+    indexed = dict(
+        zip(
+            zip(weight_rows["indicator_code"], weight_rows["region_code"], weight_rows["year"], strict=True),
+            weight_rows["value"],
+            strict=True,
+        )
+    )
     rows = []
     for (code, parent, level, year), group in placed.groupby(
         ["indicator_code", "parent_region_code", "unit_level", "year"], sort=True
@@ -130,11 +138,11 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
 
 
 def population_weights(
-    indexed: pd.Series, weight_codes: str, regions: list[str], year: int
+    indexed: dict[tuple[str, str, int], float], weight_codes: str, regions: list[str], year: int
 ) -> tuple[str, np.ndarray | None]:
     """The first weight indicator with a positive value for every unit in the same year, and its values."""
     for weight_code in [code for code in weight_codes.split(";") if code]:
-        weights = indexed.reindex([(weight_code, region, year) for region in regions]).to_numpy(dtype="float64")
+        weights = np.array([indexed.get((weight_code, region, year), np.nan) for region in regions], dtype="float64")
         if not np.isnan(weights).any() and (weights > 0).all():
             return weight_code, weights
     return "", None

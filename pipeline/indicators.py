@@ -1,4 +1,4 @@
-"""Indicators: urban–rural ratios derived from observations, published ratios carried, and their reconciliation."""
+"""Indicators: catalogue-driven derivations, published values carried and reconciled, group aggregates, paired cities."""
 
 from __future__ import annotations
 
