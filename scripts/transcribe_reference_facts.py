@@ -1,0 +1,197 @@
+"""Write raw tables from the verified figures in the reference collection's facts.csv, shaped like their publications.
+
+Each figure in facts.csv was read from a public page and carries its source URL; this script lays the figures of one
+publication out as that publication prints them (wide: indicators or regions as rows and years as columns; long: one
+figure per row) so that the raw/ table can be checked against the page. It never computes or fills a figure: a year
+the source does not print is not a column, and a cell it leaves blank stays blank. The provenance sidecars
+(raw/<table>.meta.yaml) are written by hand; re-run `python -m pipeline rehash raw/<table>.meta.yaml` after this.
+
+Usage: python scripts/transcribe_reference_facts.py [--reference-dir ../shared/reference]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from collections import defaultdict
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_REFERENCE_DIR = Path(os.environ.get("REFERENCE_DIR", REPO_ROOT.parent / "shared" / "reference"))
+RAW_DIR = REPO_ROOT / "raw"
+
+GZ_YEARBOOK_2022 = "https://tjj.gz.gov.cn/datav/admin/home/www_nj/2022/directory"
+T8_08 = f"{GZ_YEARBOOK_2022}/08/html/08-08.htm"
+T1_17 = f"{GZ_YEARBOOK_2022}/01/html/01-17.htm"
+T19_02 = f"{GZ_YEARBOOK_2022}/19/html/19-02.htm"
+T1_19_2016 = "http://tjj.gz.gov.cn/attachment/6/6996/6996103/7875741.zip"
+T2_10_2020 = "http://www.webbocai.com/attachment/6/6996/6996107/7875749.zip"
+T10_21 = "https://nianjianbao.com/2024gdtjnj/directory/10/html/10-21.htm"
+CENSUS_BULLETIN_6 = "http://www.moonvisionstudio.com/zwgk/sjfb/tjgb/content/post_7286220.html"
+
+# (printed label, printed unit) of each reference indicator, as the Chinese publications name them.
+LABELS = {
+    "gdp": ("地区生产总值", "亿元"),
+    "gdp_primary": ("第一产业增加值", "亿元"),
+    "gdp_secondary": ("第二产业增加值", "亿元"),
+    "gdp_tertiary": ("第三产业增加值", "亿元"),
+    "gdp_per_capita": ("人均地区生产总值", "元"),
+    "industrial_output_above_designated_size": ("规模以上工业总产值", "亿元"),
+    "resident_population_yearend": ("年末常住人口", "万人"),
+    "registered_population_yearend": ("年末户籍人口", "万人"),
+    "urban_population_yearend": ("年末城镇常住人口", "万人"),
+    "urbanization_rate_resident": ("常住人口城镇化率", "%"),
+    "census_urban_population": ("城镇人口", "人"),
+    "census_rural_population": ("乡村人口", "人"),
+    "census_urbanization_rate": ("城镇人口比重", "%"),
+}
+# One long table per web page of district and city economy/population figures: source id → page URL.
+LONG_TABLES = {
+    "gz_district_gdp_2023_self_media": "http://www.xingfushuangcheng.com:80/new/2bc352e6638c49e580934b3b030b15af",
+    "gz_district_gdp_2023_qa_site": "https://www.fudaoke.com/exam/2990416.html",
+    "gz_tianhe_economy_2023_district_page": "http://0559rc.com/zjth/tzth/zsyz/tzhj/content/post_9628226.html",
+    "gz_tianhe_gdp_2021_nanfang": "https://ayc.cn/news-id-4601.html",
+    "gz_tianhe_economy_2021_report_copy": "http://www.hbzqbyyxgs.com/news/652226.html",
+    "gz_gdp_2020_self_media": "https://360docs.net/doc/0623415180.html",
+    "gz_tianhe_2015_forum_copy": "https://bbs.bztdxxl.com/archiver/tid-719530.html",
+    "gz_population_2023_xkb": "https://www.xkb.com.cn/articleDetail/300332",
+    "gz_population_2019_people": "http://gd.people.com.cn/BIG5/n2/2020/0313/c123932-33873353.html",
+    "gz_yearbook_2022_t19_02": T19_02,
+    "gd_bulletin_2023_copy": "http://my67778.com/news/data/hongguan/20240402/165705271204822560653768.shtml",
+    "gd_population_2022_bulletin_copy": "http://m.hbzqbyyxgs.com/top/433349.html",
+    "gd_gdp_2022_nfapp": "https://static.nfapp.southcn.com/content/202311/16/c8307764.html",
+    "gz_census_2020_bulletin_6": CENSUS_BULLETIN_6,
+}
+# Tianhe 2023 GDP is printed on the district page too (facts.csv note on the self-media row).
+EXTRA_LONG_ROWS = {
+    "gz_tianhe_economy_2023_district_page": [("天河区", "2023", "gdp", "6551.26")],
+}
+
+
+def main() -> None:
+    """Read facts.csv and write every table this script owns into raw/."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference-dir", type=Path, default=DEFAULT_REFERENCE_DIR)
+    arguments = parser.parse_args()
+    with (arguments.reference_dir / "facts.csv").open(encoding="utf-8", newline="") as handle:
+        facts = list(csv.DictReader(handle))
+    by_source = defaultdict(list)
+    for fact in facts:
+        by_source[fact["source"]].append(fact)
+
+    write_rural_income_t8_08(by_source[T8_08])
+    write_consumption_level(
+        "gz_yearbook_2022_t1_17", by_source[T1_17], ["2019", "2020"], total_label="全市居民消费水平"
+    )
+    write_consumption_level(
+        "gz_yearbook_2016_t1_19", by_source[T1_19_2016], ["2014", "2015"], total_label="全市居民消费水平"
+    )
+    write_region_rows(
+        "gz_yearbook_2020_t2_10", by_source[T2_10_2020], "urbanization_rate_resident", "常住人口城镇化率", "%"
+    )
+    write_region_rows(
+        "gd_yearbook_2024_t10_21",
+        by_source[T10_21],
+        "rural_consumption_expenditure_per_capita",
+        "农村常住居民人均消费支出",
+        "元",
+        blank_regions_after={"广州市": ["深圳市"]},
+    )
+    for source_id, url in LONG_TABLES.items():
+        # Figures of a page that an earlier raw table already holds (e.g. incomes) are not in LABELS and stay there.
+        rows = [
+            (fact["region_name_zh"], fact["year"], fact["indicator"], fact["value"])
+            for fact in by_source[url]
+            if fact["indicator"] in LABELS
+        ]
+        rows += EXTRA_LONG_ROWS.get(source_id, [])
+        write_long(source_id, rows)
+
+
+def number(text: str) -> str:
+    """A value as facts.csv holds it, printed without a trailing '.0' (the figure as published)."""
+    return text[:-2] if text.endswith(".0") else text
+
+
+def write_csv(source_id: str, header: list[str], rows: list[list[str]]) -> None:
+    """Write raw/<source_id>.csv in UTF-8 with LF line ends."""
+    path = RAW_DIR / f"{source_id}.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+    print(f"{path}: {len(rows)} rows")
+
+
+def write_rural_income_t8_08(facts: list[dict]) -> None:
+    """Guangzhou Yearbook 2022 table 8-8: the rural income series as rows, the printed years as columns."""
+    series = {
+        ("rural_net_income_per_capita_old_caliber", "old"): ("农村居民人均纯收入(旧口径)", "元"),
+        ("rural_net_income_per_capita_old_caliber", "new"): ("农村居民人均纯收入(新口径)", "元"),
+        ("rural_disposable_income_per_capita", ""): ("农村常住居民人均可支配收入", "元"),
+        ("rural_disposable_income_index_prev_year_100", ""): ("农村常住居民人均可支配收入指数(上年=100)", "上年=100"),
+        ("rural_engel_coefficient", ""): ("农村常住居民恩格尔系数", "%"),
+    }
+    cells: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for fact in facts:
+        indicator, year = fact["indicator"], fact["year"]
+        if indicator == "rural_net_income_per_capita_new_caliber":
+            key = ("rural_net_income_per_capita_old_caliber", "new")
+        elif indicator == "rural_net_income_per_capita_old_caliber":
+            # Up to 2002 the old caliber; from 2003 the table continues on the 2002 new caliber.
+            key = (indicator, "old" if int(year) <= 2002 else "new")
+        else:
+            key = (indicator, "")
+        cells[key][year] = number(fact["value"])
+    years = sorted({year for values in cells.values() for year in values}, key=int)
+    rows = [[label, unit, *[cells[key].get(year, "") for year in years]] for key, (label, unit) in series.items()]
+    write_csv("gz_yearbook_2022_t8_08", ["指标", "单位", *years], rows)
+
+
+def write_consumption_level(source_id: str, facts: list[dict], years: list[str], total_label: str) -> None:
+    """A 居民消费水平 table: total, urban, rural and the urban:rural comparison as rows, years as columns."""
+    series = {
+        "household_consumption_level_total": (total_label, "元"),
+        "household_consumption_level_urban": ("城镇居民消费水平", "元"),
+        "household_consumption_level_rural": ("农村居民消费水平", "元"),
+        "household_consumption_level_urban_rural_ratio": ("城乡居民消费水平对比(农村居民=1)", "比值"),
+    }
+    values = {(fact["indicator"], fact["year"]): number(fact["value"]) for fact in facts}
+    rows = [[label, unit, *[values.get((code, year), "") for year in years]] for code, (label, unit) in series.items()]
+    write_csv(source_id, ["指标", "单位", *years], rows)
+
+
+def write_region_rows(
+    source_id: str,
+    facts: list[dict],
+    indicator: str,
+    label: str,
+    unit: str,
+    blank_regions_after: dict[str, list[str]] | None = None,
+) -> None:
+    """One indicator by region: regions as rows (in the order read), years as columns; listed blank rows kept."""
+    values: dict[str, dict[str, str]] = defaultdict(dict)
+    for fact in facts:
+        if fact["indicator"] == indicator:
+            values[fact["region_name_zh"]][fact["year"]] = number(fact["value"])
+    years = sorted({year for by_year in values.values() for year in by_year}, key=int)
+    rows = []
+    for region, by_year in values.items():
+        rows.append([region, label, unit, *[by_year.get(year, "") for year in years]])
+        for blank_region in (blank_regions_after or {}).get(region, []):
+            rows.append([blank_region, label, unit, *["" for _ in years]])
+    write_csv(source_id, ["地区", "指标", "单位", *years], rows)
+
+
+def write_long(source_id: str, rows: list[tuple[str, str, str, str]]) -> None:
+    """A long table: region, year, printed label, value, printed unit."""
+    table = []
+    for region, year, indicator, value in rows:
+        label, unit = LABELS[indicator]
+        table.append([region, year, label, number(value), unit])
+    write_csv(source_id, ["地区", "年份", "指标", "数值", "单位"], table)
+
+
+if __name__ == "__main__":
+    main()
