@@ -21,7 +21,16 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_REFERENCE_DIR = Path(os.environ.get("REFERENCE_DIR", REPO_ROOT.parent / "shared" / "reference"))
 REGIONS_FILE = REPO_ROOT / "pipeline" / "metadata" / "regions.csv"
-COLUMNS = ["region_code", "name_zh", "name_en", "level", "parent_code", "district_group", "typical_county", "paired_city"]
+COLUMNS = [
+    "region_code",
+    "name_zh",
+    "name_en",
+    "level",
+    "parent_code",
+    "district_group",
+    "typical_county",
+    "paired_city",
+]
 GUANGZHOU_CITY_CODE = "4401"
 # Stems whose pinyin pypinyin gets wrong (polyphonic characters in place names), checked by hand.
 PINYIN_OVERRIDES = {

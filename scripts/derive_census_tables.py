@@ -64,7 +64,14 @@ def write_county_table(records: list[dict]) -> None:
 def write_city_table(records: list[dict]) -> None:
     """Cities and the three population series as rows, 2010 and 2020 as columns."""
     rows = [
-        [record["city_code"], record["city"], label, "人", record[column.format(year=2010)], record[column.format(year=2020)]]
+        [
+            record["city_code"],
+            record["city"],
+            label,
+            "人",
+            record[column.format(year=2010)],
+            record[column.format(year=2020)],
+        ]
         for record in records
         for label, column in CITY_SERIES.items()
     ]

@@ -60,7 +60,10 @@ def main() -> None:
 def region_rows(code: str, name: str, by_code: Counter) -> list[list[str]]:
     """The total and one row per class code for one region."""
     rows = [[code, name, "村级单位数", "个", str(sum(by_code.values()))]]
-    rows += [[code, name, f"城乡分类代码{class_code}村级单位数", "个", str(by_code[class_code])] for class_code in CLASS_CODES]
+    rows += [
+        [code, name, f"城乡分类代码{class_code}村级单位数", "个", str(by_code[class_code])]
+        for class_code in CLASS_CODES
+    ]
     return rows
 
 

@@ -5,9 +5,9 @@ publication out as that publication prints them (wide: indicators or regions as 
 figure per row) so that the raw/ table can be checked against the page. It never computes or fills a figure: a year
 the source does not print is not a column, and a cell it leaves blank stays blank. The provenance sidecars
 (raw/<table>.meta.yaml) are written by hand; re-run `python -m pipeline rehash raw/<table>.meta.yaml` after this.
-raw/gz_yearbook_2022_t8_08.csv and raw/gd_yearbook_2024_t10_21.csv are not written here: they were transcribed by hand
-from the whole tables as printed (their sidecars say so), and facts.csv's figures of those tables were checked
-against them (57 and 126 figures, no difference).
+The yearbook tables (raw/gz_yearbook_2022_t8_08, gz_yearbook_2020_t2_10, gz_yearbook_2022_t1_17, gz_yearbook_2016_t1_19,
+gd_yearbook_2024_t10_21) are not written here: they were transcribed by hand from the whole tables as printed (their
+sidecars say so), and facts.csv's figures of those tables were checked against them (no difference).
 
 Usage: python scripts/transcribe_reference_facts.py [--reference-dir ../shared/reference]
 """
@@ -25,10 +25,7 @@ DEFAULT_REFERENCE_DIR = Path(os.environ.get("REFERENCE_DIR", REPO_ROOT.parent / 
 RAW_DIR = REPO_ROOT / "raw"
 
 GZ_YEARBOOK_2022 = "https://tjj.gz.gov.cn/datav/admin/home/www_nj/2022/directory"
-T1_17 = f"{GZ_YEARBOOK_2022}/01/html/01-17.htm"
 T19_02 = f"{GZ_YEARBOOK_2022}/19/html/19-02.htm"
-T1_19_2016 = "http://tjj.gz.gov.cn/attachment/6/6996/6996103/7875741.zip"
-T2_10_2020 = "http://www.webbocai.com/attachment/6/6996/6996107/7875749.zip"
 CENSUS_BULLETIN_6 = "http://www.moonvisionstudio.com/zwgk/sjfb/tjgb/content/post_7286220.html"
 
 # (printed label, printed unit) of each reference indicator, as the Chinese publications name them.
@@ -81,15 +78,6 @@ def main() -> None:
     for fact in facts:
         by_source[fact["source"]].append(fact)
 
-    write_consumption_level(
-        "gz_yearbook_2022_t1_17", by_source[T1_17], ["2019", "2020"], total_label="全市居民消费水平"
-    )
-    write_consumption_level(
-        "gz_yearbook_2016_t1_19", by_source[T1_19_2016], ["2014", "2015"], total_label="全市居民消费水平"
-    )
-    write_region_rows(
-        "gz_yearbook_2020_t2_10", by_source[T2_10_2020], "urbanization_rate_resident", "常住人口城镇化率", "%"
-    )
     for source_id, url in LONG_TABLES.items():
         # Figures of a page that an earlier raw table already holds (e.g. incomes) are not in LABELS and stay there.
         rows = [
@@ -114,38 +102,6 @@ def write_csv(source_id: str, header: list[str], rows: list[list[str]]) -> None:
         writer.writerow(header)
         writer.writerows(rows)
     print(f"{path}: {len(rows)} rows")
-
-
-def write_consumption_level(source_id: str, facts: list[dict], years: list[str], total_label: str) -> None:
-    """A 居民消费水平 table: total, urban, rural and the urban:rural comparison as rows, years as columns."""
-    series = {
-        "household_consumption_level_total": (total_label, "元"),
-        "household_consumption_level_urban": ("城镇居民消费水平", "元"),
-        "household_consumption_level_rural": ("农村居民消费水平", "元"),
-        "household_consumption_level_urban_rural_ratio": ("城乡居民消费水平对比(农村居民=1)", "比值"),
-    }
-    values = {(fact["indicator"], fact["year"]): number(fact["value"]) for fact in facts}
-    rows = [[label, unit, *[values.get((code, year), "") for year in years]] for code, (label, unit) in series.items()]
-    write_csv(source_id, ["指标", "单位", *years], rows)
-
-
-def write_region_rows(
-    source_id: str,
-    facts: list[dict],
-    indicator: str,
-    label: str,
-    unit: str,
-) -> None:
-    """One indicator by region: regions as rows (in the order read), years as columns."""
-    values: dict[str, dict[str, str]] = defaultdict(dict)
-    for fact in facts:
-        if fact["indicator"] == indicator:
-            values[fact["region_name_zh"]][fact["year"]] = number(fact["value"])
-    years = sorted({year for by_year in values.values() for year in by_year}, key=int)
-    rows = []
-    for region, by_year in values.items():
-        rows.append([region, label, unit, *[by_year.get(year, "") for year in years]])
-    write_csv(source_id, ["地区", "指标", "单位", *years], rows)
 
 
 def write_long(source_id: str, rows: list[tuple[str, str, str, str]]) -> None:
