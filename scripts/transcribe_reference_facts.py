@@ -61,9 +61,16 @@ LONG_TABLES = {
     "gd_gdp_2022_nfapp": "https://static.nfapp.southcn.com/content/202311/16/c8307764.html",
     "gz_census_2020_bulletin_6": CENSUS_BULLETIN_6,
 }
-# Tianhe 2023 GDP is printed on the district page too (facts.csv note on the self-media row).
+# Figures of the same pages that are not rows of facts.csv: Tianhe's 2023 GDP is printed on the district page too
+# (facts.csv note on the self-media row); the three sectors of Guangdong's 2023 GDP were read on the bulletin copy in
+# a page search of the project's stored corpus.
 EXTRA_LONG_ROWS = {
     "gz_tianhe_economy_2023_district_page": [("天河区", "2023", "gdp", "6551.26")],
+    "gd_bulletin_2023_copy": [
+        ("广东省", "2023", "gdp_primary", "5540.70"),
+        ("广东省", "2023", "gdp_secondary", "54437.26"),
+        ("广东省", "2023", "gdp_tertiary", "75695.21"),
+    ],
 }
 
 

@@ -87,6 +87,9 @@ def test_real_observations_pass_the_observation_schema(real_observations, region
         ("gz_district_gdp_2023_qa_site", "440103", 2023, "gdp", "u"),
         ("gz_district_gdp_2023_qa_site", "440117", 2023, "gdp", "u"),
         ("gd_bulletin_2023_copy", GUANGDONG, 2023, "gdp", "p"),
+        ("gz_census_2020_bulletin_6", GUANGZHOU, 2020, "census_urban_population", "p"),
+        ("gz_income_2022_blog", GUANGZHOU, 2022, "urban_disposable_income_per_capita", "u"),
+        ("gz_yearbook_2016_t1_19", GUANGZHOU, 2015, "household_consumption_level_all", "b"),
         ("gd_village_urban_rural_class_2016", "440306", 2016, "village_level_units", "b"),
         ("gd_yearbook_2024_t10_21", "440300", 2020, "rural_consumption_expenditure_per_capita", ":"),
     ],
@@ -102,6 +105,7 @@ def test_figures_flagged_in_the_reference_notes_carry_their_status(
     [
         ("gz_yearbook_2022_t8_08", GUANGZHOU, 2015, "rural_disposable_income_per_capita"),
         ("gz_yearbook_2022_t8_08", GUANGZHOU, 2013, "rural_net_income_per_capita"),
+        ("gz_yearbook_2016_t1_19", GUANGZHOU, 2014, "household_consumption_level_all"),
         ("gz_district_gdp_2023_self_media", "440106", 2023, "gdp"),
     ],
 )
