@@ -152,3 +152,10 @@ def test_schema_rejects_corrupted_rows(column, bad_value):
     with pytest.raises(pa.errors.SchemaErrors) as error:
         CoverageSchema.validate(table, lazy=True)
     assert column in str(error.value) or "counts_add_up" in str(error.value)
+
+
+def test_the_coverage_asset_is_part_of_the_definitions():
+    from pipeline.definitions import defs
+
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert "coverage" in keys

@@ -229,3 +229,17 @@ def test_every_printed_name_maps_to_exactly_one_region(regions):
     assert clashing == []
     assert set(aliases["region_code"]) <= set(regions["region_code"])
     assert "萝岗区" in set(aliases["alias"])
+
+
+def test_coverage_of_the_real_bundle_names_its_gaps(real_observations, regions):
+    from pipeline.coverage import coverage_table
+
+    table = coverage_table(real_observations, regions).set_index(["indicator_code", "level", "year"])
+    cities_2018 = table.loc[("rural_consumption_expenditure_per_capita", "prefecture_city", 2018)]
+    assert (cities_2018["regions_with_value"], cities_2018["regions_at_level"]) == (20, 21)
+    assert cities_2018["missing_regions"] == "深圳市 (440300)"
+    counties_2020 = table.loc[("census_population", "county", 2020)]
+    assert counties_2020["missing_count"] == 0
+    districts_2016 = table.loc[("village_level_units", "district", 2016)]
+    # Shenzhen's districts created after the 2016 code vintage have no 2016 rows.
+    assert districts_2016["missing_regions"] == "龙华区 (440309); 坪山区 (440310); 光明区 (440311)"
