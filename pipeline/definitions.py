@@ -2,10 +2,10 @@
 
 import dagster as dg
 
-from pipeline import indicators, ingest, publish, validate
+from pipeline import coverage, indicators, ingest, publish, validate
 from pipeline.resources import default_project_paths
 
-all_assets = dg.load_assets_from_modules([ingest, validate, indicators, publish])
+all_assets = dg.load_assets_from_modules([ingest, validate, indicators, publish, coverage])
 all_checks = [*dg.load_asset_checks_from_modules([validate, indicators]), *indicators.ratio_reconciliation_checks()]
 
 build_everything = dg.define_asset_job(
