@@ -8,6 +8,7 @@ import urllib.parse
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 import yaml
 
@@ -20,6 +21,7 @@ from pipeline.reader import read_source_table
 from pipeline.resources import PROJECT_ROOT
 from pipeline.sidecar import SIDECAR_FIELDS, load_sidecar, sha256_of, sidecar_paths
 from tests.connector_server import Route, start_server
+from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
 
 FIXTURES = Path(__file__).parent / "fixtures" / "connectors"
 NOW = dt.datetime(2026, 11, 28, 3, 0, tzinfo=dt.UTC)
@@ -471,3 +473,27 @@ def test_http_settings_default_to_a_polite_client():
     settings = HttpSettings()
     assert settings.timeout_seconds > 0 and 0 < settings.retries <= 3 and settings.backoff_seconds > 0
     assert "guangzhou-urban-rural-pipeline" in settings.user_agent
+
+
+@pytest.mark.integration
+def test_fetched_snapshots_flow_through_the_pipeline_into_the_warehouse(fixture_raw_dir, tmp_path, publisher):
+    serve_nbs(publisher)
+    publisher.routes["/www_nj/2022/directory/08/html/08-08.htm"] = Route(body=yearbook_page(), content_type="text/html")
+    sources = {"cn_nbs_income": nbs_source(), "gz_yearbook_t08_08": yearbook_source()}
+    config = load_connectors_config(write_config(tmp_path, publisher, sources))
+    assert [report.status for report in fetch_all(config, fixture_raw_dir, now=NOW)] == ["new_snapshot"] * 2
+    warehouse_dir = tmp_path / "warehouse"
+
+    result = run_pipeline(fixture_raw_dir, warehouse_dir)
+
+    assert result.success, step_failure_messages(result) or failed_checks(result)
+    with duckdb.connect(str(warehouse_dir / "indicators.duckdb"), read_only=True) as connection:
+        counts = connection.execute(
+            "select source_id, count(*) from observations where source_id in (?, ?) group by source_id order by 1",
+            ["cn_nbs_income_20261128", "gz_yearbook_t08_08_20261128"],
+        ).fetchall()
+        files = connection.execute(
+            "select file from sources where source_id = ?", ["gz_yearbook_t08_08_20261128"]
+        ).fetchall()
+    assert counts == [("cn_nbs_income_20261128", 6), ("gz_yearbook_t08_08_20261128", 6)]
+    assert files == [("gz_yearbook_t08_08/gz_yearbook_t08_08_20261128.csv",)]
