@@ -467,6 +467,8 @@ def test_command_line_fetch_prints_one_line_per_source_and_strict_fails_on_warn(
     lines = capsys.readouterr().out.splitlines()
     assert status == 1
     assert [line.split()[:2] for line in lines] == [["WARN", "down_source:"], ["NEW_SNAPSHOT", "cn_nbs_income:"]]
+    assert connectors_main(["fetch", "--config", str(config_path), "--source", "no_such_source"]) == 2
+    assert "no_such_source" in capsys.readouterr().err
 
 
 def test_http_settings_default_to_a_polite_client():

@@ -35,6 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     if not config.enabled_sources:
         print(f"no connectors enabled in {config.path}; nothing fetched (see docs/source_connectors.md)")
         return 0
+    unknown = sorted(set(arguments.source or []) - {source.key for source in config.enabled_sources})
+    if unknown:
+        print(f"not an enabled source in {config.path}: {', '.join(unknown)}", file=sys.stderr)
+        return 2
     reports = fetch_all(config, raw_dir, only=arguments.source, force=arguments.force)
     for report in reports:
         print(f"{report.status.upper():12} {report.source}: {report.message}")

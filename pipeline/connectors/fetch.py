@@ -12,8 +12,8 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline.connectors.config import ConnectorsConfig, HttpSettings, SourceConfig
-from pipeline.connectors.http import FetchError
-from pipeline.connectors.nbs import MalformedResponse, NbsQueryConnector
+from pipeline.connectors.http import FetchError, MalformedResponse
+from pipeline.connectors.nbs import NbsQueryConnector
 from pipeline.connectors.snapshots import SnapshotRejected, write_snapshot
 from pipeline.connectors.yearbook import GuangzhouYearbookConnector
 

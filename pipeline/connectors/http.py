@@ -20,6 +20,10 @@ class FetchError(Exception):
     """A source that could not be fetched; the message names the URL and what went wrong."""
 
 
+class MalformedResponse(Exception):
+    """An answer that is not shaped like the publisher's format; the message says what was expected."""
+
+
 @dataclass(frozen=True)
 class FetchedResponse:
     """The bytes of a successful answer and what the server said about them."""

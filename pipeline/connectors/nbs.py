@@ -7,16 +7,12 @@ import json
 import time
 
 from pipeline.connectors.config import HttpSettings, SourceConfig
-from pipeline.connectors.http import fetch_url, url_with_query
+from pipeline.connectors.http import MalformedResponse, fetch_url, url_with_query
 from pipeline.connectors.snapshots import TableSnapshot
 
 NBS_PUBLISHER = "国家统计局 (National Bureau of Statistics of China)"
 DEFAULT_PERIOD = "LAST10"
 ANNUAL_DATABASES = {"hgnd": "national annual (年度数据)", "fsnd": "provincial annual (分省年度数据)"}
-
-
-class MalformedResponse(Exception):
-    """An answer that is not shaped like the publisher's format; the message says what was expected."""
 
 
 class NbsQueryConnector:

@@ -8,8 +8,7 @@ from html.parser import HTMLParser
 
 from pipeline.cells import normalise_text, parse_year
 from pipeline.connectors.config import HttpSettings, SourceConfig
-from pipeline.connectors.http import fetch_url
-from pipeline.connectors.nbs import MalformedResponse
+from pipeline.connectors.http import MalformedResponse, fetch_url
 from pipeline.connectors.snapshots import TableSnapshot
 
 YEARBOOK_PUBLISHER = "广州市统计局、国家统计局广州调查队"
