@@ -20,7 +20,9 @@ def real_warehouse(tmp_path_factory):
 
 def test_guangdong_2021_derived_ratio_reconciles_with_the_published_2_46(real_warehouse):
     path, result = real_warehouse
-    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "urban_rural_income_ratio_reconciles")
+    evaluation = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "urban_rural_income_ratio_reconciles"
+    )
     assert evaluation.passed
     comparisons = evaluation.metadata["comparisons"].value
     guangdong_2021 = next(c for c in comparisons if c["region_code"] == "440000" and c["year"] == 2021)
