@@ -26,6 +26,9 @@ setup: $(STAMP) ## Create the locked environment in .venv (done by every target 
 run: setup ## Build the warehouse and a release from raw/
 	$(BIN)/python -m pipeline run
 
+fetch: setup ## Fetch new editions of the enabled sources (connectors.yaml) into raw/
+	$(BIN)/python -m pipeline.connectors fetch
+
 test: setup ## Run the tests
 	$(BIN)/python -m pytest
 

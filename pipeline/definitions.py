@@ -2,10 +2,12 @@
 
 import dagster as dg
 
-from pipeline import convergence, dispersion, indicators, ingest, publish, targets, validate
+from pipeline import convergence, coverage, dispersion, indicators, ingest, publish, targets, validate
 from pipeline.resources import default_project_paths
 
-all_assets = dg.load_assets_from_modules([ingest, validate, indicators, dispersion, convergence, targets, publish])
+all_assets = dg.load_assets_from_modules(
+    [ingest, validate, indicators, dispersion, convergence, targets, publish, coverage]
+)
 all_checks = [
     *dg.load_asset_checks_from_modules([validate, indicators, dispersion, convergence, targets]),
     *indicators.ratio_reconciliation_checks(),

@@ -22,6 +22,14 @@ DERIVATION_INPUTS = {
 }
 AGGREGATIONS = ["", "sum", "weighted_mean"]
 STATUS_PATTERN = r"^[a-z:]*$"
+# What each named rule expects, for error messages that say what would have been right.
+RULE_EXPECTATIONS = {
+    "known_region_code": "a region_code listed in pipeline/metadata/regions.csv",
+    "known_indicator_code": "an indicator_code listed in pipeline/metadata/indicators.yaml",
+    "value_in_plausible_range": "a value within the indicator's valid_min..valid_max in indicators.yaml",
+    "unit_matches_catalog": "the indicator's unit in indicators.yaml",
+    "missing_value_has_status": "a status saying why the value is missing (':' not available, 'c' confidential)",
+}
 
 
 class RegionSchema(pa.DataFrameModel):
@@ -166,9 +174,7 @@ class StagedObservationSchema(pa.DataFrameModel):
         strict = True
         coerce = True
 
-    @pa.dataframe_check(
-        name="missing_value_has_status", error="a missing value needs a status (':' not available, 'c' confidential)"
-    )
+    @pa.dataframe_check(name="missing_value_has_status")
     def missing_value_has_status(cls, frame: pd.DataFrame) -> Series[bool]:
         """A null value must carry a status that says why it is missing."""
         return frame["value"].notna() | frame["status"].str.contains(r"[:cz]", regex=True)
@@ -206,12 +212,8 @@ def observation_schema(region_codes: list[str], catalog: pd.DataFrame) -> pa.Dat
     schema = ObservationSchema.to_schema()
     schema = schema.update_columns(
         {
-            "region_code": {"checks": [pa.Check.isin(region_codes, error="region_code must be in regions.csv")]},
-            "indicator_code": {
-                "checks": [
-                    pa.Check.isin(list(catalog["indicator_code"]), error="indicator_code must be in indicators.yaml")
-                ]
-            },
+            "region_code": {"checks": [pa.Check.isin(region_codes, name="known_region_code")]},
+            "indicator_code": {"checks": [pa.Check.isin(list(catalog["indicator_code"]), name="known_indicator_code")]},
         }
     )
     bounds = catalog.set_index("indicator_code")
@@ -219,12 +221,10 @@ def observation_schema(region_codes: list[str], catalog: pd.DataFrame) -> pa.Dat
         pa.Check(
             lambda frame: plausible(frame, bounds),
             name="value_in_plausible_range",
-            error="value must lie within the indicator's valid_min..valid_max in indicators.yaml",
         ),
         pa.Check(
             lambda frame: unit_matches(frame, bounds),
             name="unit_matches_catalog",
-            error="unit must be the indicator's unit in indicators.yaml",
         ),
     ]
     return with_checks(schema, checks)
@@ -234,12 +234,8 @@ def indicator_schema(region_codes: list[str], catalog: pd.DataFrame) -> pa.DataF
     """The indicator schema with known codes and plausible ranges from the catalogue."""
     schema = IndicatorSchema.to_schema().update_columns(
         {
-            "region_code": {"checks": [pa.Check.isin(region_codes, error="region_code must be in regions.csv")]},
-            "indicator_code": {
-                "checks": [
-                    pa.Check.isin(list(catalog["indicator_code"]), error="indicator_code must be in indicators.yaml")
-                ]
-            },
+            "region_code": {"checks": [pa.Check.isin(region_codes, name="known_region_code")]},
+            "indicator_code": {"checks": [pa.Check.isin(list(catalog["indicator_code"]), name="known_indicator_code")]},
         }
     )
     bounds = catalog.set_index("indicator_code")
@@ -249,7 +245,6 @@ def indicator_schema(region_codes: list[str], catalog: pd.DataFrame) -> pa.DataF
             pa.Check(
                 lambda frame: plausible(frame, bounds),
                 name="value_in_plausible_range",
-                error="value must lie within the indicator's valid_min..valid_max in indicators.yaml",
             )
         ],
     )
@@ -279,42 +274,46 @@ def unit_matches(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
 def schema_failures(errors: pa.errors.SchemaErrors, frame: pd.DataFrame, table: str) -> list[dict]:
     """Each failure as a record naming the file, row and column where the figure came from, and the rule."""
     records = []
+    seen = set()
     for case in errors.failure_cases.to_dict("records"):
         index = case.get("index")
-        lineage = {}
-        if index is not None and not pd.isna(index) and index in frame.index:
-            row = frame.loc[index]
-            if isinstance(row, pd.DataFrame):
-                row = row.iloc[0]
-            lineage = {
-                key: row.get(key)
-                for key in (
-                    "source_file",
-                    "source_row",
-                    "source_column",
-                    "region_code",
-                    "year",
-                    "indicator_code",
-                    "value",
-                )
-                if key in row
-            }
+        rule = str(case.get("check"))
+        row_level = case.get("schema_context") == "DataFrameSchema"
+        if row_level and (index, rule) in seen:
+            continue  # a row-level check lists every column of a failing row; report the row once
+        seen.add((index, rule))
+        lineage = lineage_of(frame, index)
+        column = lineage.get("source_column") if row_level or case.get("column") is None else case.get("column")
         records.append(
             {
                 "table": table,
                 "file": lineage.get("source_file"),
                 "row": None if lineage.get("source_row") is None else int(lineage["source_row"]),
-                "column": case.get("column") if case.get("column") is not None else lineage.get("source_column"),
-                "rule": str(case.get("check")),
-                "failure_case": None if case.get("failure_case") is None else str(case.get("failure_case")),
+                "column": column,
+                "rule": rule,
+                "expected": RULE_EXPECTATIONS.get(rule.split("(")[0]),
+                "failure_case": None
+                if row_level or case.get("failure_case") is None
+                else str(case.get("failure_case")),
                 "figure": {
                     key: (None if pd.isna(value) else str(value))
                     for key, value in lineage.items()
-                    if key not in ("source_file", "source_row")
+                    if key not in ("source_file", "source_row", "source_column")
                 },
             }
         )
     return records
+
+
+def lineage_of(frame: pd.DataFrame, index) -> dict:
+    """Where a row of a frame came from (file, row, column) and what it says, when the frame carries lineage."""
+    if index is None or pd.isna(index) or index not in frame.index:
+        return {}
+    row = frame.loc[index]
+    if isinstance(row, pd.DataFrame):
+        row = row.iloc[0]
+    keys = ("source_file", "source_row", "source_column", "region_code", "year", "indicator_code", "value")
+    return {key: row.get(key) for key in keys if key in row}
 
 
 def describe_failure(record: dict) -> str:
@@ -324,7 +323,14 @@ def describe_failure(record: dict) -> str:
         where += f", row {record['row']}"
     if record.get("column"):
         where += f", column {record['column']!r}"
-    return f"{where}: [{record['rule']}] failing value {record.get('failure_case')!r} {record.get('figure') or ''}".rstrip()
+    text = f"{where}: [{record['rule']}]"
+    if record.get("failure_case") is not None:
+        text += f" failing value {record['failure_case']!r}"
+    if record.get("figure"):
+        text += f" {record['figure']}"
+    if record.get("expected"):
+        text += f" (expected {record['expected']})"
+    return text
 
 
 # --- convergence tables: group aggregates, paired-city ratios, dispersion, β-convergence, target progress ---
@@ -479,11 +485,8 @@ def with_known_codes(
     model: type[pa.DataFrameModel], region_columns: list[str], region_codes: list[str], catalog: pd.DataFrame
 ) -> pa.DataFrameSchema:
     """A table's schema whose region columns must be in regions.csv and indicator codes in the catalogue."""
-    updates = {
-        column: {"checks": [pa.Check.isin(region_codes, error=f"{column} must be in regions.csv")]}
-        for column in region_columns
-    }
+    updates = {column: {"checks": [pa.Check.isin(region_codes, name="known_region_code")]} for column in region_columns}
     updates["indicator_code"] = {
-        "checks": [pa.Check.isin(list(catalog["indicator_code"]), error="indicator_code must be in indicators.yaml")]
+        "checks": [pa.Check.isin(list(catalog["indicator_code"]), name="known_indicator_code")]
     }
     return model.to_schema().update_columns(updates)

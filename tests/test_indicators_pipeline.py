@@ -68,7 +68,7 @@ def pipeline_outputs(tmp_path_factory):
         unit="亿元",
         multiplier=100000000,
         layout=LONG_LAYOUT,
-        labels={"地区生产总值": "gdp", "年末常住人口": "resident_population_yearend"},
+        labels={"地区生产总值": "gdp", "年末常住人口": "resident_population"},
     )
     write_table(
         raw_dir,

@@ -1,0 +1,117 @@
+"""Coverage: for each indicator, region level and year, how many regions have a value out of how many exist."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+from pipeline.schemas import REGION_LEVELS
+
+GROUP = "publish"
+COVERAGE_COLUMNS = [
+    "indicator_code",
+    "level",
+    "year",
+    "regions_with_value",
+    "regions_at_level",
+    "coverage_share",
+    "missing_count",
+    "missing_regions",
+]
+MAX_LISTED_MISSING = 10
+LARGEST_GAPS = 10
+
+
+class CoverageSchema(pa.DataFrameModel):
+    """One row per indicator, region level and year: regions with a value out of the regions at that level."""
+
+    indicator_code: Series[str] = pa.Field(description="indicator code (see indicator_catalog)")
+    level: Series[str] = pa.Field(isin=REGION_LEVELS, description="region level (see regions)")
+    year: Series[int] = pa.Field(ge=1949, description="reference year")
+    regions_with_value: Series[int] = pa.Field(ge=0, description="regions of this level with a non-missing value")
+    regions_at_level: Series[int] = pa.Field(ge=1, description="regions of this level in the region dimension")
+    coverage_share: Series[float] = pa.Field(ge=0, le=1, description="regions_with_value / regions_at_level")
+    missing_count: Series[int] = pa.Field(ge=0, description="regions of this level without a value")
+    missing_regions: Series[str] = pa.Field(
+        description=f"the missing regions as 'name (code)', ';'-separated, at most {MAX_LISTED_MISSING} listed"
+    )
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["indicator_code", "level", "year"]
+
+    @pa.dataframe_check(name="counts_add_up", error="regions_with_value + missing_count must equal regions_at_level")
+    def counts_add_up(cls, frame: pd.DataFrame) -> Series[bool]:
+        """Present and missing regions together are all the regions of the level."""
+        return frame["regions_with_value"] + frame["missing_count"] == frame["regions_at_level"]
+
+
+@dg.asset(group_name=GROUP)
+def coverage(observations: pd.DataFrame, regions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """How many regions of each level have a value for each indicator and year, with the largest gaps listed."""
+    table = CoverageSchema.validate(coverage_table(observations, regions), lazy=True)
+    gaps = largest_gaps(table)
+    return dg.Output(
+        table,
+        metadata={
+            "rows": len(table),
+            "indicators": int(table["indicator_code"].nunique()),
+            "largest_gaps": dg.MetadataValue.md(gaps.drop(columns="missing_regions").to_markdown(index=False)),
+        },
+    )
+
+
+def coverage_table(observations: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
+    """Coverage per indicator × level × year, over the years in which the indicator has a value at any level."""
+    levels = regions.set_index("region_code")["level"]
+    present = observations[observations["value"].notna()][["indicator_code", "region_code", "year"]]
+    present = present.drop_duplicates().assign(level=lambda frame: frame["region_code"].map(levels))
+    if present.empty:
+        return pd.DataFrame(columns=COVERAGE_COLUMNS)
+    names = regions.set_index("region_code")["name_zh"]
+    members = {level: sorted(group["region_code"]) for level, group in regions.groupby("level")}
+    years_of_indicator = present.groupby("indicator_code")["year"].unique()
+    records = []
+    for (indicator_code, level), at_level in present.groupby(["indicator_code", "level"], sort=True):
+        for year in sorted(years_of_indicator[indicator_code]):
+            with_value = set(at_level.loc[at_level["year"] == year, "region_code"])
+            missing = [code for code in members[level] if code not in with_value]
+            records.append(
+                {
+                    "indicator_code": indicator_code,
+                    "level": level,
+                    "year": int(year),
+                    "regions_with_value": len(with_value),
+                    "regions_at_level": len(members[level]),
+                    "coverage_share": len(with_value) / len(members[level]),
+                    "missing_count": len(missing),
+                    "missing_regions": listed_regions(missing, names),
+                }
+            )
+    return pd.DataFrame.from_records(records, columns=COVERAGE_COLUMNS)
+
+
+def listed_regions(codes: list[str], names: pd.Series) -> str:
+    """At most MAX_LISTED_MISSING regions as 'name (code)', ';'-separated, then how many more there are."""
+    listed = [f"{names[code]} ({code})" for code in codes[:MAX_LISTED_MISSING]]
+    if len(codes) > MAX_LISTED_MISSING:
+        listed.append(f"… and {len(codes) - MAX_LISTED_MISSING} more")
+    return "; ".join(listed)
+
+
+def largest_gaps(table: pd.DataFrame, count: int = LARGEST_GAPS) -> pd.DataFrame:
+    """The rows with the most missing regions (ties: lowest coverage share, then indicator, level, year)."""
+    ordered = table.sort_values(
+        ["missing_count", "coverage_share", "indicator_code", "level", "year"],
+        ascending=[False, True, True, True, True],
+        kind="stable",
+    )
+    return ordered.head(count).reset_index(drop=True)
+
+
+def coverage_csv_bytes(table: pd.DataFrame) -> bytes:
+    """The coverage table as UTF-8 CSV (header row, LF line ends), as shipped in a release as coverage.csv."""
+    return table[COVERAGE_COLUMNS].to_csv(index=False, lineterminator="\n").encode("utf-8")
