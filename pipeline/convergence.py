@@ -23,7 +23,7 @@ CONVERGENCE_COLUMNS = [
     "intercept",
     "r_squared",
     "n_units",
-    "window",
+    "window_kind",
 ]
 CONVERGENCE_DTYPES = {
     "indicator_code": "str",
@@ -35,7 +35,7 @@ CONVERGENCE_DTYPES = {
     "intercept": "float64",
     "r_squared": "float64",
     "n_units": "int64",
-    "window": "str",
+    "window_kind": "str",
 }
 
 
@@ -85,7 +85,7 @@ def convergence_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Dat
                     "unit_level": level,
                     "start_year": start,
                     "end_year": end,
-                    "window": window,
+                    "window_kind": window,
                     **result,
                 }
             )

@@ -434,7 +434,7 @@ class ConvergenceSchema(pa.DataFrameModel):
     intercept: Series[float] = pa.Field(description="intercept of the regression")
     r_squared: Series[float] = pa.Field(nullable=True, ge=0, le=1, description="share of growth variance explained")
     n_units: Series[int] = pa.Field(ge=MINIMUM_UNITS, description="units with values at both ends and no break between")
-    window: Series[str] = pa.Field(
+    window_kind: Series[str] = pa.Field(
         isin=["longest", "rolling_5_year", "longest;rolling_5_year"],
         description="longest window with at least 5 units, and/or a rolling 5-year window",
     )

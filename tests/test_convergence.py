@@ -90,7 +90,7 @@ def test_convergence_table_for_flagged_indicators_only(tmp_path):
     table = convergence_table(value_frame(rows), unit_sets(REGIONS), catalog)
     assert set(table["indicator_code"]) == {"rate"}
     windows = table.set_index(["start_year", "end_year"])
-    assert windows.loc[(2010, 2015), "window"] == "longest;rolling_5_year"
+    assert windows.loc[(2010, 2015), "window_kind"] == "longest;rolling_5_year"
     assert windows.loc[(2010, 2015), "beta"] == pytest.approx(-0.02)
     assert len(windows) == 1  # 2010–2013 and 2013–2015 are neither the longest nor 5-year windows
     assert set(table["parent_region_code"]) == {CITY}

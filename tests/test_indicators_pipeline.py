@@ -110,7 +110,7 @@ def test_district_urbanisation_dispersion_and_beta(pipeline_outputs):
     assert len(row) == 1
     assert row.iloc[0]["end_year"] == 2015
     assert row.iloc[0]["n_units"] == 6  # 花都区 drops out: its series breaks in 2013
-    assert row.iloc[0]["window"] == "longest;rolling_5_year"
+    assert row.iloc[0]["window_kind"] == "longest;rolling_5_year"
     assert row.iloc[0]["beta"] < 0  # the less urbanised districts urbanised faster in the made-up figures
 
 

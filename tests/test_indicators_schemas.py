@@ -44,7 +44,7 @@ VALID = {
             "intercept": 0.1,
             "r_squared": 0.5,
             "n_units": 11,
-            "window": "longest",
+            "window_kind": "longest",
         },
     ),
     "group_aggregates": (
@@ -113,7 +113,7 @@ CORRUPTIONS = [
     ("dispersion", {"indicator_code": "not_in_catalogue"}, "indicator_code", "isin"),
     ("convergence", {"end_year": 2010}, None, "end_year must be after start_year"),
     ("convergence", {"r_squared": 1.5}, "r_squared", "less_than_or_equal_to(1)"),
-    ("convergence", {"window": "decade"}, "window", "isin"),
+    ("convergence", {"window_kind": "decade"}, "window_kind", "isin"),
     ("group_aggregates", {"group_code": "441400:old_city_new_vitality"}, None, "must start with parent_region_code"),
     ("group_aggregates", {"group_code": "old city"}, "group_code", "str_matches"),
     ("group_aggregates", {"rule": "median"}, "rule", "isin"),
