@@ -2,11 +2,16 @@
 
 import dagster as dg
 
-from pipeline import coverage, indicators, ingest, publish, validate
+from pipeline import convergence, coverage, dispersion, indicators, ingest, publish, targets, validate
 from pipeline.resources import default_project_paths
 
-all_assets = dg.load_assets_from_modules([ingest, validate, indicators, publish, coverage])
-all_checks = [*dg.load_asset_checks_from_modules([validate, indicators]), *indicators.ratio_reconciliation_checks()]
+all_assets = dg.load_assets_from_modules(
+    [ingest, validate, indicators, dispersion, convergence, targets, publish, coverage]
+)
+all_checks = [
+    *dg.load_asset_checks_from_modules([validate, indicators, dispersion, convergence, targets]),
+    *indicators.ratio_reconciliation_checks(),
+]
 
 build_everything = dg.define_asset_job(
     "build_everything", selection=dg.AssetSelection.all(), description="Raw tables → warehouse and release."

@@ -1,4 +1,4 @@
-"""Indicators: urban–rural ratios derived from observations, published ratios carried, and their reconciliation."""
+"""Indicators: catalogue-driven derivations, published values carried and reconciled, group aggregates, paired cities."""
 
 from __future__ import annotations
 
@@ -6,37 +6,126 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.metadata import load_indicator_catalog
-from pipeline.schemas import indicator_schema
+from pipeline.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema, with_known_codes
 from pipeline.sidecar import AUTHORITY_RANK
 from pipeline.validate import schema_check_result
 
 GROUP = "indicators"
 INDICATOR_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "method", "status", "source_ids"]
+INDICATOR_DTYPES = {
+    "indicator_code": "str",
+    "region_code": "str",
+    "year": "int64",
+    "value": "float64",
+    "unit": "str",
+    "method": "str",
+    "status": "str",
+    "source_ids": "str",
+}
 KEY = ["region_code", "year", "indicator_code"]
+VALUE_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids"]
+BREAK_FLAG = "b"
+# The paired_city flag in regions.csv means "paired with Guangzhou for cooperation".
+PAIRING_REFERENCE_REGION = "440100"
+GROUP_AGGREGATE_COLUMNS = [
+    "indicator_code",
+    "group_code",
+    "parent_region_code",
+    "year",
+    "value",
+    "unit",
+    "rule",
+    "weight_indicator_code",
+    "n_members",
+    "member_codes",
+    "status",
+    "source_ids",
+]
+GROUP_AGGREGATE_DTYPES = {
+    "indicator_code": "str",
+    "group_code": "str",
+    "parent_region_code": "str",
+    "year": "int64",
+    "value": "float64",
+    "unit": "str",
+    "rule": "str",
+    "weight_indicator_code": "str",
+    "n_members": "int64",
+    "member_codes": "str",
+    "status": "str",
+    "source_ids": "str",
+}
+PAIRED_RATIO_COLUMNS = [
+    "indicator_code",
+    "reference_region_code",
+    "region_code",
+    "year",
+    "reference_value",
+    "region_value",
+    "value",
+    "status",
+    "source_ids",
+]
+PAIRED_RATIO_DTYPES = {
+    "indicator_code": "str",
+    "reference_region_code": "str",
+    "region_code": "str",
+    "year": "int64",
+    "reference_value": "float64",
+    "region_value": "float64",
+    "value": "float64",
+    "status": "str",
+    "source_ids": "str",
+}
+TYPICAL_COUNTY_GROUP = "typical_county"
 
 
-@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources")})
-def indicators(observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame) -> pd.DataFrame:
+@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
+def indicators(
+    observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+) -> pd.DataFrame:
     """Derived indicators for every region-year whose inputs exist, and published values carried as published."""
     preferred = preferred_observations(observations, sources)
-    derived_codes = indicator_catalog[indicator_catalog["kind"] == "derived"]
-    frames = [
-        derive_ratio(preferred, entry.indicator_code, *entry.inputs.split(";"), unit=entry.unit)[INDICATOR_COLUMNS]
-        for entry in derived_codes.itertuples(index=False)
-        if entry.derivation == "ratio"
-    ]
-    frames.append(published_values(preferred, list(derived_codes["indicator_code"])))
-    result = (
-        pd.concat([frame for frame in frames if not frame.empty], ignore_index=True)
-        if frames
-        else pd.DataFrame(columns=INDICATOR_COLUMNS)
-    )
-    if result.empty:
-        result = pd.DataFrame(columns=INDICATOR_COLUMNS)
+    derived_entries = indicator_catalog[indicator_catalog["kind"] == "derived"]
+    derived = derive_indicators(preferred, derived_entries, regions)
+    frames = [derived, published_values(preferred, list(derived_entries["indicator_code"]))]
+    frames = [frame for frame in frames if not frame.empty]
+    result = pd.concat(frames, ignore_index=True) if frames else empty_indicators()
     result = result.sort_values(["indicator_code", "region_code", "year", "method"], kind="stable").reset_index(
         drop=True
     )
-    return result.astype({"year": "int64", "value": "float64"})[INDICATOR_COLUMNS]
+    return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]
+
+
+@dg.asset(
+    group_name=GROUP,
+    ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")},
+)
+def group_aggregates(
+    observations: pd.DataFrame,
+    sources: pd.DataFrame,
+    indicators: pd.DataFrame,
+    indicator_catalog: pd.DataFrame,
+    regions: pd.DataFrame,
+) -> pd.DataFrame:
+    """Indicator values of the 一区一策 district groups and the typical counties, where every member has a value."""
+    values = indicator_values(observations, sources, indicators)
+    return aggregate_groups(values, region_groups(regions), indicator_catalog)
+
+
+@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
+def paired_city_ratios(
+    observations: pd.DataFrame,
+    sources: pd.DataFrame,
+    indicators: pd.DataFrame,
+    indicator_catalog: pd.DataFrame,
+    regions: pd.DataFrame,
+) -> pd.DataFrame:
+    """Guangzhou's value divided by each paired city's, for every indicator and year both have."""
+    values = indicator_values(observations, sources, indicators)
+    paired = list(regions.loc[regions["paired_city"].astype(bool), "region_code"])
+    codes = list(indicator_catalog.loc[indicator_catalog["paired_ratio"].astype(bool), "indicator_code"])
+    return pair_ratios(values, PAIRING_REFERENCE_REGION, paired, codes)
 
 
 def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
@@ -48,13 +137,56 @@ def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) ->
     return ranked.drop_duplicates(KEY, keep="first").drop(columns="authority_rank")
 
 
+def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
+    """Every derived catalogue entry, in catalogue order; later entries may use earlier ones as inputs."""
+    pool = as_pool(preferred)
+    frames = []
+    for entry in derived_entries.itertuples(index=False):
+        derivation = DERIVATIONS.get(entry.derivation)
+        if derivation is None:
+            continue
+        frame = derivation(pool, entry, regions)
+        if frame.empty:
+            continue
+        frame = frame.assign(indicator_code=entry.indicator_code, unit=entry.unit, method="derived")
+        frames.append(frame[INDICATOR_COLUMNS])
+        pool = pd.concat([as_pool(frame), pool], ignore_index=True).drop_duplicates(
+            ["indicator_code", "region_code", "year"], keep="first"
+        )
+    if not frames:
+        return empty_indicators()
+    return pd.concat(frames, ignore_index=True)
+
+
+def as_pool(frame: pd.DataFrame) -> pd.DataFrame:
+    """Observations or indicator rows as one shape: code, region, year, value, unit, status, sources, rounding."""
+    pool = frame.copy()
+    if "source_ids" not in pool:
+        pool["source_ids"] = pool["source_id"]
+    if "rounding_radius" not in pool:
+        pool["rounding_radius"] = float("nan")
+    return pool[["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids", "rounding_radius"]]
+
+
+def input_series(pool: pd.DataFrame, indicator_code: str) -> pd.DataFrame:
+    """The pool's values of one indicator, indexed by region and year."""
+    series = pool[(pool["indicator_code"] == indicator_code) & pool["value"].notna()]
+    return series.set_index(["region_code", "year"])
+
+
 def derive_ratio(
-    preferred: pd.DataFrame, indicator_code: str, numerator: str, denominator: str, unit: str = "ratio"
+    preferred: pd.DataFrame,
+    indicator_code: str,
+    numerator: str,
+    denominator: str,
+    unit: str = "ratio",
+    multiplier: float = 1.0,
 ) -> pd.DataFrame:
-    """numerator / denominator for every region-year with both, with the interval the printed rounding allows."""
-    top = preferred[preferred["indicator_code"] == numerator].set_index(["region_code", "year"])
-    bottom = preferred[preferred["indicator_code"] == denominator].set_index(["region_code", "year"])
-    pairs = top.join(bottom, how="inner", lsuffix="_numerator", rsuffix="_denominator")
+    """numerator / denominator × multiplier for every region-year with both, with the interval printed rounding allows."""
+    pool = as_pool(preferred)
+    top = input_series(pool, numerator)
+    bottom = input_series(pool, denominator)
+    pairs = top.join(bottom, how="inner", suffixes=("_numerator", "_denominator"))
     pairs = pairs[pairs["value_denominator"] > 0]
     if pairs.empty:
         return pd.DataFrame(columns=[*INDICATOR_COLUMNS, "value_low", "value_high"])
@@ -63,21 +195,258 @@ def derive_ratio(
     result = pd.DataFrame(
         {
             "indicator_code": indicator_code,
-            "value": pairs["value_numerator"] / pairs["value_denominator"],
+            "value": pairs["value_numerator"] / pairs["value_denominator"] * multiplier,
             "unit": unit,
             "method": "derived",
-            "status": [
-                merge_status(a, b) for a, b in zip(pairs["status_numerator"], pairs["status_denominator"], strict=True)
-            ],
-            "source_ids": [
-                ";".join(sorted({a, b}))
-                for a, b in zip(pairs["source_id_numerator"], pairs["source_id_denominator"], strict=True)
-            ],
-            "value_low": (pairs["value_numerator"] - radius_top) / (pairs["value_denominator"] + radius_bottom),
-            "value_high": (pairs["value_numerator"] + radius_top) / (pairs["value_denominator"] - radius_bottom),
+            "status": merged_column(pairs, "status", ["_numerator", "_denominator"], merge_status),
+            "source_ids": merged_column(pairs, "source_ids", ["_numerator", "_denominator"], merge_source_ids),
+            "value_low": (pairs["value_numerator"] - radius_top)
+            / (pairs["value_denominator"] + radius_bottom)
+            * multiplier,
+            "value_high": (pairs["value_numerator"] + radius_top)
+            / (pairs["value_denominator"] - radius_bottom)
+            * multiplier,
         }
     )
     return result.reset_index()
+
+
+def ratio_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+    """A catalogue `ratio` entry: inputs[0] / inputs[1] × multiplier."""
+    numerator, denominator = entry.inputs.split(";")
+    return derive_ratio(pool, entry.indicator_code, numerator, denominator, entry.unit, entry.multiplier)
+
+
+def difference_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+    """A catalogue `difference` entry: inputs[0] − inputs[1], same region and year."""
+    first, second = entry.inputs.split(";")
+    pairs = input_series(pool, first).join(input_series(pool, second), how="inner", suffixes=("_first", "_second"))
+    return value_frame(
+        pairs.reset_index(),
+        pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(),
+        ["_first", "_second"],
+    )
+
+
+def yearly_growth(pool: pd.DataFrame, indicator_code: str) -> pd.DataFrame:
+    """Year-on-year growth in percent per region; none across a `b` break or from a zero or negative base."""
+    series = input_series(pool, indicator_code).reset_index()
+    current = series.set_index(["region_code", "year"])
+    previous = series.assign(year=series["year"] + 1).set_index(["region_code", "year"])
+    pairs = current.join(previous, how="inner", suffixes=("_current", "_previous"))
+    pairs = pairs[~pairs["status_current"].str.contains(BREAK_FLAG, regex=False) & (pairs["value_previous"] > 0)]
+    growth = value_frame(
+        pairs.reset_index(),
+        (pairs["value_current"].to_numpy() / pairs["value_previous"].to_numpy() - 1.0) * 100.0,
+        ["_current", "_previous"],
+    )
+    # The growth lies within one series, so it does not carry the break flag of a series' first value.
+    growth["status"] = growth["status"].str.replace(BREAK_FLAG, "", regex=False)
+    return growth
+
+
+def growth_of_input(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+    """A catalogue `growth` entry: year-on-year percent change of inputs[0]."""
+    return yearly_growth(pool, entry.inputs)
+
+
+def growth_difference_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+    """A catalogue `growth_difference` entry: growth of inputs[0] minus growth of inputs[1], in percentage points."""
+    first, second = entry.inputs.split(";")
+    pairs = (
+        yearly_growth(pool, first)
+        .set_index(["region_code", "year"])
+        .join(
+            yearly_growth(pool, second).set_index(["region_code", "year"]),
+            how="inner",
+            suffixes=("_first", "_second"),
+        )
+    )
+    return value_frame(
+        pairs.reset_index(), pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(), ["_first", "_second"]
+    )
+
+
+def index_change_of_input(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+    """A catalogue `index_change` entry: an index with the previous year = 100, minus 100 (percent change)."""
+    series = input_series(pool, entry.inputs).reset_index()
+    return series.assign(value=series["value"] - 100.0)[["region_code", "year", "value", "status", "source_ids"]]
+
+
+def share_of_parent(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+    """A catalogue `share_of_parent` entry: a region's value over its parent's own figure, same year, × 100."""
+    series = input_series(pool, entry.inputs).reset_index()
+    children = regions[["region_code", "parent_code"]].dropna()
+    with_parent = series.merge(children, on="region_code")
+    # Only the parent's own figure: regions.csv does not list every child of every region (China has only
+    # Guangdong), so a sum of the listed children is not a safe total.
+    totals = series.rename(columns={"region_code": "parent_code"}).set_index(["parent_code", "year"])
+    totals = totals.loc[totals["value"] > 0, ["value", "status", "source_ids"]]
+    shares = with_parent.join(totals, on=["parent_code", "year"], how="inner", suffixes=("_child", "_total"))
+    return value_frame(
+        shares, shares["value_child"].to_numpy() / shares["value_total"].to_numpy() * 100.0, ["_child", "_total"]
+    )
+
+
+def value_frame(pairs: pd.DataFrame, values, suffixes: list[str]) -> pd.DataFrame:
+    """Region, year and computed value, with status and sources merged from the suffixed input columns."""
+    return pd.DataFrame(
+        {
+            "region_code": pairs["region_code"].to_numpy(),
+            "year": pairs["year"].to_numpy(),
+            "value": values,
+            "status": merged_column(pairs, "status", suffixes, merge_status).to_numpy(),
+            "source_ids": merged_column(pairs, "source_ids", suffixes, merge_source_ids).to_numpy(),
+        }
+    )
+
+
+def merged_column(pairs: pd.DataFrame, column: str, suffixes: list[str], merge) -> pd.Series:
+    """Row-wise merge of the suffixed copies of a column (statuses or source ids)."""
+    parts = [pairs[f"{column}{suffix}"].fillna("").astype(str) for suffix in suffixes]
+    return pd.Series([merge(*row) for row in zip(*parts, strict=True)], index=pairs.index, dtype="str")
+
+
+def merge_source_ids(*source_ids: str) -> str:
+    """The union of ';'-separated source id lists, sorted."""
+    return ";".join(sorted({part for text in source_ids for part in str(text).split(";") if part}))
+
+
+def empty_frame(dtypes: dict[str, str]) -> pd.DataFrame:
+    """An empty table with the given columns and dtypes."""
+    return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in dtypes.items()})
+
+
+def empty_indicators() -> pd.DataFrame:
+    """An empty indicators table."""
+    return empty_frame(INDICATOR_DTYPES)
+
+
+DERIVATIONS = {
+    "ratio": ratio_of_inputs,
+    "difference": difference_of_inputs,
+    "growth": growth_of_input,
+    "growth_difference": growth_difference_of_inputs,
+    "index_change": index_change_of_input,
+    "share_of_parent": share_of_parent,
+}
+
+
+def indicator_values(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
+    """One value per indicator, region and year: derived here if possible, else the preferred published figure."""
+    preferred = as_pool(preferred_observations(observations, sources))
+    derived = as_pool(indicators[indicators["method"] == "derived"])
+    values = pd.concat([derived, preferred], ignore_index=True)
+    values = values.drop_duplicates(["indicator_code", "region_code", "year"], keep="first")
+    values = values.sort_values(["indicator_code", "region_code", "year"], kind="stable").reset_index(drop=True)
+    return values[VALUE_COLUMNS].astype({"year": "int64", "value": "float64"})
+
+
+def region_groups(regions: pd.DataFrame) -> pd.DataFrame:
+    """Group membership: each 一区一策 district group and each city's typical counties, coded `<parent>:<group>`."""
+    district = regions[regions["district_group"].notna()]
+    district = district.assign(group=district["district_group"])
+    typical = regions[regions["typical_county"].astype(bool)]
+    typical = typical.assign(group=TYPICAL_COUNTY_GROUP)
+    members = pd.concat([district, typical], ignore_index=True)
+    members = members[members["parent_code"].notna()]
+    members = members.assign(
+        group_code=members["parent_code"] + ":" + members["group"], parent_region_code=members["parent_code"]
+    )
+    return members[["group_code", "parent_region_code", "group", "region_code"]].reset_index(drop=True)
+
+
+def aggregate_groups(values: pd.DataFrame, groups: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
+    """Group aggregates: sums of extensive measures, weighted means of rates; none when a member lacks a value."""
+    rows = []
+    members_of = groups.groupby("group_code")["region_code"].apply(sorted).to_dict()
+    parent_of = groups.drop_duplicates("group_code").set_index("group_code")["parent_region_code"].to_dict()
+    indexed = values.set_index(["indicator_code", "region_code", "year"])
+    for entry in catalog[catalog["aggregation"] != ""].itertuples(index=False):
+        series = values[values["indicator_code"] == entry.indicator_code]
+        weight_codes = [code for code in entry.weights.split(";") if code]
+        for group_code, members in members_of.items():
+            present = series[series["region_code"].isin(members)]
+            for year, group_values in present.groupby("year"):
+                if len(group_values) < len(members):
+                    continue
+                row = aggregate_group(group_values, entry, weight_codes, indexed, year)
+                if row is None:
+                    continue
+                rows.append(
+                    {
+                        "indicator_code": entry.indicator_code,
+                        "group_code": group_code,
+                        "parent_region_code": parent_of[group_code],
+                        "year": year,
+                        "unit": entry.unit,
+                        "rule": entry.aggregation,
+                        "n_members": len(members),
+                        "member_codes": ";".join(members),
+                        **row,
+                    }
+                )
+    if not rows:
+        return empty_frame(GROUP_AGGREGATE_DTYPES)
+    result = pd.DataFrame(rows)[GROUP_AGGREGATE_COLUMNS]
+    return (
+        result.sort_values(["indicator_code", "group_code", "year"], kind="stable")
+        .reset_index(drop=True)
+        .astype(GROUP_AGGREGATE_DTYPES)
+    )
+
+
+def aggregate_group(group_values: pd.DataFrame, entry, weight_codes: list[str], indexed: pd.DataFrame, year: int):
+    """One group-year aggregate (value, weight code, status, sources), or None when the weights are incomplete."""
+    statuses = list(group_values["status"])
+    sources = list(group_values["source_ids"])
+    if entry.aggregation == "sum":
+        return {
+            "value": float(group_values["value"].sum()),
+            "weight_indicator_code": "",
+            "status": merge_status(*statuses),
+            "source_ids": merge_source_ids(*sources),
+        }
+    for weight_code in weight_codes:
+        keys = [(weight_code, region, year) for region in group_values["region_code"]]
+        weights = indexed.reindex(keys)
+        if weights["value"].isna().any() or (weights["value"] <= 0).any():
+            continue
+        weight_values = weights["value"].to_numpy()
+        return {
+            "value": float((group_values["value"].to_numpy() * weight_values).sum() / weight_values.sum()),
+            "weight_indicator_code": weight_code,
+            "status": merge_status(*statuses, *weights["status"]),
+            "source_ids": merge_source_ids(*sources, *weights["source_ids"]),
+        }
+    return None
+
+
+def pair_ratios(
+    values: pd.DataFrame, reference_region: str, paired_regions: list[str], codes: list[str]
+) -> pd.DataFrame:
+    """reference ÷ each paired region, per indicator and year, where both values are positive."""
+    selected = values[values["indicator_code"].isin(codes) & (values["value"] > 0)]
+    reference = selected[selected["region_code"] == reference_region]
+    partners = selected[selected["region_code"].isin(paired_regions) & (selected["region_code"] != reference_region)]
+    pairs = partners.merge(reference, on=["indicator_code", "year"], suffixes=("_region", "_reference"))
+    if pairs.empty:
+        return empty_frame(PAIRED_RATIO_DTYPES)
+    result = pd.DataFrame(
+        {
+            "indicator_code": pairs["indicator_code"],
+            "reference_region_code": pairs["region_code_reference"],
+            "region_code": pairs["region_code_region"],
+            "year": pairs["year"],
+            "reference_value": pairs["value_reference"],
+            "region_value": pairs["value_region"],
+            "value": pairs["value_reference"] / pairs["value_region"],
+            "status": merged_column(pairs, "status", ["_reference", "_region"], merge_status),
+            "source_ids": merged_column(pairs, "source_ids", ["_reference", "_region"], merge_source_ids),
+        }
+    )
+    result = result.sort_values(["indicator_code", "region_code", "year"], kind="stable").reset_index(drop=True)
+    return result.astype(PAIRED_RATIO_DTYPES)[PAIRED_RATIO_COLUMNS]
 
 
 def published_values(preferred: pd.DataFrame, derived_codes: list[str]) -> pd.DataFrame:
@@ -103,11 +472,16 @@ def merge_status(*statuses: str) -> str:
 
 
 def reconcile_ratio(
-    observations: pd.DataFrame, sources: pd.DataFrame, indicator_code: str, numerator: str, denominator: str
+    observations: pd.DataFrame,
+    sources: pd.DataFrame,
+    indicator_code: str,
+    numerator: str,
+    denominator: str,
+    multiplier: float = 1.0,
 ) -> pd.DataFrame:
     """Compare derived and published ratios where both exist, as intervals allowing for printed rounding."""
     preferred = preferred_observations(observations, sources)
-    derived = derive_ratio(preferred, indicator_code, numerator, denominator)
+    derived = derive_ratio(preferred, indicator_code, numerator, denominator, multiplier=multiplier)
     published = preferred[preferred["indicator_code"] == indicator_code]
     columns = [
         "region_code",
@@ -149,7 +523,9 @@ def reconcile_ratio(
     return compared[columns]
 
 
-def ratio_reconciliation_check(indicator_code: str, numerator: str, denominator: str) -> dg.AssetChecksDefinition:
+def ratio_reconciliation_check(
+    indicator_code: str, numerator: str, denominator: str, multiplier: float = 1.0
+) -> dg.AssetChecksDefinition:
     """A blocking check that derived and published values of one ratio indicator agree within rounding."""
 
     @dg.asset_check(
@@ -160,7 +536,7 @@ def ratio_reconciliation_check(indicator_code: str, numerator: str, denominator:
         description=f"Derived {indicator_code} equals the published figure wherever both exist, within the rounding of the printed figures.",
     )
     def check(indicators: pd.DataFrame, observations: pd.DataFrame, sources: pd.DataFrame) -> dg.AssetCheckResult:
-        compared = reconcile_ratio(observations, sources, indicator_code, numerator, denominator)
+        compared = reconcile_ratio(observations, sources, indicator_code, numerator, denominator, multiplier)
         mismatches = compared[~compared["reconciles"].astype(bool)]
         records = [
             {key: (value.item() if hasattr(value, "item") else value) for key, value in record.items()}
@@ -189,7 +565,7 @@ def ratio_reconciliation_checks() -> list[dg.AssetChecksDefinition]:
     catalog = load_indicator_catalog()
     ratios = catalog[(catalog["kind"] == "derived") & (catalog["derivation"] == "ratio")]
     return [
-        ratio_reconciliation_check(entry.indicator_code, *entry.inputs.split(";"))
+        ratio_reconciliation_check(entry.indicator_code, *entry.inputs.split(";"), entry.multiplier)
         for entry in ratios.itertuples(index=False)
     ]
 
@@ -206,3 +582,36 @@ def indicators_schema(
     return schema_check_result(
         indicator_schema(list(regions["region_code"]), indicator_catalog), indicators, "indicators"
     )
+
+
+@dg.asset_check(
+    asset=group_aggregates,
+    blocking=True,
+    additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+)
+def group_aggregates_schema(
+    group_aggregates: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
+) -> dg.AssetCheckResult:
+    """Group aggregates have known codes, a sum or weighted-mean rule, and group codes scoped by their parent."""
+    schema = with_known_codes(
+        GroupAggregateSchema, ["parent_region_code"], list(regions["region_code"]), indicator_catalog
+    )
+    return schema_check_result(schema, group_aggregates, "group_aggregates")
+
+
+@dg.asset_check(
+    asset=paired_city_ratios,
+    blocking=True,
+    additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+)
+def paired_city_ratios_schema(
+    paired_city_ratios: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
+) -> dg.AssetCheckResult:
+    """Paired-city ratios have known codes and regions and positive values."""
+    schema = with_known_codes(
+        PairedCityRatioSchema,
+        ["reference_region_code", "region_code"],
+        list(regions["region_code"]),
+        indicator_catalog,
+    )
+    return schema_check_result(schema, paired_city_ratios, "paired_city_ratios")

@@ -34,6 +34,28 @@ CATALOG_COLUMNS = [
     "valid_min",
     "valid_max",
     "caveats",
+    "multiplier",
+    "aggregation",
+    "weights",
+    "dispersion",
+    "paired_ratio",
+]
+
+TARGET_COLUMNS = [
+    "target_code",
+    "indicator_code",
+    "region_code",
+    "scope",
+    "kind",
+    "target_value",
+    "unit",
+    "direction",
+    "reference_year",
+    "deadline_year",
+    "statement",
+    "source_id",
+    "reference",
+    "caveats",
 ]
 
 
@@ -74,14 +96,35 @@ def load_indicator_catalog(metadata_dir: Path = METADATA_DIR) -> pd.DataFrame:
     for column in CATALOG_COLUMNS:
         if column not in catalog:
             catalog[column] = None
-    catalog["inputs"] = catalog["inputs"].map(
-        lambda value: ";".join(value) if isinstance(value, list) else (value if isinstance(value, str) else "")
-    )
-    for text_column in ("derivation", "formula", "direction", "caveats"):
+    for list_column in ("inputs", "weights"):
+        catalog[list_column] = catalog[list_column].map(joined_codes)
+    for text_column in ("derivation", "formula", "direction", "caveats", "aggregation"):
         catalog[text_column] = catalog[text_column].fillna("").astype(str)
     for bound in ("valid_min", "valid_max"):
         catalog[bound] = pd.to_numeric(catalog[bound], errors="raise").astype("float64")
+    catalog["multiplier"] = pd.to_numeric(catalog["multiplier"], errors="raise").fillna(1.0).astype("float64")
+    for flag in ("dispersion", "paired_ratio"):
+        catalog[flag] = catalog[flag].map(lambda value: value is True).astype(bool)
     return catalog[CATALOG_COLUMNS]
+
+
+def joined_codes(value) -> str:
+    """A YAML list of indicator codes as one ';'-separated string ('' when absent)."""
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value)
+    return value if isinstance(value, str) else ""
+
+
+def load_targets(metadata_dir: Path = METADATA_DIR) -> pd.DataFrame:
+    """The programme targets and benchmarks (targets.yaml) as a frame, one row per target."""
+    entries = yaml.safe_load((metadata_dir / "targets.yaml").read_text(encoding="utf-8")) or []
+    targets = pd.DataFrame(entries, columns=TARGET_COLUMNS)
+    for text_column in ("region_code", "scope", "kind", "statement", "source_id", "reference", "caveats"):
+        targets[text_column] = targets[text_column].fillna("").astype(str)
+    targets["target_value"] = pd.to_numeric(targets["target_value"], errors="raise").astype("float64")
+    for year_column in ("reference_year", "deadline_year"):
+        targets[year_column] = pd.to_numeric(targets[year_column], errors="raise").astype("Int64")
+    return targets
 
 
 @lru_cache(maxsize=1)

@@ -11,6 +11,16 @@ from pandera.typing import Series
 REGION_LEVELS = ["country", "province", "prefecture_city", "district", "county", "county_city", "town", "village"]
 DISTRICT_GROUPS = ["old_city_new_vitality", "industry_city_integration", "urban_rural_integration"]
 METHODS = ["derived", "published"]
+# Derivation kind → number of inputs it takes (see the header of pipeline/metadata/indicators.yaml).
+DERIVATION_INPUTS = {
+    "ratio": 2,
+    "difference": 2,
+    "growth_difference": 2,
+    "growth": 1,
+    "index_change": 1,
+    "share_of_parent": 1,
+}
+AGGREGATIONS = ["", "sum", "weighted_mean"]
 STATUS_PATTERN = r"^[a-z:]*$"
 # What each named rule expects, for error messages that say what would have been right.
 RULE_EXPECTATIONS = {
@@ -53,7 +63,9 @@ class IndicatorCatalogSchema(pa.DataFrameModel):
     name_en: Series[str] = pa.Field(str_length={"min_value": 1}, description="English name")
     unit: Series[str] = pa.Field(description="canonical unit")
     kind: Series[str] = pa.Field(isin=["observed", "derived"], description="observed in a source, or derived here")
-    derivation: Series[str] = pa.Field(isin=["", "ratio"], description="how a derived indicator is computed")
+    derivation: Series[str] = pa.Field(
+        isin=["", *DERIVATION_INPUTS], description="how a derived indicator is computed from its inputs"
+    )
     definition: Series[str] = pa.Field(str_length={"min_value": 1}, description="what the indicator measures")
     formula: Series[str] = pa.Field(description="formula in words (derived indicators)")
     inputs: Series[str] = pa.Field(description="input indicator codes, ';'-separated")
@@ -61,10 +73,56 @@ class IndicatorCatalogSchema(pa.DataFrameModel):
     valid_min: Series[float] = pa.Field(nullable=True, description="plausible minimum (inclusive)")
     valid_max: Series[float] = pa.Field(nullable=True, description="plausible maximum (inclusive)")
     caveats: Series[str] = pa.Field(description="caveats for users")
+    multiplier: Series[float] = pa.Field(gt=0, description="scale applied to a derived ratio (100 for a percentage)")
+    aggregation: Series[str] = pa.Field(
+        isin=AGGREGATIONS, description="group aggregate rule: sum (extensive), weighted_mean (rates), '' none"
+    )
+    weights: Series[str] = pa.Field(
+        description="population indicator codes used as weights, ';'-separated, first available for all units wins"
+    )
+    dispersion: Series[bool] = pa.Field(description="dispersion and β-convergence are computed across units")
+    paired_ratio: Series[bool] = pa.Field(description="Guangzhou ÷ paired city ratios are computed")
 
     class Config:
         strict = True
         coerce = True
+
+    @pa.dataframe_check(name="derived_entry_is_complete", error="a derived entry needs a known derivation and formula")
+    def derived_entry_is_complete(cls, frame: pd.DataFrame) -> Series[bool]:
+        """A derived indicator names its derivation and states its formula; an observed one has no derivation."""
+        derived = frame["kind"] == "derived"
+        complete = (frame["derivation"] != "") & (frame["formula"].str.len() > 0)
+        return (derived & complete) | (~derived & (frame["derivation"] == ""))
+
+    @pa.dataframe_check(
+        name="inputs_match_derivation",
+        error="inputs must be catalogue codes, as many as the derivation takes (ratio/difference 2, growth 1, …)",
+    )
+    def inputs_match_derivation(cls, frame: pd.DataFrame) -> Series[bool]:
+        """Each derived entry lists as many inputs as its derivation takes, all of them codes in the catalogue."""
+        known = set(frame["indicator_code"])
+        inputs = frame["inputs"].map(lambda text: [code for code in text.split(";") if code])
+        expected = frame["derivation"].map(lambda derivation: DERIVATION_INPUTS.get(derivation, 0))
+        return pd.Series(
+            [len(codes) == count and set(codes) <= known for codes, count in zip(inputs, expected, strict=True)],
+            index=frame.index,
+        )
+
+    @pa.dataframe_check(
+        name="weights_are_known_codes",
+        error="weights must be catalogue codes, and a weighted_mean aggregation needs at least one",
+    )
+    def weights_are_known_codes(cls, frame: pd.DataFrame) -> Series[bool]:
+        """Weight codes exist in the catalogue, and weighted means have weights."""
+        known = set(frame["indicator_code"])
+        weights = frame["weights"].map(lambda text: [code for code in text.split(";") if code])
+        return pd.Series(
+            [
+                set(codes) <= known and (aggregation != "weighted_mean" or bool(codes))
+                for codes, aggregation in zip(weights, frame["aggregation"], strict=True)
+            ],
+            index=frame.index,
+        )
 
 
 class SourceSchema(pa.DataFrameModel):
@@ -273,3 +331,162 @@ def describe_failure(record: dict) -> str:
     if record.get("expected"):
         text += f" (expected {record['expected']})"
     return text
+
+
+# --- convergence tables: group aggregates, paired-city ratios, dispersion, β-convergence, target progress ---
+
+DISPERSION_MEASURES = ["cv", "weighted_cv", "theil", "gini", "max_min_ratio"]
+MINIMUM_UNITS = 5
+UNIT_LEVELS = ["prefecture_city", "county_level", "county", "town", "village"]
+AGGREGATE_RULES = ["sum", "weighted_mean"]
+TARGET_KINDS = ["programme_target", "reported_benchmark"]
+TARGET_DIRECTIONS = ["at_most", "at_least"]
+TARGET_STATUSES = ["met", "not_yet_met", "missed", "no_data"]
+
+
+class GroupAggregateSchema(pa.DataFrameModel):
+    """Indicator values of region groups (一区一策 district groups, typical counties), from complete member sets."""
+
+    indicator_code: Series[str] = pa.Field(description="indicator code (see indicator_catalog)")
+    group_code: Series[str] = pa.Field(
+        str_matches=r"^(CN|\d{6}):[a-z][a-z_]*$", description="group code `<parent region code>:<group>`"
+    )
+    parent_region_code: Series[str] = pa.Field(description="region the group belongs to (see regions)")
+    year: Series[int] = pa.Field(ge=1949, description="reference year")
+    value: Series[float] = pa.Field(description="aggregate value")
+    unit: Series[str] = pa.Field(description="unit")
+    rule: Series[str] = pa.Field(isin=AGGREGATE_RULES, description="sum of members, or population-weighted mean")
+    weight_indicator_code: Series[str] = pa.Field(description="population indicator used as weight ('' for sums)")
+    n_members: Series[int] = pa.Field(ge=1, description="number of member regions (all have values)")
+    member_codes: Series[str] = pa.Field(description="member region codes, ';'-separated")
+    status: Series[str] = pa.Field(str_matches=STATUS_PATTERN, description="status flags carried from the members")
+    source_ids: Series[str] = pa.Field(description="the raw tables the value rests on, ';'-separated")
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["indicator_code", "group_code", "year"]
+
+    @pa.dataframe_check(name="group_code_starts_with_parent", error="group_code must start with parent_region_code")
+    def group_code_starts_with_parent(cls, frame: pd.DataFrame) -> Series[bool]:
+        """The group code is scoped by its parent region."""
+        return pd.Series(
+            [
+                code.startswith(f"{parent}:")
+                for code, parent in zip(frame["group_code"], frame["parent_region_code"], strict=True)
+            ],
+            index=frame.index,
+        )
+
+
+class PairedCityRatioSchema(pa.DataFrameModel):
+    """Guangzhou ÷ each paired city, per indicator and year."""
+
+    indicator_code: Series[str] = pa.Field(description="indicator code (see indicator_catalog)")
+    reference_region_code: Series[str] = pa.Field(description="the numerator region (Guangzhou, 440100)")
+    region_code: Series[str] = pa.Field(description="the paired city (denominator)")
+    year: Series[int] = pa.Field(ge=1949, description="reference year")
+    reference_value: Series[float] = pa.Field(gt=0, description="the reference region's value")
+    region_value: Series[float] = pa.Field(gt=0, description="the paired city's value")
+    value: Series[float] = pa.Field(gt=0, description="reference_value / region_value")
+    status: Series[str] = pa.Field(str_matches=STATUS_PATTERN, description="status flags carried from both values")
+    source_ids: Series[str] = pa.Field(description="the raw tables the values rest on, ';'-separated")
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["indicator_code", "reference_region_code", "region_code", "year"]
+
+
+class DispersionSchema(pa.DataFrameModel):
+    """Dispersion of an indicator across the units under a parent region in one year (at least 5 units)."""
+
+    indicator_code: Series[str] = pa.Field(description="indicator code (see indicator_catalog)")
+    parent_region_code: Series[str] = pa.Field(description="the region whose units are compared (see regions)")
+    unit_level: Series[str] = pa.Field(
+        isin=UNIT_LEVELS,
+        description="the units compared: prefecture_city, county_level (districts, counties, county-level cities), county (counties and county-level cities only), …",
+    )
+    year: Series[int] = pa.Field(ge=1949, description="reference year")
+    measure: Series[str] = pa.Field(
+        isin=DISPERSION_MEASURES,
+        description="cv (std ddof=0 / mean), weighted_cv (population weights), theil, gini, max_min_ratio",
+    )
+    value: Series[float] = pa.Field(ge=0, description="value of the measure")
+    n_units: Series[int] = pa.Field(ge=MINIMUM_UNITS, description="number of units with a value (at least 5)")
+    weight_indicator_code: Series[str] = pa.Field(description="population indicator used as weight (weighted_cv only)")
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["indicator_code", "parent_region_code", "unit_level", "year", "measure"]
+
+
+class ConvergenceSchema(pa.DataFrameModel):
+    """β-convergence: OLS slope of annualised log growth on the log initial level across units."""
+
+    indicator_code: Series[str] = pa.Field(description="indicator code (see indicator_catalog)")
+    parent_region_code: Series[str] = pa.Field(description="the region whose units are compared (see regions)")
+    unit_level: Series[str] = pa.Field(isin=UNIT_LEVELS, description="the units compared (as in dispersion)")
+    start_year: Series[int] = pa.Field(ge=1949, description="first year of the window")
+    end_year: Series[int] = pa.Field(ge=1949, description="last year of the window")
+    beta: Series[float] = pa.Field(description="slope; negative means units with lower initial levels grew faster")
+    intercept: Series[float] = pa.Field(description="intercept of the regression")
+    r_squared: Series[float] = pa.Field(nullable=True, ge=0, le=1, description="share of growth variance explained")
+    n_units: Series[int] = pa.Field(ge=MINIMUM_UNITS, description="units with values at both ends and no break between")
+    window_kind: Series[str] = pa.Field(
+        isin=["longest", "rolling_5_year", "longest;rolling_5_year"],
+        description="longest window with at least 5 units, and/or a rolling 5-year window",
+    )
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["indicator_code", "parent_region_code", "unit_level", "start_year", "end_year"]
+
+    @pa.dataframe_check(name="window_moves_forward", error="end_year must be after start_year")
+    def window_moves_forward(cls, frame: pd.DataFrame) -> Series[bool]:
+        """A growth window spans at least one year."""
+        return frame["end_year"] > frame["start_year"]
+
+
+class TargetProgressSchema(pa.DataFrameModel):
+    """Programme targets and benchmarks with the latest value, the gap and a status."""
+
+    target_code: Series[str] = pa.Field(unique=True, str_matches=r"^[a-z][a-z0-9_]*$", description="target identifier")
+    indicator_code: Series[str] = pa.Field(description="indicator code (see indicator_catalog)")
+    region_code: Series[str] = pa.Field(description="region the target applies to (see regions)")
+    scope: Series[str] = pa.Field(description="what the target covers, as the source words it")
+    kind: Series[str] = pa.Field(isin=TARGET_KINDS, description="programme_target, or reported_benchmark")
+    target_value: Series[float] = pa.Field(description="target or benchmark value, in unit")
+    unit: Series[str] = pa.Field(description="unit")
+    direction: Series[str] = pa.Field(isin=TARGET_DIRECTIONS, description="at_most or at_least the target value")
+    reference_year: Series[int] = pa.Field(ge=1949, description="year the source's statement refers to")
+    deadline_year: Series[pd.Int64Dtype] = pa.Field(
+        nullable=True, description="year by which a target is to be reached"
+    )
+    latest_year: Series[pd.Int64Dtype] = pa.Field(nullable=True, description="latest year with a value")
+    latest_value: Series[float] = pa.Field(nullable=True, description="latest value of the indicator for the region")
+    gap: Series[float] = pa.Field(nullable=True, description="latest_value − target_value")
+    status: Series[str] = pa.Field(
+        isin=TARGET_STATUSES, description="met, not_yet_met, missed (deadline passed) or no_data"
+    )
+    source_id: Series[str] = pa.Field(description="source of the target (see sources, or the reference text)")
+    reference: Series[str] = pa.Field(description="where the statement can be read")
+    statement: Series[str] = pa.Field(description="the statement as quoted")
+    caveats: Series[str] = pa.Field(description="caveats for users")
+
+    class Config:
+        strict = True
+        coerce = True
+
+
+def with_known_codes(
+    model: type[pa.DataFrameModel], region_columns: list[str], region_codes: list[str], catalog: pd.DataFrame
+) -> pa.DataFrameSchema:
+    """A table's schema whose region columns must be in regions.csv and indicator codes in the catalogue."""
+    updates = {column: {"checks": [pa.Check.isin(region_codes, name="known_region_code")]} for column in region_columns}
+    updates["indicator_code"] = {
+        "checks": [pa.Check.isin(list(catalog["indicator_code"]), name="known_indicator_code")]
+    }
+    return model.to_schema().update_columns(updates)
