@@ -22,6 +22,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from pipeline import ingest
 from pipeline.ingest import METADATA_FILES, RAW_SIDECAR_PREFIX, RAW_TABLE_PREFIX
 from pipeline.metadata import METADATA_DIR
+from pipeline.resources import ProjectPaths, default_project_paths
 
 NIGHTLY_CRON = "0 2 * * *"
 NIGHTLY_TIMEZONE = "Asia/Shanghai"
@@ -69,12 +70,11 @@ class UpdatePlan:
     execution_timezone=NIGHTLY_TIMEZONE,
     job=build_everything,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    required_resource_keys={"project_paths"},
     description="Every night at 02:00 Shanghai time: observe raw/, rebuild what changed (nothing, if nothing did).",
 )
-def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+def nightly_schedule(context: dg.ScheduleEvaluationContext, project_paths: ProjectPaths) -> dg.RunRequest:
     """The nightly run: every source observed and freshness-checked; out-of-date assets rebuilt."""
-    plan = plan_update(context.instance, context.repository_def.asset_graph, context.resources.project_paths.raw_path)
+    plan = plan_update(context.instance, context.repository_def.asset_graph, project_paths.raw_path)
     context.log.info(plan.describe())
     return run_request(plan, run_key=None, trigger="nightly_schedule")
 
@@ -83,12 +83,13 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     job=build_everything,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    required_resource_keys={"project_paths"},
     description="Starts one run when a raw table or sidecar is added or changed.",
 )
-def raw_files_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+def raw_files_sensor(
+    context: dg.SensorEvaluationContext, project_paths: ProjectPaths
+) -> dg.SensorResult | dg.SkipReason:
     """One run per new state of raw/: the cursor holds every file's sha256, the run key the state's digest."""
-    raw_dir = context.resources.project_paths.raw_path
+    raw_dir = project_paths.raw_path
     state = raw_folder_state(raw_dir)
     previous = json.loads(context.cursor) if context.cursor else {}
     changed = sorted(path for path in state.keys() | previous.keys() if state.get(path) != previous.get(path))
@@ -150,16 +151,24 @@ def out_of_date_reason(
     version = version.value if version else None
     provenance = extract_data_provenance_from_entry(record.event_log_entry)
     node = asset_graph.get(key)
+    missing = missing_output(instance, key, record)
+    if missing:
+        return f"its output {missing} is gone", version
     if provenance is None:
         return "no data provenance recorded", version
     if node.code_version != provenance.code_version:
         return f"code version changed ({provenance.code_version} → {node.code_version})", version
-    for parent in sorted(node.parent_keys):
-        if parent in out_of_date:
-            return f"upstream {parent.to_user_string()} is rebuilt", version
-        recorded = provenance.input_data_versions.get(parent)
-        if recorded is None or recorded.value != current.get(parent):
-            return f"input {parent.to_user_string()} changed", version
+    rebuilt = [parent.to_user_string() for parent in sorted(node.parent_keys) if parent in out_of_date]
+    if rebuilt:
+        return f"upstream {', '.join(rebuilt)} rebuilt", version
+    changed = [
+        parent.to_user_string()
+        for parent in sorted(node.parent_keys)
+        if provenance.input_data_versions.get(parent) is None
+        or provenance.input_data_versions[parent].value != current.get(parent)
+    ]
+    if changed:
+        return f"input {', '.join(changed)} changed", version
     for check_key in sorted(asset_graph.get_check_keys_for_assets({key})):
         if not asset_graph.get_check_spec(check_key).blocking:
             continue
@@ -167,6 +176,16 @@ def out_of_date_reason(
         if check_record is None or check_record.status != AssetCheckExecutionRecordStatus.SUCCEEDED:
             return f"its blocking check {check_key.name} has not passed since it was last built", version
     return None, version
+
+
+def missing_output(instance: dg.DagsterInstance, key: dg.AssetKey, record) -> str | None:
+    """The asset's output if it no longer exists: the file its `path` metadata names, else its stored value."""
+    path_entry = record.asset_materialization.metadata.get("path")
+    if path_entry is not None:
+        path = Path(str(path_entry.value))
+    else:
+        path = Path(instance.storage_directory()).joinpath(*key.path)
+    return None if path.exists() else str(path)
 
 
 def current_source_versions(
@@ -282,7 +301,6 @@ def run_nightly() -> int:
     """The nightly run without the daemon (cron, systemd): plan, rebuild what is out of date, exit 1 on failure."""
     from pipeline.__main__ import failure_messages
     from pipeline.definitions import defs
-    from pipeline.resources import default_project_paths
 
     instance = dg.DagsterInstance.get()
     with nightly_lock(Path(instance.root_directory)) as locked:

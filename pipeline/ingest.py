@@ -60,14 +60,19 @@ staged_observations = dg.AssetKey("staged_observations")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.BetaWarning)  # observable source assets are beta in Dagster 1.13
 
-    @dg.observable_source_asset(
-        key=METADATA_FILES,
-        group_name=RAW_GROUP,
-        description="The metadata files in pipeline/metadata (regions, aliases, units, indicators), versioned by their sha256.",
+    @dg.multi_observable_source_asset(
+        name="metadata_files",
+        specs=[
+            dg.AssetSpec(
+                METADATA_FILES,
+                group_name=RAW_GROUP,
+                description="The metadata files in pipeline/metadata (regions, aliases, units, indicators), versioned by their sha256.",
+            )
+        ],
     )
-    def metadata_files() -> dg.DataVersion:
+    def metadata_files():
         """One sha256 over every metadata file."""
-        return dg.DataVersion(folder_digest(METADATA_DIR))
+        return dg.ObserveResult(data_version=dg.DataVersion(folder_digest(METADATA_DIR)))
 
 
 def transient_io_retries(function):
