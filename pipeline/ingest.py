@@ -75,23 +75,6 @@ with warnings.catch_warnings():
         return dg.ObserveResult(data_version=dg.DataVersion(folder_digest(METADATA_DIR)))
 
 
-def transient_io_retries(function):
-    """Retry an asset body on transient I/O errors (EIO, EBUSY, …); validation errors fail at once."""
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        try:
-            return function(*args, **kwargs)
-        except OSError as error:
-            if error.errno in TRANSIENT_ERRNOS:
-                raise dg.RetryRequested(
-                    max_retries=TRANSIENT_RETRIES, seconds_to_wait=TRANSIENT_WAIT_SECONDS
-                ) from error
-            raise
-
-    return wrapper
-
-
 @dg.asset(group_name=GROUP, deps=[METADATA_FILES])
 def regions() -> pd.DataFrame:
     """The region dimension: China, Guangdong, its cities and Guangzhou's districts with their groups."""
@@ -234,6 +217,23 @@ def staged_observations_asset(source_ids: list[str]) -> dg.AssetsDefinition:
         return staged[STAGED_COLUMNS]
 
     return combined
+
+
+def transient_io_retries(function):
+    """Retry an asset body on transient I/O errors (EIO, EBUSY, …); validation errors fail at once."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OSError as error:
+            if error.errno in TRANSIENT_ERRNOS:
+                raise dg.RetryRequested(
+                    max_retries=TRANSIENT_RETRIES, seconds_to_wait=TRANSIENT_WAIT_SECONDS
+                ) from error
+            raise
+
+    return wrapper
 
 
 def raw_table_key(source_id: str) -> dg.AssetKey:
