@@ -11,7 +11,7 @@ export DAGSTER_HOME := $(CURDIR)/dagster_home
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test lint dev verify lock clean
+.PHONY: help setup run test lint dev nightly verify lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -36,8 +36,11 @@ lint: setup ## Lint with ruff
 	$(BIN)/ruff check pipeline tests
 	$(BIN)/ruff format --check pipeline tests
 
-dev: setup ## Dagster UI on http://127.0.0.1:3000
+dev: setup ## Dagster UI + daemon (schedule, sensor) on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipeline.definitions
+
+nightly: setup ## The nightly run headless (cron/systemd): rebuild only what changed
+	$(BIN)/python -m pipeline.automation
 
 lock: ## Re-resolve requirements.in into requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -2,24 +2,30 @@
 
 import dagster as dg
 
-from pipeline import convergence, coverage, dispersion, indicators, ingest, publish, targets, validate
-from pipeline.resources import default_project_paths
+from pipeline import automation, convergence, coverage, dispersion, indicators, ingest, publish, targets, validate
+from pipeline.resources import ProjectPaths, default_project_paths
 
-all_assets = dg.load_assets_from_modules(
-    [ingest, validate, indicators, dispersion, convergence, targets, publish, coverage]
-)
-all_checks = [
-    *dg.load_asset_checks_from_modules([validate, indicators, dispersion, convergence, targets]),
-    *indicators.ratio_reconciliation_checks(),
-]
+STAGE_MODULES = [ingest, validate, indicators, dispersion, convergence, targets, publish, coverage]
+CHECK_MODULES = [validate, indicators, dispersion, convergence, targets]
 
-build_everything = dg.define_asset_job(
-    "build_everything", selection=dg.AssetSelection.all(), description="Raw tables → warehouse and release."
-)
 
-defs = dg.Definitions(
-    assets=all_assets,
-    asset_checks=all_checks,
-    jobs=[build_everything],
-    resources={"project_paths": default_project_paths()},
-)
+def build_definitions(project_paths: ProjectPaths) -> dg.Definitions:
+    """The whole pipeline for one raw folder: one observed raw asset and one staged asset per table in it."""
+    assets = automation.with_code_versions(
+        [
+            *dg.load_assets_from_modules(STAGE_MODULES),
+            *ingest.raw_table_assets(project_paths.raw_path),
+        ]
+    )
+    checks = [*dg.load_asset_checks_from_modules(CHECK_MODULES), *indicators.ratio_reconciliation_checks()]
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=checks,
+        jobs=[automation.build_everything],
+        schedules=[automation.nightly_schedule],
+        sensors=[automation.raw_files_sensor],
+        resources={"project_paths": project_paths},
+    )
+
+
+defs = build_definitions(default_project_paths())

@@ -1,19 +1,40 @@
-"""Ingest: metadata files and raw tables as published → staged tidy observations with lineage."""
+"""Ingest: raw tables observed by sha256, each staged on its own, then combined into tidy observations with lineage."""
 
 from __future__ import annotations
 
+import datetime as dt
+import errno
+import functools
+import hashlib
+import re
+import warnings
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import yaml
 
 from pipeline.errors import InputError, InputProblem
-from pipeline.metadata import load_indicator_catalog, load_regions, load_units, region_name_lookup
+from pipeline.metadata import METADATA_DIR, load_indicator_catalog, load_regions, load_units, region_name_lookup
 from pipeline.reader import STAGED_COLUMNS, read_source_table
 from pipeline.resources import ProjectPaths
-from pipeline.sidecar import SIDECAR_SUFFIX, load_sidecar, sidecar_paths
+from pipeline.sidecar import SIDECAR_SUFFIX, load_sidecar, sha256_of, sidecar_paths
 
 GROUP = "ingest"
+RAW_GROUP = "raw"
+RAW_TABLE_PREFIX = "raw_table"
+RAW_SIDECAR_PREFIX = "raw_sidecar"
+STAGED_TABLE_PREFIX = "staged_table"
+METADATA_FILES = dg.AssetKey("metadata_files")
+ABSENT = "absent"
+FRESHNESS_CHECK = "update_period_freshness"
+# Tables that declare no `update_period` in their sidecar are expected to be re-read from their source once a year.
+DEFAULT_UPDATE_PERIOD = "P1Y"
+DURATION_PATTERN = re.compile(r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?$")
+# Errors worth retrying: the file system or network share hiccuped, not the table's content.
+TRANSIENT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE, errno.ENFILE}
+TRANSIENT_RETRIES = 3
+TRANSIENT_WAIT_SECONDS = 10
 SOURCE_COLUMNS = [
     "source_id",
     "title",
@@ -31,58 +52,260 @@ SOURCE_COLUMNS = [
     "sha256",
     "caveats",
 ]
+# Names the other stages use to refer to the combined ingest assets, which are built per raw folder.
+sources = dg.AssetKey("sources")
+staged_observations = dg.AssetKey("staged_observations")
 
 
-@dg.asset(group_name=GROUP)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)  # observable source assets are beta in Dagster 1.13
+
+    @dg.multi_observable_source_asset(
+        name="metadata_files",
+        specs=[
+            dg.AssetSpec(
+                METADATA_FILES,
+                group_name=RAW_GROUP,
+                description="The metadata files in pipeline/metadata (regions, aliases, units, indicators), versioned by their sha256.",
+            )
+        ],
+    )
+    def metadata_files():
+        """One sha256 over every metadata file."""
+        return dg.ObserveResult(data_version=dg.DataVersion(folder_digest(METADATA_DIR)))
+
+
+@dg.asset(group_name=GROUP, deps=[METADATA_FILES])
 def regions() -> pd.DataFrame:
     """The region dimension: China, Guangdong, its cities and Guangzhou's districts with their groups."""
     return load_regions()
 
 
-@dg.asset(group_name=GROUP)
+@dg.asset(group_name=GROUP, deps=[METADATA_FILES])
 def indicator_catalog() -> pd.DataFrame:
     """The indicator catalogue: code, names, unit, definition, formula and plausible range of every indicator."""
     return load_indicator_catalog()
 
 
-@dg.asset(group_name=GROUP)
-def sources(project_paths: ProjectPaths) -> pd.DataFrame:
-    """Provenance of every raw table, from its sidecar, after checking the data file's sha256."""
-    raw_dir = project_paths.raw_path
-    paths = sidecar_paths(raw_dir)
-    if not paths:
-        raise InputError(
-            [
-                InputProblem(
-                    str(raw_dir),
-                    "no_tables",
-                    "no sidecars (*.meta.yaml) found",
-                    expected="at least one raw table with its sidecar",
-                )
-            ]
+def raw_table_assets(raw_dir: Path) -> list:
+    """Every ingest asset for the tables of one raw folder: observed raw files, one staged asset per table, the combined ones."""
+    source_ids = [path.name.removesuffix(SIDECAR_SUFFIX) for path in sidecar_paths(raw_dir)]
+    return [
+        raw_files_asset(source_ids),
+        *[staged_table_asset(source_id) for source_id in source_ids],
+        sources_asset(source_ids),
+        staged_observations_asset(source_ids),
+    ]
+
+
+def raw_files_asset(source_ids: list[str]) -> dg.AssetsDefinition:
+    """One observation step for every raw table and sidecar: data version = the file's sha256, plus freshness checks."""
+    specs = [
+        spec
+        for source_id in source_ids
+        for spec in (
+            dg.AssetSpec(
+                raw_table_key(source_id),
+                group_name=RAW_GROUP,
+                description=f"The raw table {source_id} exactly as published; its data version is the file's sha256.",
+            ),
+            dg.AssetSpec(
+                raw_sidecar_key(source_id),
+                group_name=RAW_GROUP,
+                description=f"The provenance sidecar {source_id}{SIDECAR_SUFFIX}; its data version is the file's sha256.",
+            ),
         )
-    return source_records(paths, raw_dir)
+    ]
+    check_specs = [
+        dg.AssetCheckSpec(
+            FRESHNESS_CHECK,
+            asset=raw_table_key(source_id),
+            blocking=False,
+            description="The table was read from its source within its declared update period (warning only).",
+        )
+        for source_id in source_ids
+    ]
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+
+        @dg.multi_observable_source_asset(
+            name="raw_files",
+            specs=specs,
+            check_specs=check_specs,
+            can_subset=True,
+            required_resource_keys={"project_paths"},
+        )
+        def raw_files(context):
+            raw_dir = context.resources.project_paths.raw_path
+            for key in sorted(context.selected_asset_keys):
+                path = raw_file_path(raw_dir, key)
+                version = file_version(path)
+                yield dg.ObserveResult(
+                    asset_key=key,
+                    data_version=dg.DataVersion(version),
+                    metadata={"path": str(path), "sha256": version},
+                )
+            for check_key in sorted(context.selected_asset_check_keys):
+                source_id = check_key.asset_key.path[-1]
+                yield freshness_result(raw_dir / f"{source_id}{SIDECAR_SUFFIX}", dt.date.today(), check_key.asset_key)
+
+    return raw_files
 
 
-@dg.asset(group_name=GROUP)
-def staged_observations(project_paths: ProjectPaths, sources: pd.DataFrame) -> pd.DataFrame:
-    """Every raw table read through the generic reader into tidy observations with file, row and column."""
-    raw_dir = project_paths.raw_path
-    lookup = region_name_lookup()
-    units = load_units()
-    frames = []
-    problems = []
-    for source in sources.itertuples(index=False):
-        sidecar_path = (raw_dir / source.file).parent / f"{source.source_id}{SIDECAR_SUFFIX}"
+def staged_table_asset(source_id: str) -> dg.AssetsDefinition:
+    """The asset that stages one raw table through the generic reader."""
+
+    @dg.asset(
+        key=staged_table_key(source_id),
+        group_name=GROUP,
+        deps=[raw_table_key(source_id), raw_sidecar_key(source_id), METADATA_FILES],
+        description=f"The raw table {source_id} read through the generic reader into tidy observations with file, row and column.",
+    )
+    @transient_io_retries
+    def staged_table(project_paths: ProjectPaths) -> pd.DataFrame:
+        raw_dir = project_paths.raw_path
+        sidecar = load_sidecar(raw_dir / f"{source_id}{SIDECAR_SUFFIX}", raw_dir)
+        staged = read_source_table(sidecar, raw_dir, region_name_lookup(), load_units())
+        return staged[STAGED_COLUMNS]
+
+    return staged_table
+
+
+def sources_asset(source_ids: list[str]) -> dg.AssetsDefinition:
+    """The provenance asset, depending on every raw table and sidecar."""
+
+    @dg.asset(
+        key=sources,
+        group_name=GROUP,
+        deps=[key for source_id in source_ids for key in (raw_table_key(source_id), raw_sidecar_key(source_id))],
+    )
+    @transient_io_retries
+    def sources_table(project_paths: ProjectPaths) -> pd.DataFrame:
+        """Provenance of every raw table, from its sidecar, after checking the data file's sha256."""
+        raw_dir = project_paths.raw_path
+        paths = sidecar_paths(raw_dir)
+        if not paths:
+            raise InputError(
+                [
+                    InputProblem(
+                        str(raw_dir),
+                        "no_tables",
+                        "no sidecars (*.meta.yaml) found",
+                        expected="at least one raw table with its sidecar",
+                    )
+                ]
+            )
+        require_loaded_tables(paths, source_ids, raw_dir)
+        return source_records(paths, raw_dir)
+
+    return sources_table
+
+
+def staged_observations_asset(source_ids: list[str]) -> dg.AssetsDefinition:
+    """The asset combining every staged table, in the order of the raw folder's sidecars."""
+
+    @dg.asset(
+        key=staged_observations,
+        group_name=GROUP,
+        ins={source_id: dg.AssetIn(staged_table_key(source_id)) for source_id in source_ids},
+    )
+    def combined(**staged_tables: pd.DataFrame) -> pd.DataFrame:
+        """Every raw table's staged observations in one frame, with file, row and column."""
+        frames = [staged_tables[source_id] for source_id in source_ids if not staged_tables[source_id].empty]
+        staged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=STAGED_COLUMNS)
+        return staged[STAGED_COLUMNS]
+
+    return combined
+
+
+def transient_io_retries(function):
+    """Retry an asset body on transient I/O errors (EIO, EBUSY, …); validation errors fail at once."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
         try:
-            sidecar = load_sidecar(sidecar_path, raw_dir)
-            frames.append(read_source_table(sidecar, raw_dir, lookup, units))
-        except InputError as error:
-            problems.extend(error.problems)
+            return function(*args, **kwargs)
+        except OSError as error:
+            if error.errno in TRANSIENT_ERRNOS:
+                raise dg.RetryRequested(
+                    max_retries=TRANSIENT_RETRIES, seconds_to_wait=TRANSIENT_WAIT_SECONDS
+                ) from error
+            raise
+
+    return wrapper
+
+
+def raw_table_key(source_id: str) -> dg.AssetKey:
+    """The key of a raw table's observable source asset."""
+    return dg.AssetKey([RAW_TABLE_PREFIX, source_id])
+
+
+def raw_sidecar_key(source_id: str) -> dg.AssetKey:
+    """The key of a sidecar's observable source asset."""
+    return dg.AssetKey([RAW_SIDECAR_PREFIX, source_id])
+
+
+def staged_table_key(source_id: str) -> dg.AssetKey:
+    """The key of one table's staged asset."""
+    return dg.AssetKey([STAGED_TABLE_PREFIX, source_id])
+
+
+def raw_file_path(raw_dir: Path, key: dg.AssetKey) -> Path:
+    """The file a raw asset stands for: the sidecar itself, or the data file it names (its stem + .csv if unreadable)."""
+    prefix, source_id = key.path
+    sidecar_path = raw_dir / f"{source_id}{SIDECAR_SUFFIX}"
+    if prefix == RAW_SIDECAR_PREFIX:
+        return sidecar_path
+    try:
+        fields = yaml.safe_load(sidecar_path.read_text(encoding="utf-8"))
+        return sidecar_path.parent / str(fields["file"])
+    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        return sidecar_path.parent / f"{source_id}.csv"
+
+
+def raw_file_versions(raw_dir: Path, keys) -> dict[dg.AssetKey, str]:
+    """The data version each raw asset would be observed with now: its file's sha256, or `absent`."""
+    return {key: file_version(raw_file_path(raw_dir, key)) for key in keys}
+
+
+def file_version(path: Path) -> str:
+    """A file's sha256, or `absent` when there is no such file."""
+    return sha256_of(path) if path.is_file() else ABSENT
+
+
+def folder_digest(folder: Path) -> str:
+    """One sha256 over the names and sha256s of every file in a folder, in a stable order."""
+    digest = hashlib.sha256()
+    for path in sorted(item for item in folder.rglob("*") if item.is_file() and "__pycache__" not in item.parts):
+        digest.update(f"{path.relative_to(folder).as_posix()}={sha256_of(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def require_loaded_tables(paths: list[Path], source_ids: list[str], raw_dir: Path) -> None:
+    """Fail when raw/ holds other tables than the loaded definitions know: the code location must be reloaded."""
+    on_disk = {path.name.removesuffix(SIDECAR_SUFFIX) for path in paths}
+    added = sorted(on_disk - set(source_ids))
+    removed = sorted(set(source_ids) - on_disk)
+    problems = [
+        InputProblem(
+            str(raw_dir / f"{source_id}{SIDECAR_SUFFIX}"),
+            "definitions_out_of_date",
+            "this table was added after the pipeline's definitions were loaded",
+            expected="a reloaded code location (UI: Deployment → Reload; or restart the daemon service)",
+        )
+        for source_id in added
+    ] + [
+        InputProblem(
+            str(raw_dir / f"{source_id}{SIDECAR_SUFFIX}"),
+            "definitions_out_of_date",
+            "this table was removed after the pipeline's definitions were loaded",
+            expected="a reloaded code location (UI: Deployment → Reload; or restart the daemon service)",
+        )
+        for source_id in removed
+    ]
     if problems:
         raise InputError(problems)
-    staged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=STAGED_COLUMNS)
-    return staged[STAGED_COLUMNS]
 
 
 def source_records(paths: list[Path], raw_dir: Path) -> pd.DataFrame:
@@ -105,3 +328,60 @@ def source_records(paths: list[Path], raw_dir: Path) -> pd.DataFrame:
     if problems:
         raise InputError(problems)
     return pd.DataFrame.from_records(records, columns=SOURCE_COLUMNS)
+
+
+def freshness_result(sidecar_path: Path, today: dt.date, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
+    """WARN when a table was last read from its source longer ago than its declared update period."""
+    try:
+        fields = yaml.safe_load(sidecar_path.read_text(encoding="utf-8")) or {}
+        period = str(fields.get("update_period") or DEFAULT_UPDATE_PERIOD)
+        declared = "update_period" in fields
+        accessed = dt.date.fromisoformat(str(fields["accessed"]))
+        due = add_period(accessed, period)
+    except (OSError, yaml.YAMLError, AttributeError, KeyError, ValueError) as error:
+        return dg.AssetCheckResult(
+            asset_key=asset_key,
+            check_name=FRESHNESS_CHECK,
+            passed=False,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"{sidecar_path}: cannot tell the table's age ({error}); `accessed` must be YYYY-MM-DD and `update_period` an ISO 8601 period such as P1Y",
+        )
+    overdue = today > due
+    description = (
+        f"{sidecar_path.name}: read from its source on {accessed}, older than its update period {period}"
+        f"{'' if declared else ' (default)'}; a newer edition is due since {due}: check the source and refresh the table"
+        if overdue
+        else f"{sidecar_path.name}: read on {accessed}; next check due {due} (update period {period}{'' if declared else ', default'})"
+    )
+    return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=FRESHNESS_CHECK,
+        passed=not overdue,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description,
+        metadata={
+            "accessed": str(accessed),
+            "update_period": period,
+            "update_period_declared": declared,
+            "due": str(due),
+            "days_overdue": max((today - due).days, 0),
+        },
+    )
+
+
+def add_period(start: dt.date, period: str) -> dt.date:
+    """start + an ISO 8601 date period (PnYnMnWnD); a day past the month's end clamps to its last day."""
+    match = DURATION_PATTERN.match(period)
+    if not match or period == "P":
+        raise ValueError(f"update_period {period!r} is not an ISO 8601 period such as P1Y, P6M or P90D")
+    parts = {name: int(value or 0) for name, value in match.groupdict().items()}
+    months = start.month - 1 + parts["months"] + 12 * parts["years"]
+    year, month = start.year + months // 12, months % 12 + 1
+    day = min(start.day, last_day_of_month(year, month))
+    return dt.date(year, month, day) + dt.timedelta(weeks=parts["weeks"], days=parts["days"])
+
+
+def last_day_of_month(year: int, month: int) -> int:
+    """The number of days in a month."""
+    following = dt.date(year + month // 12, month % 12 + 1, 1)
+    return (following - dt.timedelta(days=1)).day

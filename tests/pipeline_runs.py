@@ -12,12 +12,7 @@ from pipeline.resources import ProjectPaths
 
 def run_pipeline(raw_dir: Path, warehouse_dir: Path) -> dg.ExecuteInProcessResult:
     """Execute the `build_everything` job, exactly as `make run` does, on the given folders."""
-    defs = dg.Definitions(
-        assets=definitions.all_assets,
-        asset_checks=definitions.all_checks,
-        jobs=[definitions.build_everything],
-        resources={"project_paths": ProjectPaths(raw_dir=str(raw_dir), warehouse_dir=str(warehouse_dir))},
-    )
+    defs = definitions.build_definitions(ProjectPaths(raw_dir=str(raw_dir), warehouse_dir=str(warehouse_dir)))
     return defs.resolve_job_def("build_everything").execute_in_process(raise_on_error=False)
 
 
