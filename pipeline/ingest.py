@@ -148,7 +148,7 @@ def raw_files_asset(source_ids: list[str]) -> dg.AssetsDefinition:
                 )
             for check_key in sorted(context.selected_asset_check_keys):
                 source_id = check_key.asset_key.path[-1]
-                yield freshness_result(raw_dir / f"{source_id}{SIDECAR_SUFFIX}", dt.date.today(), check_key.asset_key)
+                yield freshness_result(sidecar_path_of(raw_dir, source_id), dt.date.today(), check_key.asset_key)
 
     return raw_files
 
@@ -165,7 +165,7 @@ def staged_table_asset(source_id: str) -> dg.AssetsDefinition:
     @transient_io_retries
     def staged_table(project_paths: ProjectPaths) -> pd.DataFrame:
         raw_dir = project_paths.raw_path
-        sidecar = load_sidecar(raw_dir / f"{source_id}{SIDECAR_SUFFIX}", raw_dir)
+        sidecar = load_sidecar(sidecar_path_of(raw_dir, source_id), raw_dir)
         staged = read_source_table(sidecar, raw_dir, region_name_lookup(), load_units())
         return staged[STAGED_COLUMNS]
 
@@ -254,7 +254,7 @@ def staged_table_key(source_id: str) -> dg.AssetKey:
 def raw_file_path(raw_dir: Path, key: dg.AssetKey) -> Path:
     """The file a raw asset stands for: the sidecar itself, or the data file it names (its stem + .csv if unreadable)."""
     prefix, source_id = key.path
-    sidecar_path = raw_dir / f"{source_id}{SIDECAR_SUFFIX}"
+    sidecar_path = sidecar_path_of(raw_dir, source_id)
     if prefix == RAW_SIDECAR_PREFIX:
         return sidecar_path
     try:
@@ -262,6 +262,15 @@ def raw_file_path(raw_dir: Path, key: dg.AssetKey) -> Path:
         return sidecar_path.parent / str(fields["file"])
     except (OSError, yaml.YAMLError, TypeError, KeyError):
         return sidecar_path.parent / f"{source_id}.csv"
+
+
+def sidecar_path_of(raw_dir: Path, source_id: str) -> Path:
+    """Where a table's sidecar is: directly in raw/, or in a sub-folder (connector snapshots live in raw/<source>/)."""
+    direct = raw_dir / f"{source_id}{SIDECAR_SUFFIX}"
+    if direct.exists():
+        return direct
+    nested = sorted(raw_dir.rglob(f"{source_id}{SIDECAR_SUFFIX}"))
+    return nested[0] if nested else direct
 
 
 def raw_file_versions(raw_dir: Path, keys) -> dict[dg.AssetKey, str]:
