@@ -16,14 +16,24 @@ pytestmark = pytest.mark.integration
 
 CHANGED_TABLE = "fixture_ratio_long"
 UNCHANGED_TABLE = "fixture_income_wide"
+# Everything computed from the indicators (derived tables, warehouse, release).
+DOWNSTREAM_OF_INDICATORS = {
+    "group_aggregates",
+    "paired_city_ratios",
+    "dispersion",
+    "convergence",
+    "target_progress",
+    "warehouse",
+    "release",
+}
 DOWNSTREAM_OF_A_TABLE = {
     f"staged_table/{CHANGED_TABLE}",
     "sources",
     "staged_observations",
     "observations",
+    "coverage",
     "indicators",
-    "warehouse",
-    "release",
+    *DOWNSTREAM_OF_INDICATORS,
 }
 
 
@@ -164,7 +174,7 @@ def test_a_new_code_version_recomputes_that_asset_and_its_dependents(pipeline):
     plan, result = pipeline.run()
     assert result.success
     assert plan.out_of_date[dg.AssetKey("indicators")].startswith("code version changed")
-    assert materialised(result) == {"indicators", "warehouse", "release"}
+    assert materialised(result) == {"indicators", *DOWNSTREAM_OF_INDICATORS}
 
 
 def test_an_asset_whose_blocking_check_failed_is_rebuilt_next_time(pipeline):
