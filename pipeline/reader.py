@@ -939,6 +939,8 @@ def stage_cells(
                 )
             )
             continue
+        if parsed.percent and "%" in units and bounds.loc[indicator_code, "unit"] == units["%"][0]:
+            printed_unit = "%"  # a printed % sign is the cell's unit, in a percent indicator
         unit, multiplier = units[printed_unit]
         problem = value_problem(cell, parsed, printed_unit, unit, multiplier, indicator_code, bounds, file_name)
         if problem:

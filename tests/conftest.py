@@ -47,7 +47,13 @@ def write_table(raw_dir: Path, source_id: str, content: str | bytes, **sidecar_f
         "encoding": "utf-8",
         "unit": "元",
         "multiplier": 1,
-        "layout": {"kind": "long", "region_column": "地区", "year_column": "年份", "label_column": "指标", "value_column": "数值"},
+        "layout": {
+            "kind": "long",
+            "region_column": "地区",
+            "year_column": "年份",
+            "label_column": "指标",
+            "value_column": "数值",
+        },
         "labels": {"农村居民人均可支配收入": "rural_disposable_income_per_capita"},
         "caveats": ["MADE UP for tests."],
     }

@@ -10,7 +10,16 @@ def test_definitions_load_with_job_and_resources():
     job = defs.resolve_job_def("build_everything")
     assert job is not None
     asset_keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
-    assert {"regions", "sources", "indicator_catalog", "staged_observations", "observations", "indicators", "warehouse", "release"} <= asset_keys
+    assert {
+        "regions",
+        "sources",
+        "indicator_catalog",
+        "staged_observations",
+        "observations",
+        "indicators",
+        "warehouse",
+        "release",
+    } <= asset_keys
 
 
 def test_every_asset_has_a_group_and_a_one_line_description():
@@ -23,8 +32,17 @@ def test_every_asset_has_a_group_and_a_one_line_description():
 
 def test_blocking_checks_guard_observations_and_indicators():
     graph = defs.resolve_asset_graph()
-    checks = {key.name: checks_def.get_spec_for_check_key(key) for checks_def in graph.assets_defs for key in checks_def.check_keys}
-    for name in ("observations_schema", "indicators_schema", "urban_rural_income_ratio_reconciles", "urban_rural_consumption_ratio_reconciles"):
+    checks = {
+        key.name: checks_def.get_spec_for_check_key(key)
+        for checks_def in graph.assets_defs
+        for key in checks_def.check_keys
+    }
+    for name in (
+        "observations_schema",
+        "indicators_schema",
+        "urban_rural_income_ratio_reconciles",
+        "urban_rural_consumption_ratio_reconciles",
+    ):
         assert name in checks, name
         assert checks[name].blocking, name
     assert isinstance(checks["observations_schema"], dg.AssetCheckSpec)
