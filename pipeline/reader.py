@@ -9,6 +9,7 @@ import logging
 import re
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -105,7 +106,7 @@ def read_source_table(
 ) -> pd.DataFrame:
     """Read one raw table as its sidecar describes it; raise InputError listing every problem found."""
     file_name = sidecar.data_path.relative_to(raw_dir.resolve()).as_posix()
-    catalog = load_indicator_catalog() if indicator_catalog is None else indicator_catalog
+    catalog = default_indicator_catalog() if indicator_catalog is None else indicator_catalog
     changes = load_boundary_changes() if boundary_changes is None else boundary_changes
     check_sidecar_against_metadata(sidecar, units, catalog)
     grid = read_grid(sidecar, file_name)
@@ -113,6 +114,18 @@ def read_source_table(
     layout = sidecar.layout
     cells = wide_cells(table, layout, file_name) if layout["kind"] == "wide" else long_cells(table, layout, file_name)
     return stage_cells(cells, sidecar, file_name, region_lookup, units, today or dt.date.today(), catalog, changes)
+
+
+def default_indicator_catalog() -> pd.DataFrame:
+    """The package's indicator catalogue, parsed once per version of indicators.yaml (YAML parsing is slow)."""
+    path = METADATA_DIR / "indicators.yaml"
+    return cached_indicator_catalog(path.stat().st_mtime_ns, path.stat().st_size)
+
+
+@lru_cache(maxsize=2)
+def cached_indicator_catalog(modified: int, size: int) -> pd.DataFrame:
+    """The indicator catalogue for one version (modification time and size) of indicators.yaml."""
+    return load_indicator_catalog()
 
 
 def load_boundary_changes(path: Path = BOUNDARY_CHANGES_FILE) -> list[BoundaryChange]:
@@ -547,7 +560,7 @@ def locate_table(grid: Grid, sidecar: Sidecar, file_name: str, units: dict[str, 
         )
     if problems:
         raise InputError(problems)
-    width = max(len(row.cells) for row in [*header, *data])
+    width = max(len(row.cells) for row in header)
     parts = [[normalise_text(cell) for cell in row.cells] + [""] * (width - len(row.cells)) for row in header]
     roles = {}
     for column in range(width):
@@ -858,7 +871,10 @@ def stage_cells(
     region_column = layout.get("region_column") or "(sidecar layout.region)"
     unit_column = layout.get("unit_column") or "(sidecar unit)"
     declared_unit = normalise_text(fields["unit"])
-    bounds = catalog.set_index("indicator_code")
+    bounds = {
+        entry.indicator_code: (entry.unit, entry.valid_min, entry.valid_max)
+        for entry in catalog.itertuples(index=False)
+    }
     labels = {normalise_label(label): code for label, code in sidecar.labels.items()}
     skip_labels = {normalise_label(label) for label in fields.get("skip_labels") or []}
     skip_regions = {region_key(region) for region in fields.get("skip_regions") or []}
@@ -939,7 +955,7 @@ def stage_cells(
                 )
             )
             continue
-        if parsed.percent and "%" in units and bounds.loc[indicator_code, "unit"] == units["%"][0]:
+        if parsed.percent and "%" in units and bounds[indicator_code][0] == units["%"][0]:
             printed_unit = "%"  # a printed % sign is the cell's unit, in a percent indicator
         unit, multiplier = units[printed_unit]
         problem = value_problem(cell, parsed, printed_unit, unit, multiplier, indicator_code, bounds, file_name)
@@ -1031,19 +1047,18 @@ def value_problem(
             expected="a % sign only in percent rows",
             **where,
         )
-    entry = bounds.loc[indicator_code]
-    if unit != entry["unit"]:
+    expected_unit, low, high = bounds[indicator_code]
+    if unit != expected_unit:
         return InputProblem(
             file_name,
             "unit_mismatch",
-            f"{indicator_code} is measured in {entry['unit']}, but this row's unit {printed_unit!r} is {unit}",
-            expected=f"a unit in {entry['unit']} for {indicator_code}",
+            f"{indicator_code} is measured in {expected_unit}, but this row's unit {printed_unit!r} is {unit}",
+            expected=f"a unit in {expected_unit} for {indicator_code}",
             **where,
         )
     if parsed.value is None:
         return None
     value = parsed.value * multiplier
-    low, high = entry["valid_min"], entry["valid_max"]
     if (not pd.isna(low) and value < low) or (not pd.isna(high) and value > high):
         return InputProblem(
             file_name,
