@@ -984,6 +984,15 @@ def stage_cells(
         )
     staged = pd.DataFrame.from_records(records, columns=[*STAGED_COLUMNS, "column_number", "cell"])
     problems.extend(duplicate_problems(staged, file_name))
+    if staged.empty and not problems:
+        problems.append(
+            InputProblem(
+                file_name,
+                "no_figures",
+                "no figure was read from the table (every row blank or skipped)",
+                expected="at least one figure, or the table removed from raw/",
+            )
+        )
     if problems:
         raise InputError(problems)
     staged = apply_status_rules(staged, fields.get("status") or [], str(sidecar.path))
@@ -1063,11 +1072,18 @@ def value_problem(
         return InputProblem(
             file_name,
             "value_range",
-            f"{cell.raw_value!r} ({value:g} {unit}) is outside the plausible range of {indicator_code}",
-            expected=f"{low:g} ≤ value ≤ {high:g} (valid_min/valid_max in indicators.yaml)",
+            f"{cell.raw_value!r} ({plain_number(value)} {unit}) is outside the plausible range of {indicator_code}",
+            expected=f"{plain_number(low)} ≤ value ≤ {plain_number(high)} (valid_min/valid_max in indicators.yaml)",
             **where,
         )
     return None
+
+
+def plain_number(number: float) -> str:
+    """A number for messages: 1000000 as 1,000,000, 2.5 as 2.5, a missing bound as 'unbounded'."""
+    if pd.isna(number):
+        return "unbounded"
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:,.6g}"
 
 
 def duplicate_problems(staged: pd.DataFrame, file_name: str) -> list[InputProblem]:

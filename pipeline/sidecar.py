@@ -243,6 +243,19 @@ def optional_field_problems(name: str, fields: dict, table_format: str | None) -
                 expected=" | ".join(sorted(ENCODINGS)),
             )
         )
+    if not isinstance(fields["multiplier"], int | float) or isinstance(fields["multiplier"], bool):
+        problems.append(
+            InputProblem(name, "sidecar_multiplier", f"multiplier {fields['multiplier']!r} is not a number")
+        )
+    if isinstance(fields["layout"], dict):
+        problems.extend(layout_problems(name, fields["layout"]))
+    delimiter = fields.get("delimiter", ",")
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in '"\r\n':
+        problems.append(
+            InputProblem(
+                name, "sidecar_delimiter", f"delimiter {delimiter!r} is not one character", expected="e.g. ',' or a tab"
+            )
+        )
     cell_range = fields.get("cell_range")
     if cell_range is not None and not CELL_RANGE_PATTERN.match(str(cell_range)):
         problems.append(
@@ -258,6 +271,29 @@ def optional_field_problems(name: str, fields: dict, table_format: str | None) -
         return [*problems, InputProblem(name, "sidecar_status", "status must be a list of rules")]
     for number, rule in enumerate(rules, start=1):
         problems.extend(status_rule_problems(name, number, rule))
+    return problems
+
+
+def layout_problems(name: str, layout: dict) -> list[InputProblem]:
+    """The layout names what each figure needs: a value, a region and a year, each from a column or fixed."""
+    problems = []
+    needs = [("region_column", "region")]
+    if layout.get("kind") == "long":
+        needs += [("value_column", None), ("year_column", "year"), ("label_column", "label")]
+    for column_key, fixed_key in needs:
+        if not layout.get(column_key) and not (fixed_key and layout.get(fixed_key) is not None):
+            either = f"layout.{column_key}" + (f" or layout.{fixed_key}" if fixed_key else "")
+            problems.append(
+                InputProblem(name, "sidecar_layout", f"the layout has no {either}", column="layout", expected=either)
+            )
+    for key in ("year", "header_row", "header_rows"):
+        value = layout.get(key)
+        if value is not None and (not str(value).isdigit() or int(value) < 1):
+            problems.append(
+                InputProblem(
+                    name, "sidecar_layout", f"layout.{key} {value!r} is not a positive whole number", column="layout"
+                )
+            )
     return problems
 
 

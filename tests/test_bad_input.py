@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline import reader
 from pipeline.errors import InputError, InputProblem
 from pipeline.metadata import load_regions, load_units, region_name_lookup
+from pipeline.reader import STAGED_COLUMNS
 from pipeline.sidecar import MAX_FILE_BYTES, load_sidecar, rehash_sidecar
 from pipeline.validate import describe_excess, parts_exceeding_totals
 from tests.conftest import REPO_ROOT, write_table
@@ -438,3 +442,80 @@ def test_a_malformed_copy_of_any_real_table_fails_naming_that_file(tmp_path, sid
     problem = caught.value.problems[0]
     assert (problem.file, problem.rule, problem.row) == (data_name, "numeric_cell", line)
     assert data_name in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"layout": {"kind": "long", "region_column": "地区", "year_column": "年份", "label_column": "指标"}},
+            "value_column",
+        ),
+        (
+            {"layout": {"kind": "long", "value_column": "数值", "year_column": "年份", "label_column": "指标"}},
+            "region_column",
+        ),
+        ({"layout": {"kind": "wide", "label_column": "指标", "region": "广州市", "year": "2023x"}}, "layout.year"),
+        ({"layout": {"kind": "sideways"}}, "layout.kind"),
+        ({"multiplier": "ten"}, "multiplier"),
+        ({"encoding": "latin-1"}, "encoding"),
+        ({"file": "made_up.xls"}, "xls"),
+        ({"skip_regions": "萝岗区"}, "skip_regions"),
+    ],
+)
+def test_malformed_sidecar_fields(tmp_path, change, message):
+    (tmp_path / "made_up.xls").write_bytes(b"MADE UP")
+    path = write_table(tmp_path, "made_up", (HEADER + ROW).encode("utf-8"), **change)
+    problems = problems_of(path)
+    assert all(problem.file == str(path) and problem.rule.startswith("sidecar_") for problem in problems)
+    assert any(message in problem.message or message in (problem.expected or "") for problem in problems)
+
+
+table_text = st.lists(
+    st.lists(
+        st.sampled_from(
+            [
+                "地区",
+                "年份",
+                "指标",
+                "数值",
+                "广州市",
+                "2023",
+                "2023年",
+                "1949",
+                "农村居民人均可支配收入",
+                "38,000",
+                "—",
+                "x",
+                "abc",
+                "",
+                "\u3000",
+                '"',
+                "单位：万元",
+                "①",
+                "-1",
+            ]
+        ),
+        max_size=6,
+    ),
+    max_size=6,
+).map(lambda rows: "\n".join(",".join(row) for row in rows))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.one_of(table_text, st.binary(max_size=200).map(lambda data: data)))
+def test_any_file_content_reads_or_raises_an_input_error(content):
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_table(Path(folder), "made_up", content)
+        try:
+            staged = read(path)
+        except InputError as error:
+            assert error.problems and all(problem.rule for problem in error.problems)
+            return
+        assert list(staged.columns) == STAGED_COLUMNS
+        assert ((staged["value"] != 0) | staged["value"].isna()).all() or "0" in str(content)
+
+
+def test_table_whose_every_row_is_skipped(tmp_path):
+    problem = only_problem(write_table(tmp_path, "made_up", HEADER + ROW, skip_regions=["广州市"]))
+    assert (problem.file, problem.rule) == ("made_up.csv", "no_figures")

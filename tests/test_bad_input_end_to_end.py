@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
+import pandas as pd
 import pytest
 
 from pipeline import validate
@@ -92,8 +94,22 @@ def test_districts_exceeding_the_city_total_fail_the_run_and_publish_nothing(tmp
     raw_dir = tmp_path / "raw"
     warehouse_dir = tmp_path / "warehouse"
     shutil.copytree(FIXTURE_RAW, raw_dir)
+    content = "地区,年份,指标,数值\n广州市,2023,农村居民人均可支配收入,100\n广州市,2022,农村居民人均可支配收入,—\n"
+    write_table(raw_dir, "made_up_status", content, status=[{"status": "p", "years": [2023]}])
     assert run_pipeline(raw_dir, warehouse_dir).success
     before = published_bytes(warehouse_dir)
+    # Status flags reach the warehouse and the release.
+    expected = {(2022, None, ":"), (2023, 100.0, "p")}
+    with duckdb.connect(str(warehouse_dir / "indicators.duckdb"), read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT year, value, status FROM observations WHERE source_id = ?", ["made_up_status"]
+        ).fetchall()
+    assert set(rows) == expected
+    released = pd.read_parquet(warehouse_dir / "releases" / "latest" / "observations.parquet")
+    released = released[released["source_id"] == "made_up_status"]
+    assert {
+        (row.year, None if pd.isna(row.value) else row.value, row.status) for row in released.itertuples()
+    } == expected
     # Pretend, for this test only, that the made-up table's indicator is additive (no catalogue entry is yet).
     monkeypatch.setattr(validate, "additive_indicator_codes", lambda: {"rural_disposable_income_per_capita"})
     content = "地区,年份,指标,数值\n广州市,2023,农村居民人均可支配收入,100\n荔湾区,2023,农村居民人均可支配收入,60\n越秀区,2023,农村居民人均可支配收入,50\n"

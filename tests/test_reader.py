@@ -272,3 +272,28 @@ def test_read_errors_carry_every_problem_at_once(tmp_path):
     with pytest.raises(InputError) as caught:
         read(path)
     assert [problem.rule for problem in caught.value.problems] == ["numeric_cell", "unknown_region"]
+
+
+def test_regions_by_years_of_one_indicator_with_a_fixed_label(tmp_path):
+    content = "地区,2021年,2022年\n广州市,100,110\n增城市,80,…\n"
+    layout = {"kind": "wide", "region_column": "地区", "label": "农村居民人均可支配收入"}
+    found = figures(read(write_table(tmp_path, "made_up", content, layout=layout)))
+    assert found == {
+        ("rural_disposable_income_per_capita", "440100", 2021): (100.0, ""),
+        ("rural_disposable_income_per_capita", "440100", 2022): (110.0, ""),
+        ("rural_disposable_income_per_capita", "440118", 2021): (80.0, ""),
+        ("rural_disposable_income_per_capita", "440118", 2022): (None, ":"),
+    }
+
+
+def test_header_row_given_in_the_layout_and_ignored_columns(tmp_path):
+    content = "地区,MADE-UP 标题也写着地区\n\n地区,2022,备注\n广州市,100,MADE UP\n"
+    layout = {
+        "kind": "wide",
+        "region_column": "地区",
+        "label": "农村居民人均可支配收入",
+        "header_row": 3,
+        "ignore_columns": ["备注"],
+    }
+    found = figures(read(write_table(tmp_path, "made_up", content, layout=layout)))
+    assert found == {("rural_disposable_income_per_capita", "440100", 2022): (100.0, "")}
