@@ -725,6 +725,10 @@ def wide_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
         years = [year for year in map(parse_year, parts) if year is not None]
         label_parts = [part for part in parts if parse_year(part) is None]
         year = years[0] if years else layout.get("year")
+        if year is None and ("label_column" in roles or layout.get("label")):
+            # Years in the header: a column without a year (区划代码, 2015年比2014年增长(%)) holds no figure to read.
+            logger.info("%s: column %r has no year in its header and is not read", file_name, table.names[column])
+            continue
         if year is None:
             problems.append(
                 InputProblem(
@@ -871,16 +875,15 @@ def stage_cells(
     region_column = layout.get("region_column") or "(sidecar layout.region)"
     unit_column = layout.get("unit_column") or "(sidecar unit)"
     declared_unit = normalise_text(fields["unit"])
-    bounds = {
-        entry.indicator_code: (entry.unit, entry.valid_min, entry.valid_max)
-        for entry in catalog.itertuples(index=False)
-    }
+    # Plausible ranges (valid_min/valid_max) are checked once, on all observations, by validate.observations_schema.
+    bounds = dict(zip(catalog["indicator_code"], catalog["unit"], strict=True))
     labels = {normalise_label(label): code for label, code in sidecar.labels.items()}
     skip_labels = {normalise_label(label) for label in fields.get("skip_labels") or []}
     skip_regions = {region_key(region) for region in fields.get("skip_regions") or []}
     regions = {region_key(name): code for name, code in region_lookup.items()}
     former = {region_key(change.old_name): change for change in changes}
-    merged_into = {change.new_code: change for change in changes if change.change == "merged_into"}
+    restated = fields.get("boundaries") == "restated"
+    merged_into = {change.new_code: change for change in changes if change.change == "merged_into" and not restated}
 
     records = []
     for cell in cells.itertuples(index=False):
@@ -955,10 +958,10 @@ def stage_cells(
                 )
             )
             continue
-        if parsed.percent and "%" in units and bounds[indicator_code][0] == units["%"][0]:
+        if parsed.percent and "%" in units and bounds[indicator_code] == units["%"][0]:
             printed_unit = "%"  # a printed % sign is the cell's unit, in a percent indicator
         unit, multiplier = units[printed_unit]
-        problem = value_problem(cell, parsed, printed_unit, unit, multiplier, indicator_code, bounds, file_name)
+        problem = value_problem(cell, parsed, printed_unit, unit, indicator_code, bounds, file_name)
         if problem:
             problems.append(problem)
             continue
@@ -1044,9 +1047,9 @@ def resolve_region(
 
 
 def value_problem(
-    cell, parsed, printed_unit: str, unit: str, multiplier: float, indicator_code: str, bounds, file_name: str
+    cell, parsed, printed_unit: str, unit: str, indicator_code: str, bounds: dict[str, str], file_name: str
 ) -> InputProblem | None:
-    """A parsed value that contradicts its unit or lies outside its indicator's plausible range."""
+    """A parsed value whose unit contradicts its % sign or its indicator's unit in the catalogue."""
     where = {"row": cell.source_row, "column": cell.source_column, "cell": cell.cell}
     if parsed.percent and unit != "percent":
         return InputProblem(
@@ -1056,7 +1059,7 @@ def value_problem(
             expected="a % sign only in percent rows",
             **where,
         )
-    expected_unit, low, high = bounds[indicator_code]
+    expected_unit = bounds[indicator_code]
     if unit != expected_unit:
         return InputProblem(
             file_name,
@@ -1065,25 +1068,7 @@ def value_problem(
             expected=f"a unit in {expected_unit} for {indicator_code}",
             **where,
         )
-    if parsed.value is None:
-        return None
-    value = parsed.value * multiplier
-    if (not pd.isna(low) and value < low) or (not pd.isna(high) and value > high):
-        return InputProblem(
-            file_name,
-            "value_range",
-            f"{cell.raw_value!r} ({plain_number(value)} {unit}) is outside the plausible range of {indicator_code}",
-            expected=f"{plain_number(low)} ≤ value ≤ {plain_number(high)} (valid_min/valid_max in indicators.yaml)",
-            **where,
-        )
     return None
-
-
-def plain_number(number: float) -> str:
-    """A number for messages: 1000000 as 1,000,000, 2.5 as 2.5, a missing bound as 'unbounded'."""
-    if pd.isna(number):
-        return "unbounded"
-    return f"{int(number):,}" if float(number).is_integer() else f"{number:,.6g}"
 
 
 def duplicate_problems(staged: pd.DataFrame, file_name: str) -> list[InputProblem]:

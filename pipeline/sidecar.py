@@ -47,6 +47,7 @@ OPTIONAL_SIDECAR_FIELDS = {
     "status": "observation status rules: [{status: b|e|p|u, and any of indicators, labels, regions, years, columns, cells}]",
     "skip_regions": "printed region names whose rows are deliberately not read (e.g. 珠三角 subtotals)",
     "skip_labels": "printed row labels whose rows are deliberately not read",
+    "boundaries": "restated: the table restates years before a boundary change on today's boundaries (no b flag)",
 }
 ENCODINGS = {"utf-8", "utf-8-sig", "gbk", "gb2312", "gb18030", "auto"}
 FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
@@ -261,6 +262,15 @@ def optional_field_problems(name: str, fields: dict, table_format: str | None) -
         problems.append(
             InputProblem(
                 name, "sidecar_cell_range", f"cell_range {cell_range!r} is not a range", expected="e.g. A3:N40"
+            )
+        )
+    if fields.get("boundaries") not in (None, "as_printed", "restated"):
+        problems.append(
+            InputProblem(
+                name,
+                "sidecar_boundaries",
+                f"boundaries {fields['boundaries']!r} is not known",
+                expected="as_printed (default) | restated",
             )
         )
     for key in ("skip_regions", "skip_labels"):

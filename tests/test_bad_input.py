@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import tempfile
 import zipfile
@@ -15,10 +17,11 @@ from hypothesis import strategies as st
 
 from pipeline import reader
 from pipeline.errors import InputError, InputProblem
-from pipeline.metadata import load_regions, load_units, region_name_lookup
-from pipeline.reader import STAGED_COLUMNS
+from pipeline.metadata import load_indicator_catalog, load_regions, load_units, region_name_lookup
+from pipeline.reader import STAGED_COLUMNS, read_source_table
+from pipeline.schemas import observation_schema
 from pipeline.sidecar import MAX_FILE_BYTES, load_sidecar, rehash_sidecar
-from pipeline.validate import describe_excess, parts_exceeding_totals
+from pipeline.validate import describe_excess, parts_exceeding_totals, schema_check_result
 from tests.conftest import REPO_ROOT, write_table
 from tests.test_reader import read, write_workbook_table
 
@@ -179,10 +182,19 @@ def test_text_in_a_numeric_cell(tmp_path, text):
     assert "placeholder" in problem.expected
 
 
+def plausibility_failures(staged: pd.DataFrame) -> str:
+    """The description of the observations schema check (plausible ranges) on a read table, as the pipeline runs it."""
+    schema = observation_schema(list(load_regions()["region_code"]), load_indicator_catalog())
+    result = schema_check_result(schema, staged, "observations")
+    assert not result.passed
+    return result.description
+
+
 def test_negative_income(tmp_path):
-    problem = only_problem(write_table(tmp_path, "made_up", HEADER + ROW.replace("38000", "-38000")))
-    assert (problem.file, problem.rule, problem.row, problem.column) == ("made_up.csv", "value_range", 2, "数值")
-    assert "indicators.yaml" in problem.expected
+    staged = read(write_table(tmp_path, "made_up", HEADER + ROW.replace("38000", "-38000")))
+    description = plausibility_failures(staged)
+    assert "made_up.csv, row 2" in description and "-38000" in description
+    assert "valid_min" in description or "value_in_plausible_range" in description
 
 
 @pytest.mark.parametrize("ratio", ["0.8", "12.5"])
@@ -199,9 +211,9 @@ def test_ratio_outside_its_plausible_range(tmp_path, ratio):
     path = write_table(
         tmp_path, "made_up", content, unit="比值", labels={"城乡居民收入比": "urban_rural_income_ratio"}, layout=layout
     )
-    problem = only_problem(path)
-    assert (problem.rule, problem.row, problem.column, problem.cell) == ("value_range", 2, "数值", "D2")
-    assert "1 ≤ value ≤ 10" in problem.expected
+    description = plausibility_failures(read(path))
+    assert "made_up.csv, row 2" in description and ratio in description
+    assert "valid_min" in description or "value_in_plausible_range" in description
 
 
 @pytest.mark.parametrize("year", ["2031", "1948年"])
@@ -415,17 +427,22 @@ def test_district_values_exceeding_the_city_total_of_the_same_table():
     assert parts_exceeding_totals(observations.assign(value=observations["value"] * 10), load_regions(), set()) == []
 
 
-def corrupt_one_figure(data_path: Path) -> int:
-    """Replace the first figure of the file's last data row with text; return the line number changed."""
+def corrupt_one_figure(sidecar_path: Path) -> tuple[int, str]:
+    """Replace the last figure the reader takes from a real CSV with text; return its (line, column name)."""
+    raw_dir = sidecar_path.parent
+    staged = read_source_table(load_sidecar(sidecar_path, raw_dir), raw_dir, region_name_lookup(), load_units())
+    target = staged[staged["value"].notna()].sort_values(["source_row", "source_column"]).iloc[-1]
+    data_path = raw_dir / staged["source_file"].iloc[0]
     lines = data_path.read_text(encoding="utf-8").splitlines()
-    cells = lines[-1].split(",")
-    for index, cell in enumerate(cells):
-        if cell and cell.replace(".", "").isdigit() and not (len(cell) == 4 and cell.startswith(("19", "20"))):
-            cells[index] = "12abc"
-            break
-    lines[-1] = ",".join(cells)
+    rows = list(csv.reader(lines))
+    header = next(row for row in rows if target["source_column"] in row)
+    cells = rows[target["source_row"] - 1]
+    cells[header.index(target["source_column"])] = "12abc"
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(cells)
+    lines[target["source_row"] - 1] = buffer.getvalue()
     data_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return len(lines)
+    return int(target["source_row"]), str(target["source_column"])
 
 
 @pytest.mark.parametrize("sidecar_name", sorted(path.name for path in (REPO_ROOT / "raw").glob("*.meta.yaml")))
@@ -434,13 +451,13 @@ def test_a_malformed_copy_of_any_real_table_fails_naming_that_file(tmp_path, sid
     shutil.copytree(REPO_ROOT / "raw", raw_dir)
     sidecar_path = raw_dir / sidecar_name
     data_name = yaml.safe_load(sidecar_path.read_text(encoding="utf-8"))["file"]
-    line = corrupt_one_figure(raw_dir / data_name)
+    line, column = corrupt_one_figure(sidecar_path)
     rehash_sidecar(sidecar_path)
     sidecar = load_sidecar(sidecar_path, raw_dir)
     with pytest.raises(InputError) as caught:
-        reader.read_source_table(sidecar, raw_dir, region_name_lookup(), load_units())
+        read_source_table(sidecar, raw_dir, region_name_lookup(), load_units())
     problem = caught.value.problems[0]
-    assert (problem.file, problem.rule, problem.row) == (data_name, "numeric_cell", line)
+    assert (problem.file, problem.rule, problem.row, problem.column) == (data_name, "numeric_cell", line, column)
     assert data_name in str(caught.value)
 
 
