@@ -345,7 +345,7 @@ def check_grid_size(rows: int, columns: int, file_name: str) -> None:
                 InputProblem(
                     file_name,
                     "table_size",
-                    f"the table has over {min(rows, MAX_ROWS)} rows or {columns} columns",
+                    f"the table reaches {rows:,} rows and {columns:,} columns",
                     expected=f"at most {MAX_ROWS:,} rows and {MAX_COLUMNS:,} columns",
                 )
             ]
