@@ -15,6 +15,7 @@ class InputProblem:
     row: int | None = None
     column: str | None = None
     expected: str | None = None
+    cell: str | None = None
 
     def describe(self) -> str:
         """A one-line, human-readable description of the problem."""
@@ -23,6 +24,8 @@ class InputProblem:
             where += f", row {self.row}"
         if self.column is not None:
             where += f", column {self.column!r}"
+        if self.cell is not None:
+            where += f" (cell {self.cell})"
         text = f"{where}: [{self.rule}] {self.message}"
         if self.expected:
             text += f" (expected {self.expected})"
@@ -34,6 +37,7 @@ class InputProblem:
             "file": self.file,
             "row": self.row,
             "column": self.column,
+            "cell": self.cell,
             "rule": self.rule,
             "message": self.message,
             "expected": self.expected,

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
+import logging
+import re
+import zipfile
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-from pipeline.cells import CellError, normalise_text, parse_cell, parse_year
+from pipeline.cells import CellError, normalise_label, normalise_text, parse_cell, parse_year
 from pipeline.errors import InputError, InputProblem
-from pipeline.sidecar import Sidecar
+from pipeline.metadata import METADATA_DIR, load_indicator_catalog
+from pipeline.sidecar import CELL_RANGE_PATTERN, MAX_FILE_BYTES, Sidecar, declared_format
 
 FIRST_YEAR = 1949
 STAGED_COLUMNS = [
@@ -26,6 +34,64 @@ STAGED_COLUMNS = [
     "status",
     "rounding_radius",
 ]
+# Size limits (besides MAX_FILE_BYTES, 20 MiB, checked on the file before it is hashed): rows and columns
+# of the grid read, and the uncompressed size of an XLSX (a zip archive; this stops zip bombs).
+MAX_ROWS = 100_000
+MAX_COLUMNS = 1_000
+MAX_XLSX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024
+BOUNDARY_CHANGES_FILE = METADATA_DIR / "boundary_changes.csv"
+# A unit line above the header: 单位：万元 anywhere in a cell, or a cell that is just (亿元) / （元）.
+UNIT_LINE_PATTERN = re.compile(r"单位\s*[:：]\s*([^\s,，;；()（）]+)")
+BRACKETED_UNIT_PATTERN = re.compile(r"^[(（]\s*([^()（）]+?)\s*[)）]$")
+# A notes row below the data ends the table: 注：…, 注1. …, 资料来源：…
+FOOTER_PATTERN = re.compile(r"^(注|资料来源|数据来源|说明|备注)\s*[:：0-9①-⑩]")
+# Leading markers of sub-items in region columns: 其中：荔湾区, #荔湾区.
+REGION_PREFIX_PATTERN = re.compile(r"^(其中[:：]?|#)")
+LAYOUT_COLUMN_ROLES = ("label_column", "region_column", "year_column", "value_column", "unit_column")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GridRow:
+    """One row of the raw table as printed: its row number in the file or sheet and its cells as text."""
+
+    number: int
+    cells: list[str]
+
+
+@dataclass
+class Grid:
+    """The raw table as rows of text, with the number of its first column (1 = A) for cell references."""
+
+    rows: list[GridRow]
+    first_column: int = 1
+    encoding: str | None = None
+
+
+@dataclass
+class Table:
+    """A located table: header names per column, the data rows and the roles of the named columns."""
+
+    names: list[str]
+    header_parts: list[list[str]]
+    header_row: int
+    data: list[GridRow]
+    roles: dict[str, int] = field(default_factory=dict)
+    first_column: int = 1
+
+
+@dataclass(frozen=True)
+class BoundaryChange:
+    """A former region: renamed (same territory) or merged into another region in a given year."""
+
+    old_code: str
+    old_name: str
+    new_code: str
+    new_name: str
+    change: str
+    year: int
+    note: str
 
 
 def read_source_table(
@@ -34,158 +100,761 @@ def read_source_table(
     region_lookup: dict[str, str],
     units: dict[str, tuple[str, float]],
     today: dt.date | None = None,
+    *,
+    indicator_catalog: pd.DataFrame | None = None,
+    boundary_changes: list[BoundaryChange] | None = None,
 ) -> pd.DataFrame:
     """Read one raw table as its sidecar describes it; raise InputError listing every problem found."""
     file_name = sidecar.data_path.relative_to(raw_dir.resolve()).as_posix()
-    table = read_text_table(sidecar, file_name)
+    catalog = default_indicator_catalog() if indicator_catalog is None else indicator_catalog
+    changes = load_boundary_changes() if boundary_changes is None else boundary_changes
+    check_sidecar_against_metadata(sidecar, units, catalog)
+    grid = read_grid(sidecar, file_name)
+    table = locate_table(grid, sidecar, file_name, units)
     layout = sidecar.layout
     cells = wide_cells(table, layout, file_name) if layout["kind"] == "wide" else long_cells(table, layout, file_name)
-    return stage_cells(cells, sidecar, file_name, region_lookup, units, today or dt.date.today())
+    return stage_cells(cells, sidecar, file_name, region_lookup, units, today or dt.date.today(), catalog, changes)
 
 
-def read_text_table(sidecar: Sidecar, file_name: str) -> pd.DataFrame:
-    """The raw CSV as strings, exactly as printed; errors for undecodable, empty or header-only files."""
-    encoding = sidecar.fields["encoding"]
+def default_indicator_catalog() -> pd.DataFrame:
+    """The package's indicator catalogue, parsed once per version of indicators.yaml (YAML parsing is slow)."""
+    path = METADATA_DIR / "indicators.yaml"
+    return cached_indicator_catalog(path.stat().st_mtime_ns, path.stat().st_size)
+
+
+@lru_cache(maxsize=2)
+def cached_indicator_catalog(modified: int, size: int) -> pd.DataFrame:
+    """The indicator catalogue for one version (modification time and size) of indicators.yaml."""
+    return load_indicator_catalog()
+
+
+def load_boundary_changes(path: Path = BOUNDARY_CHANGES_FILE) -> list[BoundaryChange]:
+    """The crosswalk of former regions (pipeline/metadata/boundary_changes.csv)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return [
+        BoundaryChange(row.old_code, row.old_name, row.new_code, row.new_name, row.change, int(row.year), row.note)
+        for row in frame.itertuples(index=False)
+    ]
+
+
+def check_sidecar_against_metadata(
+    sidecar: Sidecar, units: dict[str, tuple[str, float]], catalog: pd.DataFrame
+) -> None:
+    """The sidecar's unit, multiplier and indicator codes exist in the metadata files."""
+    fields = sidecar.fields
+    problems = []
+    name = str(sidecar.path)
+    if normalise_text(fields["unit"]) not in units:
+        problems.append(
+            InputProblem(
+                name,
+                "unknown_unit",
+                f"unit {fields['unit']!r} is not in pipeline/metadata/units.csv",
+                column="unit",
+                expected=", ".join(units),
+            )
+        )
+    elif float(fields["multiplier"]) != units[normalise_text(fields["unit"])][1]:
+        problems.append(
+            InputProblem(
+                name,
+                "unit_multiplier",
+                f"multiplier {fields['multiplier']} does not match unit {fields['unit']!r}",
+                column="multiplier",
+                expected=str(units[normalise_text(fields["unit"])][1]),
+            )
+        )
+    known = set(catalog["indicator_code"])
+    for label, code in sidecar.labels.items():
+        if code not in known:
+            problems.append(
+                InputProblem(
+                    name,
+                    "unknown_indicator",
+                    f"label {label!r} maps to indicator {code!r}, which is not in pipeline/metadata/indicators.yaml",
+                    column="labels",
+                    expected="an indicator_code of the catalogue (add the indicator there first)",
+                )
+            )
+    if problems:
+        raise InputError(problems)
+
+
+def read_grid(sidecar: Sidecar, file_name: str) -> Grid:
+    """The raw file (CSV or XLSX) as rows of text; errors for oversize, undecodable or corrupt files."""
+    size = sidecar.data_path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "file_size",
+                    f"the file has {size:,} bytes, over the limit of {MAX_FILE_BYTES:,}",
+                    expected="a published table of at most 20 MiB",
+                )
+            ]
+        )
+    if size == 0:
+        raise InputError(
+            [InputProblem(file_name, "empty_file", "the file is empty", expected="a header and data rows")]
+        )
+    if declared_format(sidecar.fields) == "xlsx":
+        return read_xlsx_grid(sidecar, file_name)
+    return read_csv_grid(sidecar, file_name)
+
+
+def read_csv_grid(sidecar: Sidecar, file_name: str) -> Grid:
+    """A CSV as rows of text, each with the line on which it starts."""
+    data = sidecar.data_path.read_bytes()
+    text, encoding = decode_text(data, str(sidecar.fields["encoding"]).lower(), file_name, expected_texts(sidecar))
+    if not text.strip():
+        raise InputError(
+            [InputProblem(file_name, "empty_file", "the file holds no text", expected="a header and data rows")]
+        )
+    rows = []
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=str(sidecar.fields.get("delimiter", ",")), strict=True)
+    line = 0
     try:
-        text = sidecar.data_path.read_bytes().decode(encoding)
-    except (UnicodeDecodeError, LookupError) as error:
+        for cells in reader:
+            rows.append(GridRow(line + 1, cells))
+            line = reader.line_num
+            check_grid_size(len(rows), len(cells), file_name)
+    except csv.Error as error:
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "csv_syntax",
+                    f"not a well-formed CSV: {error}",
+                    row=reader.line_num,
+                    expected="fields separated by commas, quotes balanced",
+                )
+            ]
+        ) from error
+    return Grid(rows, encoding=encoding)
+
+
+def expected_texts(sidecar: Sidecar) -> list[str]:
+    """Texts a correctly decoded table must contain: the layout's column names and the printed labels."""
+    names = [str(sidecar.layout[role]) for role in LAYOUT_COLUMN_ROLES if sidecar.layout.get(role)]
+    return [normalise_label(text) for text in [*names, *sidecar.labels]]
+
+
+def decode_text(data: bytes, declared: str, file_name: str, expected: list[str]) -> tuple[str, str]:
+    """Decode with the declared encoding, or detect it (encoding: auto) and say what was detected."""
+    if declared == "auto":
+        return detect_encoding(data, file_name, expected)
+    codec = "utf-8-sig" if declared in ("utf-8", "utf-8-sig") else declared
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        hint = ""
+        for alternative in ("utf-8-sig", "gb18030"):
+            if alternative != codec and decodes(data, alternative):
+                hint = f"; the bytes do decode as {alternative}"
+                break
         raise InputError(
             [
                 InputProblem(
                     file_name,
                     "encoding",
-                    f"the file does not decode as {encoding}: {error}",
-                    expected=f"text in the declared encoding {encoding}",
+                    f"byte {error.start} (0x{data[error.start : error.end].hex()}) does not decode as {declared}{hint}",
+                    row=line,
+                    expected=f"text in the declared encoding {declared}; fix the sidecar's encoding or the file",
                 )
             ]
         ) from error
-    if not text.strip():
-        raise InputError(
-            [InputProblem(file_name, "empty_file", "the file is empty", expected="a header row and data rows")]
-        )
-    from io import StringIO
-
-    try:
-        table = pd.read_csv(StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True)
-    except pd.errors.ParserError as error:
-        raise InputError([InputProblem(file_name, "csv_syntax", f"not a well-formed CSV: {error}")]) from error
-    table.columns = [normalise_text(str(column)) for column in table.columns]
-    if table.empty:
+    if codec != "utf-8-sig" and not data.isascii() and decodes(data, "utf-8"):
         raise InputError(
             [
                 InputProblem(
                     file_name,
-                    "no_data_rows",
-                    "the file has a header but no data rows",
-                    expected="at least one data row",
+                    "encoding",
+                    f"the sidecar declares {declared}, but the file is valid UTF-8 (it would read as mojibake)",
+                    expected="encoding: utf-8 in the sidecar",
                 )
             ]
         )
-    # Line numbers as a person sees them in an editor: the header is line 1.
-    table.index = pd.RangeIndex(2, len(table) + 2)
+    return text, codec
+
+
+def decodes(data: bytes, codec: str) -> bool:
+    """True when the bytes decode strictly in this codec."""
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def detect_encoding(data: bytes, file_name: str, expected: list[str]) -> tuple[str, str]:
+    """UTF-8 (with or without BOM) or GB18030, only when the evidence is unambiguous; log what was detected."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError(
+            [
+                InputProblem(
+                    file_name, "encoding", "the file is UTF-16", expected="UTF-8, UTF-8 with BOM, GBK or GB18030"
+                )
+            ]
+        )
+    if data.startswith(b"\xef\xbb\xbf") and decodes(data, "utf-8-sig"):
+        encoding, evidence = "utf-8-sig", "a UTF-8 byte order mark"
+    elif decodes(data, "utf-8"):
+        encoding, evidence = "utf-8", "every byte sequence is valid UTF-8"
+    elif decodes(data, "gb18030"):
+        encoding, evidence = "gb18030", "not valid UTF-8, valid GB18030"
+        text = normalise_label(data.decode("gb18030"))
+        if not any(item and item in text for item in expected):
+            raise InputError(
+                [
+                    InputProblem(
+                        file_name,
+                        "encoding",
+                        "encoding: auto, and the file decodes as GB18030 but none of the sidecar's column names or labels appear in it, so the guess cannot be confirmed",
+                        expected="a declared encoding in the sidecar",
+                    )
+                ]
+            )
+    else:
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "encoding",
+                    "encoding: auto, and the file decodes neither as UTF-8 nor as GB18030",
+                    expected="a file in UTF-8, UTF-8 with BOM, GBK or GB18030",
+                )
+            ]
+        )
+    logger.warning(
+        "%s: encoding not declared; detected %s (%s). Declare `encoding: %s` in the sidecar.",
+        file_name,
+        encoding,
+        evidence,
+        encoding,
+    )
+    return data.decode(encoding), encoding
+
+
+def check_grid_size(rows: int, columns: int, file_name: str) -> None:
+    """Raise when a table has more rows or columns than the stated limits."""
+    if rows > MAX_ROWS or columns > MAX_COLUMNS:
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "table_size",
+                    f"the table reaches {rows:,} rows and {columns:,} columns",
+                    expected=f"at most {MAX_ROWS:,} rows and {MAX_COLUMNS:,} columns",
+                )
+            ]
+        )
+
+
+def read_xlsx_grid(sidecar: Sidecar, file_name: str) -> Grid:
+    """A worksheet (or its cell_range) as rows of text, with merged cells filled and formulas' values."""
+    import openpyxl
+    from openpyxl.utils.cell import range_boundaries
+
+    path = sidecar.data_path
+    check_xlsx_archive(path, file_name)
+    try:
+        workbook = openpyxl.load_workbook(path, data_only=False)
+    except Exception as error:  # openpyxl raises many kinds of errors on broken files
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "xlsx_corrupt",
+                    f"the workbook cannot be opened: {type(error).__name__}: {error}",
+                    expected="a complete .xlsx workbook as published",
+                )
+            ]
+        ) from error
+    sheet_name = sidecar.fields.get("sheet")
+    if sheet_name is None and len(workbook.sheetnames) > 1:
+        raise InputError(
+            [
+                InputProblem(
+                    str(sidecar.path),
+                    "xlsx_sheet",
+                    f"the workbook has {len(workbook.sheetnames)} sheets and the sidecar names none",
+                    column="sheet",
+                    expected=f"sheet: one of {workbook.sheetnames}",
+                )
+            ]
+        )
+    if sheet_name is not None and str(sheet_name) not in workbook.sheetnames:
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "xlsx_sheet",
+                    f"no sheet named {sheet_name!r}",
+                    column="sheet",
+                    expected=f"one of {workbook.sheetnames}",
+                )
+            ]
+        )
+    sheet = workbook[str(sheet_name)] if sheet_name is not None else workbook.worksheets[0]
+    if sidecar.fields.get("cell_range"):
+        min_column, min_row, max_column, max_row = range_boundaries(str(sidecar.fields["cell_range"]))
+    else:
+        min_column, min_row, max_column, max_row = 1, 1, sheet.max_column, sheet.max_row
+    check_grid_size(max_row - min_row + 1, max_column - min_column + 1, file_name)
+    merged = merged_values(sheet)
+    cached = cached_formula_values(path, sheet.title) if has_formulas(sheet) else {}
+    rows = []
+    problems = []
+    for row_number in range(min_row, max_row + 1):
+        texts = []
+        for column_number in range(min_column, max_column + 1):
+            cell = sheet.cell(row_number, column_number)
+            value = merged.get((row_number, column_number), cell)
+            if cell.data_type == "f":
+                value = cached.get(cell.coordinate)
+                if value is None:
+                    problems.append(
+                        InputProblem(
+                            file_name,
+                            "xlsx_formula",
+                            f"cell {cell.coordinate} holds a formula without a saved value",
+                            row=row_number,
+                            cell=cell.coordinate,
+                            expected="values (open and save the workbook in a spreadsheet program)",
+                        )
+                    )
+                texts.append(value_text(value, cell.number_format))
+                continue
+            texts.append(value_text(value.value, value.number_format))
+        rows.append(GridRow(row_number, texts))
+    if problems:
+        raise InputError(problems)
+    return Grid(rows, first_column=min_column)
+
+
+def check_xlsx_archive(path: Path, file_name: str) -> None:
+    """An XLSX is a zip archive: it must be complete, and not expand beyond the limit."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(member.file_size for member in archive.infolist())
+            broken = archive.testzip() if expanded <= MAX_XLSX_UNCOMPRESSED_BYTES else None
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "xlsx_corrupt",
+                    f"not a readable .xlsx (zip) file: {error}",
+                    expected="a complete .xlsx workbook as published (truncated downloads fail here)",
+                )
+            ]
+        ) from error
+    if expanded > MAX_XLSX_UNCOMPRESSED_BYTES:
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "file_size",
+                    f"the workbook expands to {expanded:,} bytes, over the limit of {MAX_XLSX_UNCOMPRESSED_BYTES:,}",
+                    expected="a workbook of at most 100 MiB uncompressed",
+                )
+            ]
+        )
+    if broken is not None:
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "xlsx_corrupt",
+                    f"member {broken} of the workbook fails its checksum",
+                    expected="a complete .xlsx workbook",
+                )
+            ]
+        )
+
+
+def merged_values(sheet) -> dict[tuple[int, int], object]:
+    """Every cell inside a merged range → the range's top-left cell (which holds the printed value)."""
+    filled = {}
+    for merged_range in sheet.merged_cells.ranges:
+        top_left = sheet.cell(merged_range.min_row, merged_range.min_col)
+        for row_number in range(merged_range.min_row, merged_range.max_row + 1):
+            for column_number in range(merged_range.min_col, merged_range.max_col + 1):
+                filled[(row_number, column_number)] = top_left
+    return filled
+
+
+def has_formulas(sheet) -> bool:
+    """True when any cell of the sheet holds a formula."""
+    return any(cell.data_type == "f" for row in sheet.iter_rows() for cell in row)
+
+
+def cached_formula_values(path: Path, sheet_name: str) -> dict[str, object]:
+    """The values saved with the workbook for its formula cells (what a reader of the file sees)."""
+    import openpyxl
+
+    workbook = openpyxl.load_workbook(path, data_only=True)
+    return {cell.coordinate: cell.value for row in workbook[sheet_name].iter_rows() for cell in row}
+
+
+def value_text(value: object, number_format: str | None) -> str:
+    """A cell value as the text a reader sees: numbers with the decimals of their number format, % applied."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).upper()
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, int | float):
+        number_format = number_format or "General"
+        percent = "%" in number_format
+        number = value * 100 if percent else value
+        decimals = re.search(r"0\.(0+)", number_format)
+        if decimals:
+            text = f"{number:.{len(decimals.group(1))}f}"
+        elif "0" in number_format:
+            text = f"{number:.0f}"
+        else:
+            text = format(number, ".15g") if isinstance(number, float) else str(number)
+        return text + ("%" if percent else "")
+    return str(value)
+
+
+def column_letter(number: int) -> str:
+    """1 → A, 27 → AA."""
+    letters = ""
+    while number:
+        number, remainder = divmod(number - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
+def locate_table(grid: Grid, sidecar: Sidecar, file_name: str, units: dict[str, tuple[str, float]]) -> Table:
+    """Find the header below any title rows, check a printed unit line, and cut off notes below the data."""
+    rows = [row for row in grid.rows if any(cell.strip() for cell in row.cells)]
+    if not rows:
+        raise InputError([InputProblem(file_name, "empty_file", "the file has no cells", expected="a header and rows")])
+    layout = sidecar.layout
+    named = {role: normalise_label(layout[role]) for role in LAYOUT_COLUMN_ROLES if layout.get(role)}
+    start = header_start(rows, layout, named, file_name, grid.encoding)
+    header_count = int(layout.get("header_rows", 1))
+    header = rows[start : start + header_count]
+    data = rows[start + header_count :]
+    for index, row in enumerate(data):
+        first = next((cell for cell in row.cells if cell.strip()), "")
+        if FOOTER_PATTERN.match(normalise_text(first)):
+            data = data[:index]
+            break
+    problems = unit_line_problems(rows[:start], sidecar, file_name, units, grid.first_column)
+    if not data:
+        problems.append(
+            InputProblem(
+                file_name,
+                "no_data_rows",
+                "the table has a header but no data rows",
+                row=header[-1].number,
+                expected="at least one data row below the header",
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    width = max(len(row.cells) for row in header)
+    parts = [[normalise_text(cell) for cell in row.cells] + [""] * (width - len(row.cells)) for row in header]
+    roles = {}
+    for column in range(width):
+        keys = {normalise_label(part[column]) for part in parts}
+        for role, name in named.items():
+            if name in keys and role not in roles:
+                roles[role] = column
+    fill_spanning_headers(parts, set(roles.values()))
+    names = [" ".join(part[column] for part in parts if part[column]) for column in range(width)]
+    for role, column in roles.items():
+        names[column] = layout[role]
+    table = Table(names, parts, header[-1].number, data, roles, grid.first_column)
+    check_header(table, sidecar, file_name, width)
     return table
 
 
-def require_columns(table: pd.DataFrame, columns: list[str], file_name: str) -> None:
-    """Raise when a column the layout names is not in the table's header."""
-    missing = [column for column in columns if column and column not in table.columns]
-    if missing:
+def header_start(rows: list[GridRow], layout: dict, named: dict[str, str], file_name: str, encoding) -> int:
+    """Index of the first header row: the sidecar's header_row, or the first row naming a layout column."""
+    if layout.get("header_row") is not None:
+        for index, row in enumerate(rows):
+            if row.number == int(layout["header_row"]):
+                return index
         raise InputError(
             [
                 InputProblem(
                     file_name,
-                    "missing_column",
-                    f"the header has no column {column!r}",
-                    row=1,
-                    column=column,
-                    expected=f"one of the layout's columns; header is {list(table.columns)}",
+                    "header_not_found",
+                    f"row {layout['header_row']} (layout.header_row) is empty or outside the table",
+                    expected="the number of the table's first header row",
                 )
-                for column in missing
             ]
         )
+    for index, row in enumerate(rows[:50]):
+        keys = {normalise_label(cell) for cell in row.cells}
+        if keys & set(named.values()):
+            return index
+    garbled = f"; if the text looks garbled, check the sidecar's encoding ({encoding})" if encoding else ""
+    raise InputError(
+        [
+            InputProblem(
+                file_name,
+                "header_not_found",
+                f"no row among the first 50 names any of the layout's columns {sorted(named.values())}{garbled}",
+                row=rows[0].number,
+                expected="a header row with the columns the sidecar's layout names (or layout.header_row)",
+            )
+        ]
+    )
 
 
-def wide_cells(table: pd.DataFrame, layout: dict, file_name: str) -> pd.DataFrame:
-    """Indicators (and regions) as rows, years as columns → one record per cell."""
-    label_column = layout["label_column"]
-    unit_column = layout.get("unit_column")
-    region_column = layout.get("region_column")
-    require_columns(table, [label_column, unit_column, region_column], file_name)
-    year_columns = {column: parse_year(column) for column in table.columns}
-    year_columns = {column: year for column, year in year_columns.items() if year is not None}
-    if not year_columns:
+def fill_spanning_headers(parts: list[list[str]], id_columns: set[int]) -> None:
+    """In multi-row headers, carry a group heading (城镇居民 over several years) right across empty cells."""
+    for part in parts[:-1]:
+        for column in range(1, len(part)):
+            if not part[column] and column not in id_columns and column - 1 not in id_columns and part[column - 1]:
+                part[column] = part[column - 1]
+
+
+def unit_line_problems(
+    title_rows: list[GridRow], sidecar: Sidecar, file_name: str, units: dict[str, tuple[str, float]], first_column: int
+) -> list[InputProblem]:
+    """A unit printed above the header (单位：万元, (亿元)) must be known and agree with the sidecar's unit."""
+    problems = []
+    declared = normalise_text(sidecar.fields["unit"])
+    for row in title_rows:
+        for position, raw in enumerate(row.cells):
+            text = normalise_text(raw)
+            match = UNIT_LINE_PATTERN.search(text)
+            printed = match.group(1) if match else None
+            bracketed = BRACKETED_UNIT_PATTERN.match(text)
+            if printed is None and bracketed and bracketed.group(1) in units:
+                printed = bracketed.group(1)
+            if printed is None:
+                continue
+            cell = f"{column_letter(first_column + position)}{row.number}"
+            if printed not in units:
+                problems.append(
+                    InputProblem(
+                        file_name,
+                        "unknown_unit",
+                        f"unit line {raw.strip()!r} names unit {printed!r}, which is not in pipeline/metadata/units.csv",
+                        row=row.number,
+                        cell=cell,
+                        expected=", ".join(units),
+                    )
+                )
+            elif printed != declared:
+                problems.append(
+                    InputProblem(
+                        file_name,
+                        "unit_line_mismatch",
+                        f"the table prints unit {printed!r} ({raw.strip()!r}) but the sidecar declares {declared!r}",
+                        row=row.number,
+                        cell=cell,
+                        expected=f"the sidecar's unit and multiplier to match the printed unit {printed!r}",
+                    )
+                )
+    return problems
+
+
+def check_header(table: Table, sidecar: Sidecar, file_name: str, width: int) -> None:
+    """Every column the layout names is present, header names are unique, rows are no wider than the header."""
+    layout = sidecar.layout
+    problems = [
+        InputProblem(
+            file_name,
+            "missing_column",
+            f"the header has no column {layout[role]!r} ({role})",
+            row=table.header_row,
+            column=str(layout[role]),
+            expected=f"the header to name it; header is {[name for name in table.names if name]}",
+        )
+        for role in LAYOUT_COLUMN_ROLES
+        if layout.get(role) and role not in table.roles
+    ]
+    seen = {}
+    for column, name in enumerate(table.names):
+        if name and name in seen:
+            problems.append(
+                InputProblem(
+                    file_name,
+                    "duplicate_column",
+                    f"column {name!r} appears twice (columns {column_letter(table.first_column + seen[name])} and {column_letter(table.first_column + column)})",
+                    row=table.header_row,
+                    column=name,
+                    expected="unique header names",
+                )
+            )
+        seen.setdefault(name, column)
+    if problems:
+        raise InputError(problems)
+
+
+def cell_reference(table: Table, row: GridRow, column: int) -> str:
+    """Spreadsheet-style reference of a cell (C7), counted from the file's or sheet's first column."""
+    return f"{column_letter(table.first_column + column)}{row.number}"
+
+
+def row_cell(row: GridRow, column: int | None) -> str:
+    """The text of a row's cell, empty where the row is short or no column is given."""
+    if column is None or column >= len(row.cells):
+        return ""
+    return row.cells[column]
+
+
+def wide_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
+    """Figures in a grid: one record per value cell, with the year (and label) from its header."""
+    roles = table.roles
+    id_columns = set(roles.values())
+    ignored = {normalise_label(name) for name in layout.get("ignore_columns") or []}
+    value_columns = [
+        column
+        for column, name in enumerate(table.names)
+        if column not in id_columns
+        and normalise_label(name) not in ignored
+        and (name or any(row_cell(row, column).strip() for row in table.data))
+    ]
+    problems = []
+    headings = {}
+    for column in value_columns:
+        parts = [part[column] for part in table.header_parts if part[column]]
+        years = [year for year in map(parse_year, parts) if year is not None]
+        label_parts = [part for part in parts if parse_year(part) is None]
+        year = years[0] if years else layout.get("year")
+        if year is None and ("label_column" in roles or layout.get("label")):
+            # Years in the header: a column without a year (区划代码, 2015年比2014年增长(%)) holds no figure to read.
+            logger.info("%s: column %r has no year in its header and is not read", file_name, table.names[column])
+            continue
+        if year is None:
+            problems.append(
+                InputProblem(
+                    file_name,
+                    "no_year",
+                    f"column {table.names[column] or column_letter(table.first_column + column)!r} has no year in its header and the layout gives none",
+                    row=table.header_row,
+                    column=table.names[column],
+                    expected="a header such as 2023 or 2023年, layout.year, or the column in layout.ignore_columns",
+                )
+            )
+            continue
+        headings[column] = (int(year), " ".join(label_parts))
+    if problems:
+        raise InputError(problems)
+    if not headings:
         raise InputError(
             [
                 InputProblem(
                     file_name,
                     "no_year_columns",
-                    "a wide table needs year columns",
-                    row=1,
+                    "a wide table needs value columns",
+                    row=table.header_row,
                     expected="headers such as 2023 or 2023年",
                 )
             ]
         )
-    id_columns = [column for column in (label_column, unit_column, region_column) if column]
-    cells = table.reset_index(names="source_row").melt(
-        id_vars=["source_row", *id_columns],
-        value_vars=list(year_columns),
-        var_name="source_column",
-        value_name="raw_value",
-    )
-    cells["year"] = cells["source_column"].map(year_columns)
-    return normalise_cell_frame(cells, layout, label_column, unit_column, region_column)
+    records = []
+    for row in table.data:
+        width = len(row.cells)
+        extra = [column for column in range(len(table.names), width) if row.cells[column].strip()]
+        if extra:
+            problems.append(ragged_row_problem(table, row, extra[0], file_name))
+            continue
+        for column, (year, heading) in headings.items():
+            label = (
+                row_cell(row, roles.get("label_column")) if "label_column" in roles else layout.get("label", heading)
+            )
+            records.append(cell_record(table, row, column, layout, label=str(label), year=year, year_column=None))
+    if problems:
+        raise InputError(problems)
+    return pd.DataFrame.from_records(records)
 
 
-def long_cells(table: pd.DataFrame, layout: dict, file_name: str) -> pd.DataFrame:
+def long_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
     """One figure per row, with label, value and optionally year, region and unit columns."""
-    label_column = layout["label_column"]
-    value_column = layout["value_column"]
-    unit_column = layout.get("unit_column")
-    region_column = layout.get("region_column")
-    year_column = layout.get("year_column")
-    require_columns(table, [label_column, value_column, unit_column, region_column, year_column], file_name)
-    cells = table.reset_index(names="source_row").rename(columns={value_column: "raw_value"})
-    cells["source_column"] = value_column
-    if year_column:
-        cells["year"] = cells[year_column].map(parse_year)
-        bad_years = cells[cells["year"].isna()]
-        if not bad_years.empty:
+    roles = table.roles
+    value_column = roles["value_column"]
+    problems = []
+    records = []
+    for row in table.data:
+        extra = [column for column in range(len(table.names), len(row.cells)) if row.cells[column].strip()]
+        if extra:
+            problems.append(ragged_row_problem(table, row, extra[0], file_name))
+            continue
+        if "year_column" in roles:
+            printed_year = row_cell(row, roles["year_column"])
+            year = parse_year(printed_year)
+            if year is None:
+                problems.append(
+                    InputProblem(
+                        file_name,
+                        "year_format",
+                        f"{printed_year!r} is not a year",
+                        row=row.number,
+                        column=str(layout["year_column"]),
+                        cell=cell_reference(table, row, roles["year_column"]),
+                        expected="a year such as 2023 or 2023年",
+                    )
+                )
+                continue
+        elif layout.get("year") is not None:
+            year = int(layout["year"])
+        else:
             raise InputError(
                 [
                     InputProblem(
                         file_name,
-                        "year_format",
-                        f"{row[year_column]!r} is not a year",
-                        row=int(row.source_row),
-                        column=year_column,
-                        expected="a year such as 2023 or 2023年",
+                        "no_year",
+                        "the layout has neither year_column nor year",
+                        expected="layout.year_column or layout.year",
                     )
-                    for _, row in bad_years.iterrows()
                 ]
             )
-    else:
-        cells["year"] = int(layout["year"])
-    return normalise_cell_frame(cells, layout, label_column, unit_column, region_column)
+        label = row_cell(row, roles["label_column"]) if "label_column" in roles else layout.get("label", "")
+        records.append(
+            cell_record(
+                table, row, value_column, layout, label=str(label), year=year, year_column=layout.get("year_column")
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    return pd.DataFrame.from_records(records)
 
 
-def normalise_cell_frame(
-    cells: pd.DataFrame, layout: dict, label_column: str, unit_column: str | None, region_column: str | None
-) -> pd.DataFrame:
-    """Common columns for both layouts: printed label, printed region, printed unit, raw value."""
-    frame = pd.DataFrame(
-        {
-            "source_row": cells["source_row"].astype(int),
-            "source_column": cells["source_column"].astype(str),
-            "printed_label": cells[label_column].map(normalise_text),
-            "printed_region": cells[region_column].map(normalise_text)
-            if region_column
-            else str(layout.get("region", "")),
-            "printed_unit": cells[unit_column].map(normalise_text) if unit_column else None,
-            "year": cells["year"].astype(int),
-            "raw_value": cells["raw_value"],
-        }
+def ragged_row_problem(table: Table, row: GridRow, column: int, file_name: str) -> InputProblem:
+    """A row with figures beyond the last header column."""
+    return InputProblem(
+        file_name,
+        "ragged_row",
+        f"the row has {len(row.cells)} cells, more than the header's {len(table.names)}",
+        row=row.number,
+        cell=cell_reference(table, row, column),
+        expected="no cells right of the header (a stray comma or a shifted row?)",
     )
-    return frame
+
+
+def cell_record(
+    table: Table, row: GridRow, column: int, layout: dict, label: str, year: int, year_column: str | None
+) -> dict:
+    """One value cell with everything needed to stage it and to point back at it."""
+    roles = table.roles
+    return {
+        "source_row": row.number,
+        "column_number": table.first_column + column,
+        "source_column": table.names[column] or column_letter(table.first_column + column),
+        "cell": cell_reference(table, row, column),
+        "printed_label": label,
+        "printed_region": row_cell(row, roles["region_column"])
+        if "region_column" in roles
+        else str(layout.get("region", "")),
+        "printed_unit": row_cell(row, roles["unit_column"]) if "unit_column" in roles else "",
+        "year": year,
+        "year_column": year_column,
+        "raw_value": row_cell(row, column),
+    }
 
 
 def stage_cells(
@@ -195,74 +864,76 @@ def stage_cells(
     region_lookup: dict[str, str],
     units: dict[str, tuple[str, float]],
     today: dt.date,
+    catalog: pd.DataFrame,
+    changes: list[BoundaryChange],
 ) -> pd.DataFrame:
     """Map labels, regions and units to codes, parse values and apply status rules; collect every problem."""
     problems: list[InputProblem] = []
     fields = sidecar.fields
-    label_column = sidecar.layout["label_column"]
-    region_column = sidecar.layout.get("region_column") or "(sidecar layout.region)"
-    unit_column = sidecar.layout.get("unit_column") or "(sidecar unit)"
+    layout = sidecar.layout
+    label_column = layout.get("label_column") or "(sidecar layout.label)"
+    region_column = layout.get("region_column") or "(sidecar layout.region)"
+    unit_column = layout.get("unit_column") or "(sidecar unit)"
+    declared_unit = normalise_text(fields["unit"])
+    # Plausible ranges (valid_min/valid_max) are checked once, on all observations, by validate.observations_schema.
+    bounds = dict(zip(catalog["indicator_code"], catalog["unit"], strict=True))
+    labels = {normalise_label(label): code for label, code in sidecar.labels.items()}
+    skip_labels = {normalise_label(label) for label in fields.get("skip_labels") or []}
+    skip_regions = {region_key(region) for region in fields.get("skip_regions") or []}
+    regions = {region_key(name): code for name, code in region_lookup.items()}
+    former = {region_key(change.old_name): change for change in changes}
+    restated = fields.get("boundaries") == "restated"
+    merged_into = {change.new_code: change for change in changes if change.change == "merged_into" and not restated}
 
-    if fields["unit"] not in units:
-        problems.append(
-            InputProblem(
-                str(sidecar.path),
-                "unknown_unit",
-                f"unit {fields['unit']!r} is not in pipeline/metadata/units.csv",
-                expected=", ".join(units),
-            )
-        )
-    elif float(fields["multiplier"]) != units[fields["unit"]][1]:
-        problems.append(
-            InputProblem(
-                str(sidecar.path),
-                "unit_multiplier",
-                f"multiplier {fields['multiplier']} does not match unit {fields['unit']!r}",
-                expected=str(units[fields["unit"]][1]),
-            )
-        )
-    cells["printed_unit"] = cells["printed_unit"].where(cells["printed_unit"].notna(), fields["unit"])
-    if fields.get("blank_cells") == "not_transcribed":
-        cells = cells[cells["raw_value"].map(lambda value: str(value).strip() != "")]
-
-    labels = {normalise_text(label): code for label, code in sidecar.labels.items()}
     records = []
     for cell in cells.itertuples(index=False):
-        indicator_code = labels.get(cell.printed_label)
+        if fields.get("blank_cells") == "not_transcribed" and not str(cell.raw_value).strip():
+            continue
+        label_key = normalise_label(cell.printed_label)
+        printed_region = region_key(cell.printed_region)
+        if label_key in skip_labels or printed_region in skip_regions:
+            continue
+        if not label_key and not printed_region and not str(cell.raw_value).strip():
+            continue
+        where = {"row": cell.source_row, "cell": cell.cell}
+        indicator_code = labels.get(label_key)
         if indicator_code is None:
             problems.append(
                 InputProblem(
                     file_name,
                     "unknown_label",
-                    f"row label {cell.printed_label!r} is not mapped in the sidecar's labels",
-                    row=cell.source_row,
+                    f"row label {normalise_text(cell.printed_label)!r} is not mapped in the sidecar's labels",
                     column=label_column,
-                    expected=f"one of {sorted(labels)}",
+                    expected=f"one of {sorted(sidecar.labels)}, or the label in skip_labels",
+                    **where,
                 )
             )
             continue
-        region_code = region_lookup.get(cell.printed_region)
-        if region_code is None:
+        region_code, region_status, region_problem = resolve_region(
+            printed_region, cell.year, regions, former, merged_into
+        )
+        if region_problem:
             problems.append(
                 InputProblem(
                     file_name,
-                    "unknown_region",
-                    f"region {cell.printed_region!r} is not in regions.csv or region_aliases.csv",
-                    row=cell.source_row,
+                    region_problem[0],
+                    region_problem[1],
                     column=region_column,
-                    expected="an official name or a listed alias",
+                    expected=region_problem[2],
+                    **where,
                 )
             )
             continue
-        if cell.printed_unit not in units:
+        printed_unit = normalise_text(cell.printed_unit) or declared_unit
+        if printed_unit not in units:
             problems.append(
                 InputProblem(
                     file_name,
                     "unknown_unit",
-                    f"unit {cell.printed_unit!r} is not in pipeline/metadata/units.csv",
-                    row=cell.source_row,
+                    f"unit {printed_unit!r} is not in pipeline/metadata/units.csv",
                     column=unit_column,
                     expected=", ".join(units),
+                    **where,
                 )
             )
             continue
@@ -272,9 +943,9 @@ def stage_cells(
                     file_name,
                     "year_range",
                     f"year {cell.year} is outside {FIRST_YEAR}–{today.year}",
-                    row=cell.source_row,
-                    column=cell.source_column,
-                    expected=f"a year from {FIRST_YEAR} to this year",
+                    column=cell.year_column or cell.source_column,
+                    expected=f"a year from {FIRST_YEAR} to this year ({today.year})",
+                    **where,
                 )
             )
             continue
@@ -283,27 +954,16 @@ def stage_cells(
         except CellError as error:
             problems.append(
                 InputProblem(
-                    file_name,
-                    error.rule,
-                    str(error),
-                    row=cell.source_row,
-                    column=cell.source_column,
-                    expected=error.expected,
+                    file_name, error.rule, str(error), column=cell.source_column, expected=error.expected, **where
                 )
             )
             continue
-        unit, multiplier = units[cell.printed_unit]
-        if parsed.percent and unit != "percent":
-            problems.append(
-                InputProblem(
-                    file_name,
-                    "unit_mismatch",
-                    f"{cell.raw_value!r} carries a % sign but the unit is {cell.printed_unit!r}",
-                    row=cell.source_row,
-                    column=cell.source_column,
-                    expected="a % sign only in percent rows",
-                )
-            )
+        if parsed.percent and "%" in units and bounds[indicator_code] == units["%"][0]:
+            printed_unit = "%"  # a printed % sign is the cell's unit, in a percent indicator
+        unit, multiplier = units[printed_unit]
+        problem = value_problem(cell, parsed, printed_unit, unit, indicator_code, bounds, file_name)
+        if problem:
+            problems.append(problem)
             continue
         value = None if parsed.value is None else parsed.value * multiplier
         radius = 0.5 * 10 ** (-parsed.decimals) * multiplier if parsed.value is not None else None
@@ -313,37 +973,176 @@ def stage_cells(
                 "source_file": file_name,
                 "source_row": cell.source_row,
                 "source_column": cell.source_column,
-                "printed_label": cell.printed_label,
+                "printed_label": normalise_text(cell.printed_label),
                 "region_code": region_code,
                 "year": cell.year,
                 "indicator_code": indicator_code,
                 "value": value,
                 "unit": unit,
-                "status": parsed.status,
+                "status": "".join(sorted(set(parsed.status) | set(region_status))),
                 "rounding_radius": radius,
+                "column_number": cell.column_number,
+                "cell": cell.cell,
             }
+        )
+    staged = pd.DataFrame.from_records(records, columns=[*STAGED_COLUMNS, "column_number", "cell"])
+    problems.extend(duplicate_problems(staged, file_name))
+    if staged.empty and not problems:
+        problems.append(
+            InputProblem(
+                file_name,
+                "no_figures",
+                "no figure was read from the table (every row blank or skipped)",
+                expected="at least one figure, or the table removed from raw/",
+            )
         )
     if problems:
         raise InputError(problems)
-    staged = pd.DataFrame.from_records(records, columns=STAGED_COLUMNS)
-    staged = apply_status_rules(staged, fields.get("status") or [], labels)
+    staged = apply_status_rules(staged, fields.get("status") or [], str(sidecar.path))
+    staged = staged[STAGED_COLUMNS]
     return staged.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
 
 
-def apply_status_rules(staged: pd.DataFrame, rules: list[dict], labels: dict[str, str]) -> pd.DataFrame:
-    """Set observation status flags (b, e, p, u, …) from the sidecar's rules on indicators, regions, years."""
-    for rule in rules:
+def region_key(printed: object) -> str:
+    """A printed region name as a matching key: markers, spaces and 其中： / # prefixes removed."""
+    return REGION_PREFIX_PATTERN.sub("", normalise_label(printed))
+
+
+def resolve_region(
+    printed: str,
+    year: int,
+    regions: dict[str, str],
+    former: dict[str, BoundaryChange],
+    merged_into: dict[str, BoundaryChange],
+) -> tuple[str | None, str, tuple[str, str, str] | None]:
+    """Region code, extra status ('b' for figures on a former boundary) and a problem (rule, message, expected)."""
+    change = former.get(printed)
+    if change is not None and change.change == "renamed":
+        return change.new_code, "", None
+    if change is not None:
+        return (
+            None,
+            "",
+            (
+                "former_region",
+                f"{change.old_name} ({change.old_code}) was merged into {change.new_name} ({change.new_code}) in {change.year}; its figures cover only part of today's {change.new_name}",
+                "the row left out via the sidecar's skip_regions (say so in caveats), or the former region added to regions.csv",
+            ),
+        )
+    code = regions.get(printed)
+    if code is None:
+        return (
+            None,
+            "",
+            (
+                "unknown_region",
+                f"region {printed!r} is not in regions.csv, region_aliases.csv or boundary_changes.csv",
+                "an official name or a listed alias (add aliases to region_aliases.csv), or the row in skip_regions",
+            ),
+        )
+    absorbed = merged_into.get(code)
+    if absorbed is not None and year < absorbed.year:
+        return code, "b", None
+    return code, "", None
+
+
+def value_problem(
+    cell, parsed, printed_unit: str, unit: str, indicator_code: str, bounds: dict[str, str], file_name: str
+) -> InputProblem | None:
+    """A parsed value whose unit contradicts its % sign or its indicator's unit in the catalogue."""
+    where = {"row": cell.source_row, "column": cell.source_column, "cell": cell.cell}
+    if parsed.percent and unit != "percent":
+        return InputProblem(
+            file_name,
+            "unit_mismatch",
+            f"{cell.raw_value!r} carries a % sign but the unit is {printed_unit!r}",
+            expected="a % sign only in percent rows",
+            **where,
+        )
+    expected_unit = bounds[indicator_code]
+    if unit != expected_unit:
+        return InputProblem(
+            file_name,
+            "unit_mismatch",
+            f"{indicator_code} is measured in {expected_unit}, but this row's unit {printed_unit!r} is {unit}",
+            expected=f"a unit in {expected_unit} for {indicator_code}",
+            **where,
+        )
+    return None
+
+
+def duplicate_problems(staged: pd.DataFrame, file_name: str) -> list[InputProblem]:
+    """Two figures for the same indicator, region and year in one table: name both rows."""
+    key = ["indicator_code", "region_code", "year"]
+    repeated = staged[staged.duplicated(key, keep="first")]
+    problems = []
+    for row in repeated.itertuples(index=False):
+        first = staged[
+            (staged["indicator_code"] == row.indicator_code)
+            & (staged["region_code"] == row.region_code)
+            & (staged["year"] == row.year)
+        ].iloc[0]
+        problems.append(
+            InputProblem(
+                file_name,
+                "duplicate_row",
+                f"a second figure for {row.indicator_code}, region {row.region_code}, {row.year} (first at row {first.source_row}, cell {first.cell})",
+                row=int(row.source_row),
+                column=row.source_column,
+                cell=row.cell,
+                expected="one figure per indicator, region and year in a table",
+            )
+        )
+    return problems
+
+
+def apply_status_rules(staged: pd.DataFrame, rules: list[dict], sidecar_name: str) -> pd.DataFrame:
+    """Set status flags (b, e, p, u) from the sidecar's rules: per table, indicator, column, region, year or cells."""
+    problems = []
+    for number, rule in enumerate(rules, start=1):
         selected = pd.Series(True, index=staged.index)
         if "indicators" in rule:
-            selected &= staged["indicator_code"].isin(rule["indicators"])
+            selected &= staged["indicator_code"].isin([str(code) for code in rule["indicators"]])
         if "labels" in rule:
-            selected &= staged["printed_label"].isin([normalise_text(label) for label in rule["labels"]])
+            keys = {normalise_label(label) for label in rule["labels"]}
+            selected &= staged["printed_label"].map(normalise_label).isin(keys)
         if "years" in rule:
             selected &= staged["year"].isin([int(year) for year in rule["years"]])
         if "regions" in rule:
             selected &= staged["region_code"].isin([str(code) for code in rule["regions"]])
+        if "columns" in rule:
+            keys = {normalise_label(column) for column in rule["columns"]}
+            selected &= staged["source_column"].map(normalise_label).isin(keys)
+        if "cells" in rule:
+            selected &= in_cell_ranges(staged, [str(cell_range) for cell_range in rule["cells"]])
+        if not selected.any():
+            problems.append(
+                InputProblem(
+                    sidecar_name,
+                    "status_rule_unmatched",
+                    f"status rule {number} ({rule}) selects no figure of the table",
+                    column="status",
+                    expected="selectors that match the table (check spelling, codes and cell ranges)",
+                )
+            )
+            continue
         flag = str(rule["status"])
         staged.loc[selected, "status"] = staged.loc[selected, "status"].map(
             lambda current, flag=flag: "".join(sorted(set(current) | set(flag)))
         )
+    if problems:
+        raise InputError(problems)
     return staged
+
+
+def in_cell_ranges(staged: pd.DataFrame, cell_ranges: list[str]) -> pd.Series:
+    """True for figures whose cell lies in any of the ranges (A1 notation, as in the file or sheet)."""
+    from openpyxl.utils.cell import column_index_from_string
+
+    inside = pd.Series(False, index=staged.index)
+    for cell_range in cell_ranges:
+        first_column, first_row, last_column, last_row = CELL_RANGE_PATTERN.match(cell_range).groups()
+        inside |= staged["source_row"].between(int(first_row), int(last_row)) & staged["column_number"].between(
+            column_index_from_string(first_column), column_index_from_string(last_column)
+        )
+    return inside

@@ -5,8 +5,10 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
+import yaml
 
 from pipeline.ingest import indicator_catalog, regions, sources, staged_observations
+from pipeline.metadata import METADATA_DIR
 from pipeline.reader import STAGED_COLUMNS
 from pipeline.schemas import (
     IndicatorCatalogSchema,
@@ -83,3 +85,71 @@ def observations_schema(
     """Observations are unique per region, year, indicator and source, with known codes, units and plausible values."""
     schema = observation_schema(list(regions["region_code"]), indicator_catalog)
     return schema_check_result(schema, observations, "observations")
+
+
+@dg.asset_check(asset=observations, blocking=True, additional_ins={"regions": dg.AssetIn("regions")})
+def observations_parts_within_totals(observations: pd.DataFrame, regions: pd.DataFrame) -> dg.AssetCheckResult:
+    """For additive indicators, the districts a table prints do not add up to more than the city total it prints."""
+    excesses = parts_exceeding_totals(observations, regions, additive_indicator_codes())
+    if excesses:
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="\n".join(describe_excess(record) for record in excesses[:MAX_LISTED_FAILURES]),
+            metadata={
+                "failure_count": len(excesses),
+                "failures": dg.MetadataValue.json(excesses[:MAX_LISTED_FAILURES]),
+            },
+        )
+    return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(observations)})
+
+
+def additive_indicator_codes(catalog_path=METADATA_DIR / "indicators.yaml") -> set[str]:
+    """Indicators whose parts add up to the whole (`additive: true` in indicators.yaml; default false)."""
+    entries = yaml.safe_load(catalog_path.read_text(encoding="utf-8")) or []
+    return {str(entry["indicator_code"]) for entry in entries if entry.get("additive") is True}
+
+
+def parts_exceeding_totals(observations: pd.DataFrame, regions: pd.DataFrame, additive: set[str]) -> list[dict]:
+    """Per table, year and additive indicator: child regions whose sum exceeds the parent's printed total."""
+    key = ["source_id", "year", "indicator_code"]
+    figures = observations[observations["indicator_code"].isin(additive) & observations["value"].notna()]
+    figures = figures.assign(
+        parent_code=figures["region_code"].map(regions.set_index("region_code")["parent_code"]),
+        radius=figures["rounding_radius"].fillna(0.0),
+    )
+    totals = figures.rename(
+        columns={"region_code": "total_region", "value": "total", "radius": "total_radius", "source_row": "total_row"}
+    )[[*key, "total_region", "total", "total_radius", "total_row", "source_column", "source_file"]]
+    parts = (
+        figures.dropna(subset=["parent_code"])
+        .groupby([*key, "parent_code"], as_index=False)
+        .agg(parts_sum=("value", "sum"), parts_radius=("radius", "sum"), part_rows=("source_row", list))
+    )
+    joined = parts.merge(totals, left_on=[*key, "parent_code"], right_on=[*key, "total_region"])
+    exceeding = joined[joined["parts_sum"] - joined["parts_radius"] > joined["total"] + joined["total_radius"]]
+    return [
+        {
+            "file": row.source_file,
+            "row": int(row.total_row),
+            "column": row.source_column,
+            "rule": "parts_within_total",
+            "indicator_code": row.indicator_code,
+            "year": int(row.year),
+            "region_code": row.total_region,
+            "total": float(row.total),
+            "parts_sum": float(row.parts_sum),
+            "part_rows": [int(part) for part in row.part_rows],
+        }
+        for row in exceeding.itertuples(index=False)
+    ]
+
+
+def describe_excess(record: dict) -> str:
+    """One readable line for a total exceeded by its parts."""
+    return (
+        f"{record['file']}, row {record['row']}, column {record['column']!r}: [parts_within_total] "
+        f"the parts of {record['region_code']} (rows {record['part_rows']}) add up to {record['parts_sum']:g}, "
+        f"more than the total {record['total']:g} the same table prints for {record['indicator_code']} {record['year']} "
+        f"(expected the parts to sum to at most the total, within rounding)"
+    )
