@@ -105,9 +105,13 @@ def observations_parts_within_totals(observations: pd.DataFrame, regions: pd.Dat
 
 
 def additive_indicator_codes(catalog_path=METADATA_DIR / "indicators.yaml") -> set[str]:
-    """Indicators whose parts add up to the whole (`additive: true` in indicators.yaml; default false)."""
+    """Indicators whose parts add up to the whole: `aggregation: sum`, unless marked `parts_can_exceed_total: true`."""
     entries = yaml.safe_load(catalog_path.read_text(encoding="utf-8")) or []
-    return {str(entry["indicator_code"]) for entry in entries if entry.get("additive") is True}
+    return {
+        str(entry["indicator_code"])
+        for entry in entries
+        if entry.get("aggregation") == "sum" and entry.get("parts_can_exceed_total") is not True
+    }
 
 
 def parts_exceeding_totals(observations: pd.DataFrame, regions: pd.DataFrame, additive: set[str]) -> list[dict]:
