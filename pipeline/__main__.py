@@ -25,7 +25,7 @@ def run_command(wait: bool) -> int:
 
 def verify_command(releases_dir: Path | None, run_frictionless: bool) -> int:
     """Check every release's files against its datapackage.json; print each mismatch; non-zero if any."""
-    from pipeline.release import DATAPACKAGE, LATEST, verify_releases
+    from pipeline.release import DATAPACKAGE, LATEST, latest_version, verify_releases
 
     if releases_dir is None:
         from pipeline.resources import default_project_paths
@@ -42,6 +42,11 @@ def verify_command(releases_dir: Path | None, run_frictionless: bool) -> int:
         failures += len(problems)
         if not problems:
             print(f"{version}: ok" if version != LATEST else f"{LATEST} -> {(releases_dir / LATEST).readlink()}: ok")
+    versions = [version for version in results if version != LATEST]
+    if versions and latest_version(releases_dir) not in (None, versions[-1]):
+        print(
+            f"note: {LATEST} points at {latest_version(releases_dir)}, the newest release is {versions[-1]} (a run was interrupted; the next run repoints it)"
+        )
     if run_frictionless:
         import frictionless
 
