@@ -182,6 +182,7 @@ def prepare_release(
     (temporary / DATAPACKAGE).write_text(json.dumps(package, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     for path in temporary.iterdir():
         fsync_file(path)
+    fsync_directory(temporary)
     return temporary
 
 
