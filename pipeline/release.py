@@ -86,7 +86,11 @@ def newest_release(releases_dir: Path) -> Release | None:
     if not versions:
         return None
     path = releases_dir / versions[-1]
-    return Release(versions[-1], path, json.loads((path / DATAPACKAGE).read_text(encoding="utf-8")))
+    try:
+        descriptor = json.loads((path / DATAPACKAGE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise RuntimeError(f"{path / DATAPACKAGE} is unreadable ({error}); run `make verify`") from error
+    return Release(versions[-1], path, descriptor)
 
 
 def next_version(releases_dir: Path, today: dt.date) -> str:
@@ -141,6 +145,7 @@ def prepare_release(
     previous: Release | None,
 ) -> Path:
     """Write a complete release (tables, extra files, CHANGES.md, datapackage.json) into a temporary folder."""
+    check_extra_file_names(extra_files, tables)
     temporary = releases_dir / f"{TEMPORARY_PREFIX}{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
@@ -184,6 +189,14 @@ def prepare_release(
         fsync_file(path)
     fsync_directory(temporary)
     return temporary
+
+
+def check_extra_file_names(extra_files: dict[str, bytes], tables: dict[str, pd.DataFrame]) -> None:
+    """Extra files are plain names that collide with no table file, CHANGES.md or datapackage.json."""
+    reserved = {DATAPACKAGE, CHANGES, *(f"{name}.parquet" for name in tables)}
+    for name in extra_files:
+        if name in reserved or "/" in name or "\\" in name or name.startswith(".") or not name:
+            raise ValueError(f"release file name {name!r} is reserved or not a plain file name")
 
 
 def file_resource(path: Path) -> dict:

@@ -284,3 +284,11 @@ def edit_descriptor(folder: Path, rows: int | None = None, version: str | None =
     if version is not None:
         package["version"] = version
     descriptor.write_text(json.dumps(package), encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", ["CHANGES.md", "datapackage.json", "things.parquet", "../escape.csv", ".hidden"])
+def test_extra_files_cannot_take_reserved_or_unsafe_names(tmp_path, name):
+    with pytest.raises(ValueError, match="reserved or not a plain file name"):
+        publish(tmp_path, FIRST, {name: b"x"})
+    assert release_versions(releases(tmp_path)) == []
+    assert not (tmp_path / "warehouse" / "indicators.duckdb").exists()
