@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.release import DATAPACKAGE, release_versions
+from pipeline.publish import PUBLISHED_TABLES
+from pipeline.release import DATAPACKAGE, LATEST, release_versions
 from tests.conftest import write_table
 from tests.pipeline_runs import run_pipeline
 from tests.test_crash import fill_rural_income_2022, pipeline_environment, run_to_completion
@@ -36,10 +39,12 @@ with open(log_path, "w", encoding="utf-8") as log:
             version, content_hash = connection.execute(
                 "SELECT release_version, content_hash FROM publication"
             ).fetchone()
-            record = {"version": version, "content_hash": content_hash}
-            for table in ("sources", "observations", "indicators"):
-                record[table] = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            record["indicator_value_sum"] = connection.execute("SELECT sum(value) FROM indicators").fetchone()[0]
+            counts = connection.execute(
+                "SELECT (SELECT count(*) FROM sources), (SELECT count(*) FROM observations),"
+                " (SELECT count(*) FROM indicators), (SELECT sum(value) FROM indicators)"
+            ).fetchone()
+            names = ("sources", "observations", "indicators", "indicator_value_sum")
+            record = {"version": version, "content_hash": content_hash, **dict(zip(names, counts))}
             connection.execute("COMMIT")
             if held is None:
                 connection.close()
@@ -47,7 +52,7 @@ with open(log_path, "w", encoding="utf-8") as log:
             record = {"error": repr(error)}
         log.write(json.dumps(record) + "\\n")
         log.flush()
-        time.sleep(0.03)
+        time.sleep(0.2)
 """
 READER_MODES = ("hold", "reconnect", "reconnect")
 
@@ -75,7 +80,9 @@ def test_readers_never_fail_and_see_either_the_old_or_the_new_warehouse(tmp_path
     raw_dir.mkdir()
     for path in FIXTURE_RAW.iterdir():
         (raw_dir / path.name).write_bytes(path.read_bytes())
-    assert run_pipeline(raw_dir, warehouse_dir).success
+    initial = run_pipeline(raw_dir, warehouse_dir)
+    assert initial.success
+    assert_published_every_registry_table(initial, warehouse_dir)
     environment = pipeline_environment(tmp_path, raw_dir)
     stop = tmp_path / "stop-readers"
     logs = [tmp_path / f"reader-{number}-{mode}.jsonl" for number, mode in enumerate(READER_MODES)]
@@ -141,3 +148,19 @@ def wait_until(condition, timeout: float = 60.0) -> None:
         if time.monotonic() > deadline:
             pytest.fail("condition not reached in time")
         time.sleep(0.05)
+
+
+def assert_published_every_registry_table(result, warehouse_dir: Path) -> None:
+    """The job's publication step put every registry table and the publication row in the warehouse, and a release."""
+    with duckdb.connect(str(warehouse_dir / "indicators.duckdb"), read_only=True) as connection:
+        tables = {row[0] for row in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        version = connection.execute("SELECT release_version FROM publication").fetchone()[0]
+    assert tables == {*PUBLISHED_TABLES, "publication"}
+    assert os.readlink(warehouse_dir / "releases" / LATEST) == version
+    materialised = {
+        event.materialization.asset_key.to_user_string(): event.materialization.metadata
+        for event in result.get_asset_materialization_events()
+    }
+    assert materialised["release"]["changed"].value is True
+    assert materialised["warehouse"]["swapped"].value is True
+    assert materialised["warehouse"]["rows_indicators"].value == 7
