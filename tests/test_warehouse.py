@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -168,14 +169,16 @@ from pathlib import Path
 from pipeline.warehouse import pipeline_lock
 with pipeline_lock(Path(sys.argv[1])):
     print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
+    while not Path(sys.argv[2]).exists():  # hold the lock until the test says go
+        time.sleep(0.02)
 """
 
 
 def test_one_writer_at_a_time(tmp_path):
     warehouse_dir = tmp_path / "warehouse"
+    release_signal = tmp_path / "release-the-lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(warehouse_dir), "2"],
+        [sys.executable, "-c", HOLDER, str(warehouse_dir), str(release_signal)],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
@@ -193,13 +196,14 @@ def test_one_writer_at_a_time(tmp_path):
 
         messages = []
         started = time.monotonic()
+        threading.Timer(1.0, release_signal.write_text, ["go"]).start()
         with pipeline_lock(warehouse_dir, wait=True, announce=messages.append):
             waited = time.monotonic() - started
             with pipeline_lock(warehouse_dir):  # re-entrant within one process
                 assert lock_is_held(warehouse_dir)
         assert not lock_is_held(warehouse_dir)
         assert messages and "waiting for it to finish" in messages[0]
-        assert waited > 0.5  # the holder keeps the lock for 2 s after printing 'locked'
+        assert waited >= 1.0  # we got the lock only after the holder was told to let go
         assert holder.wait(timeout=30) == 0
     finally:
         holder.kill()
