@@ -119,37 +119,41 @@ class PublicationOutcome:
         ),
     ],
     ins=PUBLICATION_INPUTS,
+    can_subset=True,  # an incremental run may select one of the two; both are always published together
 )
-def publication(project_paths: ProjectPaths, **inputs):
+def publication(context, project_paths: ProjectPaths, **inputs):
     """Stage and audit the warehouse and the release, then publish both; on any failure nothing changes."""
     tables = {name: inputs[name] for name in PUBLISHED_TABLES}
     extra_files = {file_name: file_bytes(inputs[asset_name]) for file_name, asset_name in RELEASE_FILES.items()}
     outcome = publish_tables(tables, extra_files, project_paths, dt.datetime.now(dt.UTC).date())
-    yield dg.MaterializeResult(
-        asset_key="warehouse",
-        metadata={
-            "path": str(project_paths.warehouse_file),
-            "release_version": outcome.version,
-            "content_hash": outcome.content_hash,
-            "swapped": outcome.warehouse_swapped,
-            **{f"rows_{name}": count for name, count in outcome.row_counts.items()},
-        },
-    )
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    if "warehouse" in selected:
+        yield dg.MaterializeResult(
+            asset_key="warehouse",
+            metadata={
+                "path": str(project_paths.warehouse_file),
+                "release_version": outcome.version,
+                "content_hash": outcome.content_hash,
+                "swapped": outcome.warehouse_swapped,
+                **{f"rows_{name}": count for name, count in outcome.row_counts.items()},
+            },
+        )
     summary = (
         f"new release {outcome.version} (previous: {outcome.previous_version or 'none'})"
         if outcome.changed
         else f"no change: content identical to release {outcome.version}"
     )
-    yield dg.MaterializeResult(
-        asset_key="release",
-        metadata={
-            "version": outcome.version,
-            "changed": outcome.changed,
-            "summary": summary,
-            "path": str(outcome.release_path),
-            "content_hash": outcome.content_hash,
-        },
-    )
+    if "release" in selected:
+        yield dg.MaterializeResult(
+            asset_key="release",
+            metadata={
+                "version": outcome.version,
+                "changed": outcome.changed,
+                "summary": summary,
+                "path": str(outcome.release_path),
+                "content_hash": outcome.content_hash,
+            },
+        )
 
 
 def publish_tables(
