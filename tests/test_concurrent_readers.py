@@ -163,4 +163,8 @@ def assert_published_every_registry_table(result, warehouse_dir: Path) -> None:
     }
     assert materialised["release"]["changed"].value is True
     assert materialised["warehouse"]["swapped"].value is True
-    assert materialised["warehouse"]["rows_indicators"].value == 7
+    package = json.loads((warehouse_dir / "releases" / version / DATAPACKAGE).read_text(encoding="utf-8"))
+    rows = {resource["name"]: resource.get("rows") for resource in package["resources"]}
+    assert {name: materialised["warehouse"][f"rows_{name}"].value for name in PUBLISHED_TABLES} == {
+        name: rows[name] for name in PUBLISHED_TABLES
+    }

@@ -16,6 +16,7 @@ import pytest
 
 from pipeline.release import LATEST, release_versions, verify_releases
 from pipeline.sidecar import rehash_sidecar
+from tests.pipeline_runs import run_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -130,8 +131,7 @@ def test_killed_runs_leave_warehouse_and_latest_untouched_and_the_next_run_succe
     shutil.copytree(FIXTURE_RAW, raw_dir)
     first_lane = tmp_path / "first_lane"
     first_lane.mkdir()
-    first = run_to_completion(pipeline_environment(first_lane, raw_dir))
-    assert first.returncode == 0, first.stderr
+    assert run_pipeline(raw_dir, first_lane / "warehouse").success  # in-process: saves a subprocess's imports
     before = published_state(first_lane / "warehouse")
     assert before["latest"] == warehouse_release(first_lane / "warehouse")
     second_lane = tmp_path / "second_lane"
@@ -139,21 +139,26 @@ def test_killed_runs_leave_warehouse_and_latest_untouched_and_the_next_run_succe
     assert published_state(second_lane / "warehouse") == before
     fill_rural_income_2022(raw_dir, "12600")  # every later run has new content to publish
 
-    # Two independent warehouse folders, each killed at its own points, run side by side to halve the wall time.
+    # Two independent warehouse folders, each killed at its own points, run side by side to save wall time. Each
+    # killed run is also "the next run" of the kill before it: it cleans up the dead run's files and gets further.
+    # The second lane ends with a run that publishes. (A kill between the publication steps — after the release
+    # rename, after `latest` — is tested in tests/test_release.py on the on-disk state it leaves.)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         lanes = [
-            pool.submit(kill_before_any_publication_step, first_lane, raw_dir, before),
-            pool.submit(kill_between_publication_steps, second_lane, raw_dir, before),
+            pool.submit(kill_then_publish, first_lane, raw_dir, before, ("staging", "audits", "release"), False),
+            pool.submit(kill_then_publish, second_lane, raw_dir, before, ("swap",), True),
         ]
         for lane in lanes:
             lane.result()
 
 
-def kill_before_any_publication_step(lane: Path, raw_dir: Path, before: dict[str, object]) -> None:
-    """Kill during staging, audits and release writing: nothing published changes; then a run publishes."""
+def kill_then_publish(
+    lane: Path, raw_dir: Path, before: dict[str, object], points: tuple[str, ...], publish_at_end: bool
+) -> None:
+    """SIGKILL a run at each point: nothing published changes and verify passes; then, maybe, a run publishes."""
     environment = pipeline_environment(lane, raw_dir)
     warehouse_dir = lane / "warehouse"
-    for point in ("staging", "audits", "release"):
+    for point in points:
         marker = lane / f"paused-at-{point}"
         process = start_run(environment, point, marker)
         wait_for_marker(process, marker)
@@ -165,6 +170,9 @@ def kill_before_any_publication_step(lane: Path, raw_dir: Path, before: dict[str
         kill(process)
         assert published_state(warehouse_dir) == before, f"killed at {point}: published state changed"
         assert_all_releases_verify(warehouse_dir)
+        assert leftovers(warehouse_dir), f"killed at {point}: expected the dead run's staging or temporary files"
+    if not publish_at_end:
+        return
 
     last = run_to_completion(environment)
     assert last.returncode == 0, last.stderr
@@ -178,44 +186,3 @@ def kill_before_any_publication_step(lane: Path, raw_dir: Path, before: dict[str
     changes = (warehouse_dir / "releases" / new_version / "CHANGES.md").read_text(encoding="utf-8")
     assert f"Compared with release {before['latest']}." in changes
     assert "| observations | 14 | 14 | 0 | 0 | 1 |" in changes
-
-
-def kill_between_publication_steps(lane: Path, raw_dir: Path, before: dict[str, object]) -> None:
-    """Kill just before the swap, after the release rename and after `latest`: the next run completes the rest."""
-    environment = pipeline_environment(lane, raw_dir)
-    warehouse_dir = lane / "warehouse"
-    marker = lane / "paused-at-swap"
-    process = start_run(environment, "swap", marker)
-    wait_for_marker(process, marker)
-    kill(process)
-    assert published_state(warehouse_dir) == before, "killed just before the swap: published state changed"
-    assert_all_releases_verify(warehouse_dir)
-
-    # Killed after the new release was renamed into place but before `latest` moved: the new folder is complete.
-    marker = lane / "paused-at-latest"
-    process = start_run(environment, "latest", marker)
-    wait_for_marker(process, marker)
-    kill(process)
-    state = published_state(warehouse_dir)
-    new_version = release_versions(warehouse_dir / "releases")[-1]
-    assert (state["warehouse"], state["latest"]) == (before["warehouse"], before["latest"])
-    assert new_version != before["latest"]
-    assert_all_releases_verify(warehouse_dir)
-
-    # The next run finds the content already released, repoints `latest`, and is killed before the warehouse swap.
-    marker = lane / "paused-at-warehouse-swap"
-    process = start_run(environment, "warehouse-swap", marker)
-    wait_for_marker(process, marker)
-    kill(process)
-    state = published_state(warehouse_dir)
-    assert (state["warehouse"], state["latest"]) == (before["warehouse"], new_version)
-    assert_all_releases_verify(warehouse_dir)
-
-    last = run_to_completion(environment)
-    assert last.returncode == 0, last.stderr
-    assert "changed=False" in last.stdout and "swapped=True" in last.stdout
-    assert release_versions(warehouse_dir / "releases") == [before["latest"], new_version]
-    assert os.readlink(warehouse_dir / "releases" / LATEST) == new_version
-    assert warehouse_release(warehouse_dir) == new_version
-    assert leftovers(warehouse_dir) == []
-    assert_all_releases_verify(warehouse_dir)

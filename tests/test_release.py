@@ -23,6 +23,7 @@ from pipeline.release import (
     commit_release,
     file_bytes,
     next_version,
+    point_latest_at,
     release_versions,
     remove_stale_temporaries,
     verify_releases,
@@ -292,3 +293,40 @@ def test_extra_files_cannot_take_reserved_or_unsafe_names(tmp_path, name):
         publish(tmp_path, FIRST, {name: b"x"})
     assert release_versions(releases(tmp_path)) == []
     assert not (tmp_path / "warehouse" / "indicators.duckdb").exists()
+
+
+def test_a_run_killed_between_publication_steps_is_completed_by_the_next_without_a_second_release(tmp_path):
+    live = tmp_path / "warehouse" / "indicators.duckdb"
+    first = publish(tmp_path, FIRST)
+    old_warehouse = live.read_bytes()
+    changed = things(("440100", "income", 150.0))
+    second = publish(tmp_path, changed)
+
+    # The state a kill at `latest` leaves: the new release renamed into place; `latest` and the warehouse still old.
+    point_latest_at(releases(tmp_path), first.version)
+    put_back(live, old_warehouse)
+    assert all(problems == [] for problems in verify_releases(releases(tmp_path)).values())
+    repaired = publish(tmp_path, changed)
+    assert (repaired.changed, repaired.version, repaired.warehouse_swapped) == (False, second.version, True)
+    assert os.readlink(releases(tmp_path) / LATEST) == second.version
+    assert warehouse_version(live) == second.version
+
+    # The state a kill at `warehouse-swap` leaves: `latest` switched, the warehouse still old.
+    put_back(live, old_warehouse)
+    repaired = publish(tmp_path, changed)
+    assert (repaired.changed, repaired.warehouse_swapped) == (False, True)
+    assert warehouse_version(live) == second.version
+    assert release_versions(releases(tmp_path)) == [first.version, second.version]
+
+
+def put_back(live: Path, data: bytes) -> None:
+    """Replace the live warehouse with earlier bytes, atomically."""
+    temporary = live.with_name("restore.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, live)
+
+
+def warehouse_version(live: Path) -> str:
+    """The release version the warehouse's publication row names."""
+    with duckdb.connect(str(live), read_only=True) as connection:
+        return connection.execute("SELECT release_version FROM publication").fetchone()[0]
