@@ -462,7 +462,7 @@ def largest_value_changes(before: pd.DataFrame, after: pd.DataFrame, key: list[s
         if pd.isna(old_value) or pd.isna(new_value):
             cells.append("filled" if pd.isna(old_value) else "now missing")
         else:
-            cells.append(f"{relative:+.2%}" if relative != float("inf") else "from 0")
+            cells.append(f"{relative * 100:+.3g}%" if relative != float("inf") else "from 0")
         lines.append(f"| {label} | {column} | {' | '.join(cells)} |")
     return lines
 
@@ -492,8 +492,9 @@ def code_change_lines(old_tables: dict[str, pd.DataFrame], new_tables: dict[str,
     for column, label in CODE_COLUMNS.items():
         before = codes_in(old_tables, column)
         after = codes_in(new_tables, column)
-        lines.append(f"- New {label} codes: {', '.join(sorted(after - before)) or 'none'}")
-        lines.append(f"- Retired {label} codes: {', '.join(sorted(before - after)) or 'none'}")
+        for kind, codes in (("New", after - before), ("Retired", before - after)):
+            listed = f"({len(codes)}) {', '.join(sorted(codes))}" if codes else "none"
+            lines.append(f"- {kind} {label} codes: {listed}")
     return lines
 
 

@@ -140,17 +140,17 @@ def test_changed_content_cuts_a_new_release_with_changes_against_the_previous(tm
     lines = changes.splitlines()
     value_rows = [line for line in lines if line.startswith("| region_code=")]
     assert value_rows[0] == "| region_code=440103, indicator_code=income | value | – | 80 | – | filled |"
-    assert value_rows[1] == "| region_code=440100, indicator_code=income | value | 100 | 150 | +50 | +50.00% |"
+    assert value_rows[1] == "| region_code=440100, indicator_code=income | value | 100 | 150 | +50 | +50% |"
     assert value_rows[2].startswith("| region_code=440100, indicator_code=ratio | value | 2 | 2.1 |")
-    assert "- New region codes: 440105" in lines
-    assert "- New indicator codes: coverage" in lines
+    assert "- New region codes: (1) 440105" in lines
+    assert "- New indicator codes: (1) coverage" in lines
     assert "- Retired region codes: none" in lines
 
     third = publish(tmp_path, things(("440100", "income", 150.0)))
     changes = (releases(tmp_path) / third.version / "CHANGES.md").read_text(encoding="utf-8")
     assert "| things | 4 | 1 | 0 | 3 | 0 |" in changes
-    assert "- Retired region codes: 440103, 440105" in changes.splitlines()
-    assert "- Retired indicator codes: coverage, ratio" in changes.splitlines()
+    assert "- Retired region codes: (2) 440103, 440105" in changes.splitlines()
+    assert "- Retired indicator codes: (2) coverage, ratio" in changes.splitlines()
     assert release_versions(releases(tmp_path)) == ["2026.11.28.1", "2026.11.28.2", "2026.11.28.3"]
     assert all(problems == [] for problems in verify_releases(releases(tmp_path)).values())
 
