@@ -91,6 +91,10 @@ def pipeline_lock(directory: Path, wait: bool = False, announce=print) -> Iterat
             yield lock_path
         finally:
             del HELD_LOCKS[lock_path]
+            # Empty the holder note while still holding the lock, so between runs the file never changes.
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
     finally:
         handle.close()  # closing the file releases the flock; the kernel releases it too if we are killed
 

@@ -202,6 +202,7 @@ def test_one_writer_at_a_time(tmp_path):
             with pipeline_lock(warehouse_dir):  # re-entrant within one process
                 assert lock_is_held(warehouse_dir)
         assert not lock_is_held(warehouse_dir)
+        assert (warehouse_dir / ".pipeline.lock").read_text() == ""  # emptied on release: stable between runs
         assert messages and "waiting for it to finish" in messages[0]
         assert waited >= 1.0  # we got the lock only after the holder was told to let go
         assert holder.wait(timeout=30) == 0
