@@ -32,6 +32,9 @@ fetch: setup ## Fetch new editions of the enabled sources (connectors.yaml) into
 test: setup ## Run the tests
 	$(BIN)/python -m pytest
 
+verify: setup ## Check every release's files against its datapackage.json (sha256, bytes, rows)
+	$(BIN)/python -m pipeline verify
+
 lint: setup ## Lint with ruff
 	$(BIN)/ruff check pipeline tests
 	$(BIN)/ruff format --check pipeline tests

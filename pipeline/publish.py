@@ -1,14 +1,27 @@
-"""Publish: the DuckDB warehouse analysts query and the versioned Parquet release people download."""
+"""Publish: write–audit–publish of the DuckDB warehouse analysts query and the versioned release people download."""
 
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import pandera.pandas as pa
 
-from pipeline.release import write_release
+from pipeline.release import (
+    commit_release,
+    content_hash,
+    file_bytes,
+    latest_version,
+    newest_release,
+    next_version,
+    point_latest_at,
+    prepare_release,
+    remove_stale_temporaries,
+    verify_release,
+)
 from pipeline.resources import ProjectPaths
 from pipeline.schemas import (
     ConvergenceSchema,
@@ -22,126 +35,187 @@ from pipeline.schemas import (
     SourceSchema,
     TargetProgressSchema,
 )
-from pipeline.warehouse import build_warehouse
+from pipeline.warehouse import (
+    PublishedTable,
+    WarehouseAuditError,
+    audit_warehouse,
+    discard_staging,
+    live_publication,
+    pause_point,
+    pipeline_lock,
+    remove_stale_staging,
+    stage_warehouse,
+    staging_path_for,
+    swap_in,
+)
 
 GROUP = "publish"
-TABLE_MODELS: dict[str, type[pa.DataFrameModel]] = {
-    "regions": RegionSchema,
-    "sources": SourceSchema,
-    "indicator_catalog": IndicatorCatalogSchema,
-    "observations": ObservationSchema,
-    "indicators": IndicatorSchema,
-    "group_aggregates": GroupAggregateSchema,
-    "paired_city_ratios": PairedCityRatioSchema,
-    "dispersion": DispersionSchema,
-    "convergence": ConvergenceSchema,
-    "target_progress": TargetProgressSchema,
+# The published tables, in their published order: name (= upstream asset = warehouse table = release file stem)
+# → pandera model, primary key and references checked in the staging warehouse. Add a table with one entry here.
+PUBLISHED_TABLES: dict[str, PublishedTable] = {
+    "regions": PublishedTable(RegionSchema, ("region_code",)),
+    "sources": PublishedTable(SourceSchema, ("source_id",)),
+    "indicator_catalog": PublishedTable(IndicatorCatalogSchema, ("indicator_code",)),
+    "observations": PublishedTable(
+        ObservationSchema,
+        ("region_code", "year", "indicator_code", "source_id"),
+        references={
+            "region_code": "regions.region_code",
+            "indicator_code": "indicator_catalog.indicator_code",
+            "source_id": "sources.source_id",
+        },
+    ),
+    "indicators": PublishedTable(
+        IndicatorSchema,
+        ("indicator_code", "region_code", "year", "method"),
+        references={"region_code": "regions.region_code", "indicator_code": "indicator_catalog.indicator_code"},
+    ),
+    "group_aggregates": PublishedTable(GroupAggregateSchema, ("indicator_code", "group_code", "year")),
+    "paired_city_ratios": PublishedTable(
+        PairedCityRatioSchema, ("indicator_code", "reference_region_code", "region_code", "year")
+    ),
+    "dispersion": PublishedTable(
+        DispersionSchema, ("indicator_code", "parent_region_code", "unit_level", "year", "measure")
+    ),
+    "convergence": PublishedTable(
+        ConvergenceSchema, ("indicator_code", "parent_region_code", "unit_level", "start_year", "end_year")
+    ),
+    "target_progress": PublishedTable(TargetProgressSchema, ("target_code",)),
 }
-PRIMARY_KEYS = {
-    "regions": ["region_code"],
-    "sources": ["source_id"],
-    "indicator_catalog": ["indicator_code"],
-    "observations": ["region_code", "year", "indicator_code", "source_id"],
-    "indicators": ["indicator_code", "region_code", "year", "method"],
-    "group_aggregates": ["indicator_code", "group_code", "year"],
-    "paired_city_ratios": ["indicator_code", "reference_region_code", "region_code", "year"],
-    "dispersion": ["indicator_code", "parent_region_code", "unit_level", "year", "measure"],
-    "convergence": ["indicator_code", "parent_region_code", "unit_level", "start_year", "end_year"],
-    "target_progress": ["target_code"],
-}
+# Extra files every release ships besides the Parquet tables: file name → upstream asset whose value is written
+# (a DataFrame as UTF-8 CSV, a str as UTF-8, bytes as is). Their content counts in the release's content hash.
+RELEASE_FILES: dict[str, str] = {"coverage.csv": "coverage"}
+TABLE_MODELS = {name: table.model for name, table in PUBLISHED_TABLES.items()}
+PRIMARY_KEYS = {name: list(table.primary_key) for name, table in PUBLISHED_TABLES.items()}
+PUBLICATION_INPUTS = {name: dg.AssetIn(name) for name in dict.fromkeys([*PUBLISHED_TABLES, *RELEASE_FILES.values()])}
 
 
-@dg.asset(group_name=GROUP)
-def warehouse(
-    project_paths: ProjectPaths,
-    regions: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicator_catalog: pd.DataFrame,
-    observations: pd.DataFrame,
-    indicators: pd.DataFrame,
-    group_aggregates: pd.DataFrame,
-    paired_city_ratios: pd.DataFrame,
-    dispersion: pd.DataFrame,
-    convergence: pd.DataFrame,
-    target_progress: pd.DataFrame,
-) -> dg.MaterializeResult:
-    """The DuckDB warehouse, built in a staging file, audited, then swapped in for analysts atomically."""
-    tables = published_tables(regions, sources, indicator_catalog, observations, indicators)
-    tables.update(convergence_tables(group_aggregates, paired_city_ratios, dispersion, convergence, target_progress))
-    counts = build_warehouse(tables, project_paths.warehouse_file)
-    return dg.MaterializeResult(
-        metadata={
-            "path": str(project_paths.warehouse_file),
-            **{f"rows_{name}": count for name, count in counts.items()},
-        }
+@dataclass(frozen=True)
+class PublicationOutcome:
+    """What one write–audit–publish did."""
+
+    version: str
+    changed: bool
+    release_path: Path
+    content_hash: str
+    warehouse_swapped: bool
+    row_counts: dict[str, int] = field(default_factory=dict)
+    previous_version: str | None = None
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "warehouse",
+            group_name=GROUP,
+            deps=list(PUBLICATION_INPUTS),
+            description="The DuckDB warehouse analysts open read-only: built in a staging file, audited, then swapped in atomically.",
+        ),
+        dg.AssetSpec(
+            "release",
+            group_name=GROUP,
+            deps=list(PUBLICATION_INPUTS),
+            description="A write-once versioned release (Parquet, CHANGES.md, datapackage.json), cut only when the content changed.",
+        ),
+    ],
+    ins=PUBLICATION_INPUTS,
+    can_subset=True,  # an incremental run may select one of the two; both are always published together
+)
+def publication(context, project_paths: ProjectPaths, **inputs):
+    """Stage and audit the warehouse and the release, then publish both; on any failure nothing changes."""
+    tables = {name: inputs[name] for name in PUBLISHED_TABLES}
+    extra_files = {file_name: file_bytes(inputs[asset_name]) for file_name, asset_name in RELEASE_FILES.items()}
+    outcome = publish_tables(tables, extra_files, project_paths, dt.datetime.now(dt.UTC).date())
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    if "warehouse" in selected:
+        yield dg.MaterializeResult(
+            asset_key="warehouse",
+            metadata={
+                "path": str(project_paths.warehouse_file),
+                "release_version": outcome.version,
+                "content_hash": outcome.content_hash,
+                "swapped": outcome.warehouse_swapped,
+                **{f"rows_{name}": count for name, count in outcome.row_counts.items()},
+            },
+        )
+    summary = (
+        f"new release {outcome.version} (previous: {outcome.previous_version or 'none'})"
+        if outcome.changed
+        else f"no change: content identical to release {outcome.version}"
     )
+    if "release" in selected:
+        yield dg.MaterializeResult(
+            asset_key="release",
+            metadata={
+                "version": outcome.version,
+                "changed": outcome.changed,
+                "summary": summary,
+                "path": str(outcome.release_path),
+                "content_hash": outcome.content_hash,
+            },
+        )
 
 
-@dg.asset(group_name=GROUP, deps=[warehouse])
-def release(
+def publish_tables(
+    tables: dict[str, pd.DataFrame],
+    extra_files: dict[str, bytes],
     project_paths: ProjectPaths,
-    regions: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicator_catalog: pd.DataFrame,
-    observations: pd.DataFrame,
-    indicators: pd.DataFrame,
-    group_aggregates: pd.DataFrame,
-    paired_city_ratios: pd.DataFrame,
-    dispersion: pd.DataFrame,
-    convergence: pd.DataFrame,
-    target_progress: pd.DataFrame,
-) -> dg.MaterializeResult:
-    """A versioned Parquet release with a Frictionless data package, cut only when the content changed."""
-    tables = published_tables(regions, sources, indicator_catalog, observations, indicators)
-    tables.update(convergence_tables(group_aggregates, paired_city_ratios, dispersion, convergence, target_progress))
-    outcome = write_release(tables, project_paths.releases_path, dt.date.today(), column_descriptions(), PRIMARY_KEYS)
-    return dg.MaterializeResult(
-        metadata={
-            "version": outcome.version,
-            "changed": outcome.changed,
-            "path": str(outcome.path),
-            "content_hash": outcome.content_hash,
+    today: dt.date,
+    specs: dict[str, PublishedTable] | None = None,
+) -> PublicationOutcome:
+    """Write the staging warehouse and the release, audit both, then publish: release, `latest`, warehouse swap."""
+    specs = specs or PUBLISHED_TABLES
+    live = project_paths.warehouse_file
+    releases_dir = project_paths.releases_path
+    with pipeline_lock(project_paths.warehouse_path):
+        remove_stale_staging(live)
+        remove_stale_temporaries(releases_dir)
+        releases_dir.mkdir(parents=True, exist_ok=True)
+        content = content_hash(tables, extra_files)
+        previous = newest_release(releases_dir)
+        changed = previous is None or previous.content_hash != content
+        version = next_version(releases_dir, today) if changed else previous.version
+        publication_row = {
+            "release_version": version,
+            "content_hash": content,
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
+        staging = staging_path_for(live)
+        temporary = None
+        try:
+            stage_warehouse(tables, staging, publication_row)
+            counts = audit_warehouse(staging, tables, specs, publication_row)
+            if changed:
+                descriptions = {name: spec.column_descriptions() for name, spec in specs.items()}
+                keys = {name: list(spec.primary_key) for name, spec in specs.items()}
+                temporary = prepare_release(
+                    tables, extra_files, releases_dir, version, content, descriptions, keys, previous
+                )
+                problems = verify_release(temporary, expected_version=version)
+                if problems:
+                    raise WarehouseAuditError([f"release {problem}" for problem in problems])
+            pause_point("swap", live.parent)
+            if changed:
+                commit_release(temporary, releases_dir, version)
+                temporary = None
+            pause_point("latest", live.parent)
+            if latest_version(releases_dir) != version:
+                point_latest_at(releases_dir, version)
+            pause_point("warehouse-swap", live.parent)
+            current = live_publication(live)
+            swapped = current is None or (current["release_version"], current["content_hash"]) != (version, content)
+            if swapped:
+                swap_in(staging, live)
+        finally:
+            discard_staging(staging)
+            if temporary is not None:
+                shutil.rmtree(temporary, ignore_errors=True)
+    return PublicationOutcome(
+        version=version,
+        changed=changed,
+        release_path=releases_dir / version,
+        content_hash=content,
+        warehouse_swapped=swapped,
+        row_counts=counts,
+        previous_version=previous.version if previous and changed else None,
     )
-
-
-def published_tables(
-    regions: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicator_catalog: pd.DataFrame,
-    observations: pd.DataFrame,
-    indicators: pd.DataFrame,
-) -> dict[str, pd.DataFrame]:
-    """The tables every release and the warehouse hold, in their published order."""
-    return {
-        "regions": regions,
-        "sources": sources,
-        "indicator_catalog": indicator_catalog,
-        "observations": observations,
-        "indicators": indicators,
-    }
-
-
-def convergence_tables(
-    group_aggregates: pd.DataFrame,
-    paired_city_ratios: pd.DataFrame,
-    dispersion: pd.DataFrame,
-    convergence: pd.DataFrame,
-    target_progress: pd.DataFrame,
-) -> dict[str, pd.DataFrame]:
-    """The convergence tables every release and the warehouse hold, after the core tables."""
-    return {
-        "group_aggregates": group_aggregates,
-        "paired_city_ratios": paired_city_ratios,
-        "dispersion": dispersion,
-        "convergence": convergence,
-        "target_progress": target_progress,
-    }
-
-
-def column_descriptions() -> dict[str, dict[str, str]]:
-    """Column descriptions of each published table, taken from its pandera model."""
-    return {
-        table: {name: column.description or "" for name, column in model.to_schema().columns.items()}
-        for table, model in TABLE_MODELS.items()
-    }

@@ -1,72 +1,286 @@
-"""Building the DuckDB warehouse in a staging file beside the live one and swapping it in atomically."""
+"""The DuckDB warehouse: built in a staging file beside the live one, audited there, then swapped in atomically."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import fcntl
 import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
 
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
 STAGING_MARKER = ".staging-"
+LOCK_FILE_NAME = ".pipeline.lock"
+PUBLICATION_TABLE = "publication"
+PUBLICATION_COLUMNS = ["release_version", "content_hash", "built_at"]
+PAUSE_ENVIRONMENT_VARIABLE = "PIPELINE_PAUSE_AT"
+PAUSE_MARKER_ENVIRONMENT_VARIABLE = "PIPELINE_PAUSE_MARKER"
+PAUSE_SECONDS_ENVIRONMENT_VARIABLE = "PIPELINE_PAUSE_SECONDS"
+# Fault-injection points, in the order a run passes them (see docs/releases_and_warehouse.md).
+PAUSE_POINTS = ("staging", "audits", "release", "swap", "latest", "warehouse-swap")
+MAX_LISTED_KEYS = 5
+# Locks this process holds: lock file → (open file, nesting depth). Makes pipeline_lock re-entrant in one process.
+HELD_LOCKS: dict[Path, list] = {}
+
+
+@dataclass(frozen=True)
+class PublishedTable:
+    """A table the warehouse and every release hold: its pandera model, primary key and references."""
+
+    model: type[pa.DataFrameModel]
+    primary_key: tuple[str, ...]
+    references: dict[str, str] = field(default_factory=dict)  # column → "table.column" it must exist in
+
+    def column_descriptions(self) -> dict[str, str]:
+        """Column name → description, from the pandera model."""
+        return {name: column.description or "" for name, column in self.model.to_schema().columns.items()}
+
+
+class PipelineBusyError(RuntimeError):
+    """Another run holds the pipeline lock."""
+
+
+class WarehouseAuditError(RuntimeError):
+    """The staging warehouse or release failed one or more audits; nothing was published."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("audit failed, nothing was published:\n" + "\n".join(f"- {problem}" for problem in problems))
+
+
+@contextlib.contextmanager
+def pipeline_lock(directory: Path, wait: bool = False, announce=print) -> Iterator[Path]:
+    """Hold an exclusive flock on <directory>/.pipeline.lock (re-entrant in this process); busy → raise or wait."""
+    directory.mkdir(parents=True, exist_ok=True)
+    lock_path = (directory / LOCK_FILE_NAME).resolve()
+    if lock_path in HELD_LOCKS:
+        HELD_LOCKS[lock_path][1] += 1
+        try:
+            yield lock_path
+        finally:
+            HELD_LOCKS[lock_path][1] -= 1
+        return
+    handle = open(lock_path, "a+", encoding="utf-8")  # noqa: SIM115 (held for the whole block)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = lock_path.read_text(encoding="utf-8").strip() or "unknown process"
+            message = f"another pipeline run holds {lock_path} ({holder})"
+            if not wait:
+                raise PipelineBusyError(
+                    f"{message}; not starting. Retry when it has finished, or use --wait."
+                ) from None
+            announce(f"{message}; waiting for it to finish…")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} since {dt.datetime.now(dt.UTC).isoformat(timespec='seconds')}\n")
+        handle.flush()
+        HELD_LOCKS[lock_path] = [handle, 1]
+        try:
+            yield lock_path
+        finally:
+            del HELD_LOCKS[lock_path]
+            # Empty the holder note while still holding the lock, so between runs the file never changes.
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+    finally:
+        handle.close()  # closing the file releases the flock; the kernel releases it too if we are killed
+
+
+def lock_is_held(directory: Path) -> bool:
+    """True when this process holds the pipeline lock of this folder."""
+    return (directory / LOCK_FILE_NAME).resolve() in HELD_LOCKS
+
+
+def pause_point(name: str, directory: Path) -> None:
+    """Fault injection for the crash tests: if PIPELINE_PAUSE_AT names this point, write a marker file and sleep."""
+    if os.environ.get(PAUSE_ENVIRONMENT_VARIABLE) != name:
+        return
+    marker = Path(os.environ.get(PAUSE_MARKER_ENVIRONMENT_VARIABLE) or directory / f".paused-at-{name}")
+    marker.write_text(f"{os.getpid()} paused at {name}\n", encoding="utf-8")
+    time.sleep(float(os.environ.get(PAUSE_SECONDS_ENVIRONMENT_VARIABLE, "600")))
 
 
 def staging_path_for(live_path: Path) -> Path:
-    """The staging file of this process, beside the live warehouse."""
+    """The staging file of this process, beside the live warehouse (same folder, so os.replace is atomic)."""
     return live_path.with_name(f".{live_path.name}{STAGING_MARKER}{os.getpid()}")
 
 
-def process_is_alive(pid: int) -> bool:
-    """True when a process with this id exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def remove_stale_staging(live_path: Path) -> list[Path]:
-    """Delete staging files (and their WAL) left by runs whose process is gone; return what was removed."""
+    """Delete staging files (and their WAL) of earlier runs; only called under the pipeline lock, so none is live."""
+    if not lock_is_held(live_path.parent):
+        raise RuntimeError(f"removing staging files needs the pipeline lock of {live_path.parent}")
+    own = staging_path_for(live_path).name
     removed = []
-    for candidate in live_path.parent.glob(f".{live_path.name}{STAGING_MARKER}*"):
-        pid_text = candidate.name.split(STAGING_MARKER, 1)[1].split(".", 1)[0]
-        if pid_text.isdigit() and int(pid_text) != os.getpid() and process_is_alive(int(pid_text)):
+    for candidate in sorted(live_path.parent.glob(f".{live_path.name}{STAGING_MARKER}*")):
+        if candidate.name.startswith(own):
             continue
         candidate.unlink(missing_ok=True)
         removed.append(candidate)
     return removed
 
 
-def build_warehouse(tables: dict[str, pd.DataFrame], live_path: Path) -> dict[str, int]:
-    """Write every table into a fresh staging database, audit the row counts, then replace the live file."""
-    live_path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_staging(live_path)
-    staging = staging_path_for(live_path)
-    staging.unlink(missing_ok=True)
+def stage_warehouse(tables: dict[str, pd.DataFrame], staging: Path, publication: dict[str, str]) -> None:
+    """Write every table and the publication row into a fresh staging database, checkpointed and closed."""
+    discard_staging(staging)
+    with duckdb.connect(str(staging)) as connection:
+        for position, (name, frame) in enumerate(tables.items()):
+            connection.register("incoming_frame", frame)
+            # Table names come from the PUBLISHED_TABLES registry, never from data; they are quoted.
+            connection.execute(f"CREATE TABLE {quoted(name)} AS SELECT * FROM incoming_frame")
+            connection.unregister("incoming_frame")
+            if position == 0:
+                pause_point("staging", staging.parent)
+        connection.execute(
+            f"CREATE TABLE {PUBLICATION_TABLE} (release_version VARCHAR, content_hash VARCHAR, built_at VARCHAR)"
+        )
+        connection.execute(
+            f"INSERT INTO {PUBLICATION_TABLE} VALUES (?, ?, ?)", [publication[key] for key in PUBLICATION_COLUMNS]
+        )
+        connection.execute("CHECKPOINT")
+    fsync_file(staging)
+
+
+def audit_warehouse(
+    staging: Path,
+    tables: dict[str, pd.DataFrame],
+    specs: dict[str, PublishedTable],
+    publication: dict[str, str],
+) -> dict[str, int]:
+    """Run every audit on the closed staging file through a read-only connection; raise listing all failures."""
+    problems: list[str] = []
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(staging), read_only=True) as connection:
+        present = {row[0] for row in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        for name, frame in tables.items():
+            if name not in present:
+                problems.append(f"{name}: table missing from the staging warehouse")
+                continue
+            counts[name] = audit_table(connection, name, frame, specs[name], present, problems)
+            if len(counts) == 1:
+                pause_point("audits", staging.parent)
+        problems.extend(audit_publication(connection, publication))
+    if problems:
+        raise WarehouseAuditError(problems)
+    return counts
+
+
+def audit_table(
+    connection: duckdb.DuckDBPyConnection,
+    name: str,
+    frame: pd.DataFrame,
+    spec: PublishedTable,
+    present: set[str],
+    problems: list[str],
+) -> int:
+    """Row count, columns against the model, primary key unique and not null, references resolve; returns rows."""
+    table = quoted(name)
+    stored = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    if stored != len(frame):
+        problems.append(f"{name}: {stored} rows stored, {len(frame)} expected (row count)")
+    columns = [row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall()]
+    model_columns = list(spec.model.to_schema().columns)
+    if columns != model_columns:
+        problems.append(f"{name}: columns {columns} differ from the {spec.model.__name__} model's {model_columns}")
+    missing_key = [column for column in spec.primary_key if column not in columns]
+    if missing_key:
+        problems.append(f"{name}: primary key column(s) {missing_key} missing")
+        return stored
+    key = ", ".join(quoted(column) for column in spec.primary_key)
+    null_condition = " OR ".join(f"{quoted(column)} IS NULL" for column in spec.primary_key)
+    nulls = connection.execute(f"SELECT count(*) FROM {table} WHERE {null_condition}").fetchone()[0]
+    if nulls:
+        problems.append(f"{name}: {nulls} row(s) with a null primary key ({', '.join(spec.primary_key)})")
+    duplicates = connection.execute(
+        f"SELECT {key}, count(*) AS copies FROM {table} GROUP BY {key} HAVING count(*) > 1 ORDER BY {key}"
+    ).fetchall()
+    if duplicates:
+        listed = "; ".join(
+            ", ".join(f"{column}={value}" for column, value in zip(spec.primary_key, row[:-1], strict=True))
+            + f" ×{row[-1]}"
+            for row in duplicates[:MAX_LISTED_KEYS]
+        )
+        problems.append(
+            f"{name}: primary key ({', '.join(spec.primary_key)}) not unique, {len(duplicates)} duplicated key(s): {listed}"
+        )
+    for column, target in spec.references.items():
+        target_table, target_column = target.split(".", 1)
+        if target_table not in present or column not in columns:
+            problems.append(f"{name}.{column}: reference to {target} cannot be checked (table or column missing)")
+            continue
+        orphans = connection.execute(
+            f"SELECT DISTINCT {quoted(column)} FROM {table} WHERE {quoted(column)} IS NOT NULL "
+            f"AND {quoted(column)} NOT IN (SELECT {quoted(target_column)} FROM {quoted(target_table)}) ORDER BY 1"
+        ).fetchall()
+        if orphans:
+            values = ", ".join(str(row[0]) for row in orphans[:MAX_LISTED_KEYS])
+            problems.append(f"{name}.{column}: {len(orphans)} value(s) not found in {target}: {values}")
+    return stored
+
+
+def audit_publication(connection: duckdb.DuckDBPyConnection, publication: dict[str, str]) -> list[str]:
+    """The publication table holds exactly the one row this run wrote."""
+    rows = connection.execute(f"SELECT {', '.join(PUBLICATION_COLUMNS)} FROM {PUBLICATION_TABLE}").fetchall()
+    expected = tuple(publication[key] for key in PUBLICATION_COLUMNS)
+    if rows != [expected]:
+        return [f"{PUBLICATION_TABLE}: expected the single row {expected}, found {rows}"]
+    return []
+
+
+def live_publication(live_path: Path) -> dict[str, str] | None:
+    """The publication row of the live warehouse, read through a read-only connection; None if unreadable."""
+    if not live_path.is_file():
+        return None
     try:
-        with duckdb.connect(str(staging)) as connection:
-            for name, frame in tables.items():
-                connection.register("incoming_frame", frame)
-                # Table names are constants of this module's callers, never user input.
-                connection.execute(f'CREATE TABLE "{name}" AS SELECT * FROM incoming_frame')
-                connection.unregister("incoming_frame")
-            counts = audit_row_counts(connection, tables)
-            connection.execute("CHECKPOINT")
-        os.replace(staging, live_path)
+        with duckdb.connect(str(live_path), read_only=True) as connection:
+            row = connection.execute(f"SELECT {', '.join(PUBLICATION_COLUMNS)} FROM {PUBLICATION_TABLE}").fetchone()
+    except duckdb.Error:
+        return None
+    return dict(zip(PUBLICATION_COLUMNS, row, strict=True)) if row else None
+
+
+def swap_in(staging: Path, live_path: Path) -> None:
+    """Replace the live warehouse with the audited staging file in one atomic rename, then sync the folder."""
+    os.replace(staging, live_path)
+    fsync_directory(live_path.parent)
+
+
+def discard_staging(staging: Path) -> None:
+    """Remove a staging file and its write-ahead log."""
+    staging.unlink(missing_ok=True)
+    Path(f"{staging}.wal").unlink(missing_ok=True)
+
+
+def quoted(identifier: str) -> str:
+    """A SQL identifier in double quotes (identifiers cannot be bound parameters)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file's data to disk, so a rename after it never exposes an empty file after a power cut."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
     finally:
-        staging.unlink(missing_ok=True)
-        Path(f"{staging}.wal").unlink(missing_ok=True)
-    return counts
+        os.close(descriptor)
 
 
-def audit_row_counts(connection: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame]) -> dict[str, int]:
-    """Every table in the staging database holds exactly the rows it was given; raise otherwise."""
-    counts = {}
-    for name, frame in tables.items():
-        stored = connection.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0]
-        if stored != len(frame):
-            raise RuntimeError(f"warehouse audit: table {name} has {stored} rows, expected {len(frame)}")
-        counts[name] = stored
-    return counts
+def fsync_directory(path: Path) -> None:
+    """Flush a folder's entries (renames) to disk."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
