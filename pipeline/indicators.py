@@ -129,12 +129,20 @@ def paired_city_ratios(
 
 
 def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
-    """One figure per region, year and indicator: the most authoritative source, then the most precise figure."""
-    rank = sources.set_index("source_id")["authority"].map(AUTHORITY_RANK)
+    """One figure per region, year and indicator: most authoritative source, then newest, then most precisely printed."""
+    by_source = sources.set_index("source_id")
     present = observations[observations["value"].notna()]
-    ranked = present.assign(authority_rank=present["source_id"].map(rank))
-    ranked = ranked.sort_values([*KEY, "authority_rank", "rounding_radius", "source_id"], kind="stable")
-    return ranked.drop_duplicates(KEY, keep="first").drop(columns="authority_rank")
+    ranked = present.assign(
+        authority_rank=present["source_id"].map(by_source["authority"].map(AUTHORITY_RANK)),
+        accessed=present["source_id"].map(by_source["accessed"].astype(str)),
+    )
+    # A newer snapshot of the same authority (a revised edition) supersedes an older one.
+    ranked = ranked.sort_values(
+        [*KEY, "authority_rank", "accessed", "rounding_radius", "source_id"],
+        ascending=[True] * len(KEY) + [True, False, True, True],
+        kind="stable",
+    )
+    return ranked.drop_duplicates(KEY, keep="first").drop(columns=["authority_rank", "accessed"])
 
 
 def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:

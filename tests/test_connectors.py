@@ -499,3 +499,34 @@ def test_fetched_snapshots_flow_through_the_pipeline_into_the_warehouse(fixture_
         ).fetchall()
     assert counts == [("cn_nbs_income_20261128", 6), ("gz_yearbook_t08_08_20261128", 6)]
     assert files == [("gz_yearbook_t08_08/gz_yearbook_t08_08_20261128.csv",)]
+
+
+@pytest.mark.integration
+def test_a_revised_answer_reaches_the_release_changes(fixture_raw_dir, tmp_path, publisher):
+    serve_nbs(publisher)
+    config = load_connectors_config(write_config(tmp_path, publisher, {"cn_nbs_income": nbs_source()}))
+    warehouse_dir = tmp_path / "warehouse"
+    fetch_all(config, fixture_raw_dir, now=NOW)
+    assert run_pipeline(fixture_raw_dir, warehouse_dir).success
+    revised = nbs_answer("A0A0301").replace(b'"strdata":"20000"', b'"strdata":"20100"')
+    serve_nbs(publisher, {"A0A0301": revised})
+    assert [report.status for report in fetch_all(config, fixture_raw_dir, now=LATER)] == ["new_snapshot"]
+
+    result = run_pipeline(fixture_raw_dir, warehouse_dir)
+
+    assert result.success, step_failure_messages(result) or failed_checks(result)
+    changes = (warehouse_dir / "releases" / "latest" / "CHANGES.md").read_text(encoding="utf-8")
+    # The revised snapshot's six figures are added observations, and the newer snapshot now drives the indicators:
+    # rural 20000 → 20100 moves the made-up 2025 ratio 40000/20000 = 2 to 40000/20100.
+    assert "| sources | 3 | 4 | 1 | 0 | 0 |" in changes
+    assert "| observations | 20 | 26 | 6 | 0 | 0 |" in changes
+    assert (
+        "indicator_code=urban_rural_income_ratio, region_code=CN, year=2025, method=derived | value | 2 | 1.99005"
+        in changes
+    )
+    with duckdb.connect(str(warehouse_dir / "indicators.duckdb"), read_only=True) as connection:
+        ratio = connection.execute(
+            "select value, source_ids from indicators where indicator_code = ? and region_code = ? and year = ? and method = ?",
+            ["urban_rural_income_ratio", "CN", 2025, "derived"],
+        ).fetchone()
+    assert "cn_nbs_income_20261206" in ratio[1]

@@ -143,7 +143,7 @@ def test_derived_entries_can_use_earlier_derived_entries(tmp_path):
 
 def test_indicator_values_prefer_derived_over_published():
     observations = observation_frame([("ratio", A, 2020, 2.5), ("ratio", A, 2019, 2.6)])
-    sources = pd.DataFrame({"source_id": ["made_up"], "authority": ["official"]})
+    sources = pd.DataFrame({"source_id": ["made_up"], "authority": ["official"], "accessed": ["2026-11-28"]})
     indicators = pd.DataFrame(
         {
             "indicator_code": ["ratio", "ratio"],

@@ -7,8 +7,9 @@ from pipeline.indicators import derive_ratio, preferred_observations, reconcile_
 
 SOURCES = pd.DataFrame(
     {
-        "source_id": ["yearbook", "release", "news"],
-        "authority": ["official", "mirror_of_official", "news_report"],
+        "source_id": ["yearbook", "release", "news", "snapshot_old", "snapshot_new"],
+        "authority": ["official", "mirror_of_official", "news_report", "official", "official"],
+        "accessed": ["2026-11-28", "2026-11-28", "2026-11-28", "2026-11-01", "2026-12-01"],
     }
 )
 
@@ -75,6 +76,16 @@ def test_preferred_observation_is_most_authoritative_then_most_precise():
     assert list(chosen["source_id"]) == ["yearbook"]
     without_official = preferred_observations(frame[frame["source_id"] != "yearbook"], SOURCES)
     assert list(without_official["source_id"]) == ["release"]
+
+
+def test_a_newer_snapshot_of_equal_authority_supersedes_an_older_one():
+    frame = pd.DataFrame(
+        [
+            observation("rural_disposable_income_per_capita", 12000.0, source="snapshot_old", radius=0.05),
+            observation("rural_disposable_income_per_capita", 12100.0, source="snapshot_new", radius=0.5),
+        ]
+    )
+    assert list(preferred_observations(frame, SOURCES)["source_id"]) == ["snapshot_new"]
 
 
 def test_missing_values_are_never_preferred():
