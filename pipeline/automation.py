@@ -20,6 +20,7 @@ from dagster._core.definitions.data_version import extract_data_provenance_from_
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from pipeline import ingest
+from pipeline.errors import InputError
 from pipeline.ingest import METADATA_FILES, RAW_SIDECAR_PREFIX, RAW_TABLE_PREFIX
 from pipeline.metadata import METADATA_DIR
 from pipeline.resources import ProjectPaths, default_project_paths
@@ -297,10 +298,46 @@ def module_path(module_name: str) -> Path:
     return PACKAGE_DIR.joinpath(*parts).with_suffix(".py")
 
 
+def fetch_new_editions(raw_dir: Path) -> list[dict]:
+    """Run the enabled source connectors before planning; a source that fails is a warning, never a failed night."""
+    from pipeline.connectors.config import load_connectors_config
+    from pipeline.connectors.fetch import fetch_all
+
+    try:
+        config = load_connectors_config()
+    except InputError as error:
+        print(f"warning: connectors configuration is invalid, nothing fetched:\n{error}")
+        return [{"source": "connectors.yaml", "status": "warn", "message": str(error)}]
+    reports = [report.as_dict() for report in fetch_all(config, raw_dir)]
+    for report in reports:
+        prefix = "warning " if report["status"] == "warn" else ""
+        print(f"{prefix}fetch {report['source']}: {report['status']}: {report['message']}")
+    return reports
+
+
+def record_fetch_status(instance: dg.DagsterInstance, reports: list[dict]) -> None:
+    """Record this night's fetch as a WARN-severity check evaluation on `sources`, visible in the UI and event log."""
+    if not reports:
+        return
+    from pipeline.connectors.checks import FETCH_STATUS_CHECK
+    from pipeline.connectors.fetch import fetch_status_result
+
+    result = fetch_status_result(reports)
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(
+            asset_key=dg.AssetKey("sources"),
+            check_name=FETCH_STATUS_CHECK,
+            passed=result.passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=result.description,
+            metadata=result.metadata,
+        )
+    )
+
+
 def run_nightly() -> int:
     """The nightly run without the daemon (cron, systemd): plan, rebuild what is out of date, exit 1 on failure."""
     from pipeline.__main__ import failure_messages
-    from pipeline.definitions import defs
 
     instance = dg.DagsterInstance.get()
     with nightly_lock(Path(instance.root_directory)) as locked:
@@ -308,6 +345,11 @@ def run_nightly() -> int:
             print("another nightly run is in progress (lock held); nothing done", file=sys.stderr)
             return EXIT_LOCKED
         started = time.perf_counter()
+        fetch_reports = fetch_new_editions(default_project_paths().raw_path)
+        # Imported after fetching: new snapshots are new tables, and the definitions are read from raw/.
+        from pipeline.definitions import defs
+
+        record_fetch_status(instance, fetch_reports)
         plan = plan_update(instance, defs.resolve_asset_graph(), default_project_paths().raw_path)
         print(plan.describe())
         result = defs.resolve_job_def(JOB_NAME).execute_in_process(

@@ -3,10 +3,11 @@
 import dagster as dg
 
 from pipeline import automation, convergence, coverage, dispersion, indicators, ingest, publish, targets, validate
+from pipeline.connectors import checks as connector_checks
 from pipeline.resources import ProjectPaths, default_project_paths
 
 STAGE_MODULES = [ingest, validate, indicators, dispersion, convergence, targets, publish, coverage]
-CHECK_MODULES = [validate, indicators, dispersion, convergence, targets]
+CHECK_MODULES = [validate, indicators, dispersion, convergence, targets, connector_checks]
 
 
 def build_definitions(project_paths: ProjectPaths) -> dg.Definitions:

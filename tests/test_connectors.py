@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -530,3 +533,40 @@ def test_a_revised_answer_reaches_the_release_changes(fixture_raw_dir, tmp_path,
             ["urban_rural_income_ratio", "CN", 2025, "derived"],
         ).fetchone()
     assert "cn_nbs_income_20261206" in ratio[1]
+
+
+@pytest.mark.integration
+def test_the_nightly_run_fetches_first_and_a_failing_source_is_only_a_warning(fixture_raw_dir, tmp_path, publisher):
+    serve_nbs(publisher)
+    publisher.routes["/www_nj/2022/directory/08/html/08-08.htm"] = Route(body=b"internal error", status=500)
+    sources = {"cn_nbs_income": nbs_source(), "gz_yearbook_t08_08": yearbook_source()}
+    config_path = write_config(tmp_path, publisher, sources)
+    warehouse_dir = tmp_path / "warehouse"
+    environment = {
+        **os.environ,
+        "PIPELINE_RAW_DIR": str(fixture_raw_dir),
+        "PIPELINE_WAREHOUSE_DIR": str(warehouse_dir),
+        "PIPELINE_CONNECTORS_CONFIG": str(config_path),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "PYTHONPATH": str(PROJECT_ROOT),
+    }
+    (tmp_path / "dagster_home").mkdir()
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "pipeline.automation"], env=environment, capture_output=True, text=True, timeout=300
+    )
+
+    assert finished.returncode == 0, finished.stderr
+    snapshot_id = f"cn_nbs_income_{dt.datetime.now(dt.UTC):%Y%m%d}"
+    assert "fetch cn_nbs_income: new_snapshot" in finished.stdout
+    assert "warning fetch gz_yearbook_t08_08: warn: source unreachable" in finished.stdout
+    with duckdb.connect(str(warehouse_dir / "indicators.duckdb"), read_only=True) as connection:
+        fetched = connection.execute("select count(*) from observations where source_id = ?", [snapshot_id]).fetchone()[
+            0
+        ]
+    # The snapshot fetched at the start of the night is staged and published in the same night.
+    assert fetched == 6
+    instance = dg.DagsterInstance.from_config(str(tmp_path / "dagster_home"))
+    check_key = dg.AssetCheckKey(dg.AssetKey("sources"), "connector_fetch_status")
+    evaluation = instance.event_log_storage.get_latest_asset_check_execution_by_key([check_key])[check_key]
+    assert evaluation.status.value == "FAILED"

@@ -19,6 +19,7 @@ from pipeline.connectors.yearbook import GuangzhouYearbookConnector
 
 LOGGER = logging.getLogger("pipeline.connectors")
 STATUSES = ("new_snapshot", "unchanged", "not_due", "warn")
+REPORT_FILE_NAME = "connector_fetch_report.json"
 CONNECTOR_CLASSES = {"nbs_query": NbsQueryConnector, "guangzhou_yearbook_table": GuangzhouYearbookConnector}
 
 
@@ -72,6 +73,7 @@ def fetch_all(
         if report.passed:
             state[source.key] = now.isoformat(timespec="seconds")
     write_state(config.state_path, state)
+    write_reports(report_path(config), reports, now)
     return reports
 
 
@@ -109,6 +111,41 @@ def fetch_check_result(report: FetchReport, asset_key=None, check_name: str | No
         description=f"{report.source}: {report.status}: {report.message}",
         metadata={key: value for key, value in report.as_dict().items() if value is not None},
     )
+
+
+def fetch_status_result(reports: list[dict]) -> dg.AssetCheckResult:
+    """One WARN-severity check result for the latest fetch: failed when any source could not be fetched or read."""
+    warned = [report for report in reports if report.get("status") == "warn"]
+    description = "\n".join(f"{report['source']}: {report['message']}" for report in warned)
+    return dg.AssetCheckResult(
+        passed=not warned,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description or f"{len(reports)} source(s) fetched without warnings",
+        metadata={"reports": dg.MetadataValue.json(reports), "warnings": len(warned)},
+    )
+
+
+def report_path(config: ConnectorsConfig) -> Path:
+    """Where the latest fetch's reports are kept: beside the fetch state."""
+    return config.state_path.with_name(REPORT_FILE_NAME)
+
+
+def write_reports(path: Path, reports: list[FetchReport], now: dt.datetime) -> None:
+    """Keep the latest fetch's reports (atomically), for the connector_fetch_status check."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    document = {"fetched_at": now.isoformat(timespec="seconds"), "reports": [report.as_dict() for report in reports]}
+    partial.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    os.replace(partial, path)
+
+
+def read_reports(config: ConnectorsConfig) -> list[dict]:
+    """The latest fetch's reports; empty when nothing was ever fetched."""
+    try:
+        document = json.loads(report_path(config).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return []
+    return list(document.get("reports", [])) if isinstance(document, dict) else []
 
 
 def log_report(report: FetchReport) -> None:
