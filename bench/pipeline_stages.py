@@ -33,6 +33,7 @@ from pipeline.warehouse import stage_warehouse
 
 def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path) -> dict:
     """Run every stage on raw_dir; return wall seconds per stage, row counts and check outcomes."""
+    output_dir.mkdir(parents=True, exist_ok=True)
     stages: dict[str, float] = {}
     counts: dict[str, int] = {}
     checks: dict[str, bool] = {}
