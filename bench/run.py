@@ -59,6 +59,7 @@ def benchmark(scale: float, results_dir: Path = RESULTS_DIR, only: list[str] | N
         "stages": {name: run.get("stages") for name, run in runs.items()},
         "runs": runs,
         "machine": machine(),
+        "git_commit": git_commit(),
     }
     if result["wall_s"]:
         result["observations_per_s"] = round(panel.observations / result["wall_s"])
@@ -88,6 +89,16 @@ def timed_process(module: str, raw_dir: Path, regions_file: Path) -> dict:
     report["stages"] = {name: round(seconds, 3) for name, seconds in report["stages"].items()}
     report["peak_rss_mb"] = round(report["peak_rss_mb"], 1)
     return report
+
+
+def git_commit() -> str:
+    """The commit the benchmarked code is at (with `+changes` when the worktree differs from it)."""
+    root = Path(__file__).parent.parent
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "pipeline", "bench"], cwd=root, capture_output=True, text=True
+    )
+    return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def machine() -> dict:
