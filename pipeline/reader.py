@@ -757,21 +757,60 @@ def wide_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
                 )
             ]
         )
-    records = []
     for row in table.data:
-        width = len(row.cells)
-        extra = [column for column in range(len(table.names), width) if row.cells[column].strip()]
+        extra = [column for column in range(len(table.names), len(row.cells)) if row.cells[column].strip()]
         if extra:
             problems.append(ragged_row_problem(table, row, extra[0], file_name))
-            continue
-        for column, (year, heading) in headings.items():
-            label = (
-                row_cell(row, roles.get("label_column")) if "label_column" in roles else layout.get("label", heading)
-            )
-            records.append(cell_record(table, row, column, layout, label=str(label), year=year, year_column=None))
     if problems:
         raise InputError(problems)
-    return pd.DataFrame.from_records(records)
+    return wide_cell_frame(table, layout, headings)
+
+
+def wide_cell_frame(table: Table, layout: dict, headings: dict[int, tuple[int, str]]) -> pd.DataFrame:
+    """The value cells of a wide table, row by row and left to right, built column-wise (what cell_record gives per cell)."""
+    roles = table.roles
+    rows = table.data
+    columns = list(headings)
+    if not rows or not columns:
+        return pd.DataFrame()
+    per_column = len(columns)
+
+    def per_row(texts: list[str]) -> np.ndarray:
+        """One text per row, repeated for each of its value cells."""
+        return np.repeat(np.array(texts, dtype=object), per_column)
+
+    def per_cell(texts: list) -> np.ndarray:
+        """One entry per value column, repeated for every row."""
+        return np.tile(np.array(texts, dtype=object), len(rows))
+
+    letters = [column_letter(table.first_column + column) for column in columns]
+    numbers = [row.number for row in rows]
+    if "label_column" in roles:
+        labels = per_row([str(row_cell(row, roles["label_column"])) for row in rows])
+    else:
+        labels = per_cell([str(layout.get("label", headings[column][1])) for column in columns])
+    if "region_column" in roles:
+        printed_regions = per_row([row_cell(row, roles["region_column"]) for row in rows])
+    else:
+        printed_regions = np.full(len(rows) * per_column, str(layout.get("region", "")), dtype=object)
+    if "unit_column" in roles:
+        printed_units = per_row([row_cell(row, roles["unit_column"]) for row in rows])
+    else:
+        printed_units = np.full(len(rows) * per_column, "", dtype=object)
+    return pd.DataFrame(
+        {
+            "source_row": np.repeat(np.array(numbers, dtype="int64"), per_column),
+            "column_number": np.tile(np.array([table.first_column + column for column in columns]), len(rows)),
+            "source_column": per_cell([table.names[column] or letters[index] for index, column in enumerate(columns)]),
+            "cell": per_cell(letters) + per_row([str(number) for number in numbers]),
+            "printed_label": labels,
+            "printed_region": printed_regions,
+            "printed_unit": printed_units,
+            "year": np.tile(np.array([headings[column][0] for column in columns], dtype="int64"), len(rows)),
+            "year_column": np.full(len(rows) * per_column, None, dtype=object),
+            "raw_value": np.array([row_cell(row, column) for row in rows for column in columns], dtype=object),
+        }
+    )
 
 
 def long_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
