@@ -28,6 +28,7 @@ SCRIPTS = {
 
 def benchmark(scale: float, results_dir: Path = RESULTS_DIR, only: list[str] | None = None) -> dict:
     """One benchmark run at a scale: panel generated, each script in its own process, results written and returned."""
+    commit = git_commit()  # before the scripts start: the code they import
     with tempfile.TemporaryDirectory(prefix="bench-panel-") as folder:
         raw_dir = Path(folder) / "raw"
         started = time.perf_counter()
@@ -59,7 +60,7 @@ def benchmark(scale: float, results_dir: Path = RESULTS_DIR, only: list[str] | N
         "stages": {name: run.get("stages") for name, run in runs.items()},
         "runs": runs,
         "machine": machine(),
-        "git_commit": git_commit(),
+        "git_commit": commit,
     }
     if result["wall_s"]:
         result["observations_per_s"] = round(panel.observations / result["wall_s"])
