@@ -97,7 +97,10 @@ def git_commit() -> str:
     root = Path(__file__).parent.parent
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "pipeline", "bench"], cwd=root, capture_output=True, text=True
+        ["git", "status", "--porcelain", "--", "pipeline", "bench", ":!bench/results"],
+        cwd=root,
+        capture_output=True,
+        text=True,
     )
     return commit.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
