@@ -5,13 +5,14 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SCALE ?= 1.0
 STAMP := $(VENV)/.installed
 
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test lint dev nightly verify lock clean
+.PHONY: help setup run test lint dev nightly verify lock clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,9 +36,12 @@ test: setup ## Run the tests
 verify: setup ## Check every release's files against its datapackage.json (sha256, bytes, rows)
 	$(BIN)/python -m pipeline verify
 
+bench: setup ## Benchmark a synthetic province of villages (SCALE=1.0 ≈ 15.6M observations) against pandas and DuckDB
+	$(BIN)/python -m bench.run --scale $(SCALE)
+
 lint: setup ## Lint with ruff
-	$(BIN)/ruff check pipeline tests
-	$(BIN)/ruff format --check pipeline tests
+	$(BIN)/ruff check pipeline tests bench
+	$(BIN)/ruff format --check pipeline tests bench
 
 dev: setup ## Dagster UI + daemon (schedule, sensor) on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipeline.definitions

@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from pipeline.cells import CellError, normalise_label, normalise_text, parse_cell, parse_year
+from pipeline.cells import CellError, ParsedCell, normalise_label, normalise_text, parse_cell, parse_year
 from pipeline.errors import InputError, InputProblem
 from pipeline.metadata import METADATA_DIR, load_indicator_catalog
 from pipeline.sidecar import CELL_RANGE_PATTERN, MAX_FILE_BYTES, Sidecar, declared_format
@@ -756,21 +757,60 @@ def wide_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
                 )
             ]
         )
-    records = []
     for row in table.data:
-        width = len(row.cells)
-        extra = [column for column in range(len(table.names), width) if row.cells[column].strip()]
+        extra = [column for column in range(len(table.names), len(row.cells)) if row.cells[column].strip()]
         if extra:
             problems.append(ragged_row_problem(table, row, extra[0], file_name))
-            continue
-        for column, (year, heading) in headings.items():
-            label = (
-                row_cell(row, roles.get("label_column")) if "label_column" in roles else layout.get("label", heading)
-            )
-            records.append(cell_record(table, row, column, layout, label=str(label), year=year, year_column=None))
     if problems:
         raise InputError(problems)
-    return pd.DataFrame.from_records(records)
+    return wide_cell_frame(table, layout, headings)
+
+
+def wide_cell_frame(table: Table, layout: dict, headings: dict[int, tuple[int, str]]) -> pd.DataFrame:
+    """The value cells of a wide table, row by row and left to right, built column-wise (what cell_record gives per cell)."""
+    roles = table.roles
+    rows = table.data
+    columns = list(headings)
+    if not rows or not columns:
+        return pd.DataFrame()
+    per_column = len(columns)
+
+    def per_row(texts: list[str]) -> np.ndarray:
+        """One text per row, repeated for each of its value cells."""
+        return np.repeat(np.array(texts, dtype=object), per_column)
+
+    def per_cell(texts: list) -> np.ndarray:
+        """One entry per value column, repeated for every row."""
+        return np.tile(np.array(texts, dtype=object), len(rows))
+
+    letters = [column_letter(table.first_column + column) for column in columns]
+    numbers = [row.number for row in rows]
+    if "label_column" in roles:
+        labels = per_row([str(row_cell(row, roles["label_column"])) for row in rows])
+    else:
+        labels = per_cell([str(layout.get("label", headings[column][1])) for column in columns])
+    if "region_column" in roles:
+        printed_regions = per_row([row_cell(row, roles["region_column"]) for row in rows])
+    else:
+        printed_regions = np.full(len(rows) * per_column, str(layout.get("region", "")), dtype=object)
+    if "unit_column" in roles:
+        printed_units = per_row([row_cell(row, roles["unit_column"]) for row in rows])
+    else:
+        printed_units = np.full(len(rows) * per_column, "", dtype=object)
+    return pd.DataFrame(
+        {
+            "source_row": np.repeat(np.array(numbers, dtype="int64"), per_column),
+            "column_number": np.tile(np.array([table.first_column + column for column in columns]), len(rows)),
+            "source_column": per_cell([table.names[column] or letters[index] for index, column in enumerate(columns)]),
+            "cell": per_cell(letters) + per_row([str(number) for number in numbers]),
+            "printed_label": labels,
+            "printed_region": printed_regions,
+            "printed_unit": printed_units,
+            "year": np.tile(np.array([headings[column][0] for column in columns], dtype="int64"), len(rows)),
+            "year_column": np.full(len(rows) * per_column, None, dtype=object),
+            "raw_value": np.array([row_cell(row, column) for row in rows for column in columns], dtype=object),
+        }
+    )
 
 
 def long_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
@@ -868,6 +908,151 @@ def stage_cells(
     changes: list[BoundaryChange],
 ) -> pd.DataFrame:
     """Map labels, regions and units to codes, parse values and apply status rules; collect every problem."""
+    arguments = (cells, sidecar, file_name, region_lookup, units, today, catalog, changes)
+    staged = cell_records_in_bulk(*arguments)
+    problems: list[InputProblem] = []
+    if staged is None:
+        staged, problems = cell_records_one_by_one(*arguments)
+    problems.extend(duplicate_problems(staged, file_name))
+    if staged.empty and not problems:
+        problems.append(
+            InputProblem(
+                file_name,
+                "no_figures",
+                "no figure was read from the table (every row blank or skipped)",
+                expected="at least one figure, or the table removed from raw/",
+            )
+        )
+    if problems:
+        raise InputError(problems)
+    fields = sidecar.fields
+    staged = apply_status_rules(staged, fields.get("status") or [], str(sidecar.path))
+    staged = staged[STAGED_COLUMNS]
+    return staged.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
+
+
+def cell_records_in_bulk(
+    cells: pd.DataFrame,
+    sidecar: Sidecar,
+    file_name: str,
+    region_lookup: dict[str, str],
+    units: dict[str, tuple[str, float]],
+    today: dt.date,
+    catalog: pd.DataFrame,
+    changes: list[BoundaryChange],
+) -> pd.DataFrame | None:
+    """The staged records computed once per distinct printed text; None when any cell has a problem (the one-by-one path names it)."""
+    if cells.empty:
+        return None
+    fields = sidecar.fields
+    declared_unit = normalise_text(fields["unit"])
+    bounds = dict(zip(catalog["indicator_code"], catalog["unit"], strict=True))
+    labels = {normalise_label(label): code for label, code in sidecar.labels.items()}
+    skip_labels = {normalise_label(label) for label in fields.get("skip_labels") or []}
+    skip_regions = {region_key(region) for region in fields.get("skip_regions") or []}
+    regions = {region_key(name): code for name, code in region_lookup.items()}
+    former = {region_key(change.old_name): change for change in changes}
+    restated = fields.get("boundaries") == "restated"
+    merged_into = {change.new_code: change for change in changes if change.change == "merged_into" and not restated}
+
+    blank = per_distinct(cells["raw_value"], lambda raw: not str(raw).strip()).astype(bool)
+    label_keys = per_distinct(cells["printed_label"], normalise_label)
+    region_keys = per_distinct(cells["printed_region"], region_key)
+    skipped = np.isin(label_keys, list(skip_labels)) | np.isin(region_keys, list(skip_regions))
+    skipped |= (label_keys == "") & (region_keys == "") & blank
+    if fields.get("blank_cells") == "not_transcribed":
+        skipped |= blank
+    kept = ~skipped
+    cells = cells[kept].reset_index(drop=True)
+    label_keys, region_keys = label_keys[kept], region_keys[kept]
+    if cells.empty:
+        return pd.DataFrame(columns=[*STAGED_COLUMNS, "column_number", "cell"])
+
+    indicator_codes = pd.Series(label_keys).map(labels)
+    years = cells["year"].astype("int64")
+    if indicator_codes.isna().any() or not years.between(FIRST_YEAR, today.year).all():
+        return None
+    pairs = pd.DataFrame({"region_key": region_keys, "year": years})
+    distinct = pairs.drop_duplicates()
+    resolved = [
+        resolve_region(printed, year, regions, former, merged_into)
+        for printed, year in zip(distinct["region_key"], distinct["year"], strict=True)
+    ]
+    if any(problem for _, _, problem in resolved):
+        return None
+    distinct = distinct.assign(
+        region_code=[code for code, _, _ in resolved], region_status=[status for _, status, _ in resolved]
+    )
+    placed = pairs.merge(distinct, on=["region_key", "year"], how="left")
+
+    printed_units = per_distinct(cells["printed_unit"], normalise_text)
+    printed_units = np.where(printed_units == "", declared_unit, printed_units).astype(object)
+    if not np.isin(printed_units, list(units)).all():
+        return None
+    parsed = per_distinct(cells["raw_value"], parsed_or_none)
+    if any(cell is None for cell in parsed):
+        return None
+    percent = np.array([cell.percent for cell in parsed], dtype=bool)
+    indicator_units = indicator_codes.map(bounds).to_numpy(dtype=object)
+    if "%" in units:
+        printed_units = np.where(percent & (indicator_units == units["%"][0]), "%", printed_units).astype(object)
+    canonical_units = pd.Series(printed_units).map({printed: unit for printed, (unit, _) in units.items()})
+    multipliers = pd.Series(printed_units).map({printed: factor for printed, (_, factor) in units.items()})
+    canonical = canonical_units.to_numpy(dtype=object)
+    if ((percent & (canonical != "percent")) | (canonical != indicator_units)).any():
+        return None
+
+    numbers = np.array([np.nan if cell.value is None else cell.value for cell in parsed], dtype="float64")
+    radius_by_decimals = {decimals: 0.5 * 10 ** (-decimals) for decimals in {cell.decimals for cell in parsed}}
+    half_digits = np.array([radius_by_decimals[cell.decimals] for cell in parsed], dtype="float64")
+    statuses = np.array([cell.status for cell in parsed], dtype=object) + placed["region_status"].to_numpy(dtype=object)
+    return pd.DataFrame(
+        {
+            "source_id": sidecar.source_id,
+            "source_file": file_name,
+            "source_row": cells["source_row"].to_numpy(),
+            "source_column": cells["source_column"].to_numpy(dtype=object),
+            "printed_label": per_distinct(cells["printed_label"], normalise_text),
+            "region_code": placed["region_code"].to_numpy(dtype=object),
+            "year": years.to_numpy(),
+            "indicator_code": indicator_codes.to_numpy(dtype=object),
+            "value": numbers * multipliers.to_numpy(dtype="float64"),
+            "unit": canonical,
+            "status": per_distinct(pd.Series(statuses), lambda text: "".join(sorted(set(text)))),
+            "rounding_radius": np.where(np.isnan(numbers), np.nan, half_digits * multipliers.to_numpy(dtype="float64")),
+            "column_number": cells["column_number"].to_numpy(),
+            "cell": cells["cell"].to_numpy(dtype=object),
+        }
+    )
+
+
+def per_distinct(values: pd.Series, function) -> np.ndarray:
+    """function applied once per distinct value, spread back to every row (an object array)."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    results = np.empty(len(distinct), dtype=object)
+    results[:] = [function(value) for value in distinct]
+    return results[codes]
+
+
+def parsed_or_none(raw: object) -> ParsedCell | None:
+    """The parsed cell, or None when it is not a number or placeholder (the one-by-one path reports it)."""
+    try:
+        return parse_cell(raw)
+    except CellError:
+        return None
+
+
+def cell_records_one_by_one(
+    cells: pd.DataFrame,
+    sidecar: Sidecar,
+    file_name: str,
+    region_lookup: dict[str, str],
+    units: dict[str, tuple[str, float]],
+    today: dt.date,
+    catalog: pd.DataFrame,
+    changes: list[BoundaryChange],
+) -> tuple[pd.DataFrame, list[InputProblem]]:
+    """The staged records cell by cell, with every problem named by file, row, column, rule and expected text."""
     problems: list[InputProblem] = []
     fields = sidecar.fields
     layout = sidecar.layout
@@ -985,22 +1170,7 @@ def stage_cells(
                 "cell": cell.cell,
             }
         )
-    staged = pd.DataFrame.from_records(records, columns=[*STAGED_COLUMNS, "column_number", "cell"])
-    problems.extend(duplicate_problems(staged, file_name))
-    if staged.empty and not problems:
-        problems.append(
-            InputProblem(
-                file_name,
-                "no_figures",
-                "no figure was read from the table (every row blank or skipped)",
-                expected="at least one figure, or the table removed from raw/",
-            )
-        )
-    if problems:
-        raise InputError(problems)
-    staged = apply_status_rules(staged, fields.get("status") or [], str(sidecar.path))
-    staged = staged[STAGED_COLUMNS]
-    return staged.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
+    return pd.DataFrame.from_records(records, columns=[*STAGED_COLUMNS, "column_number", "cell"]), problems
 
 
 def region_key(printed: object) -> str:

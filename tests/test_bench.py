@@ -1,0 +1,125 @@
+"""The benchmark at a tiny scale: the synthetic generator, the pipeline's stages and both references agree (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from bench import duckdb_floor, pandas_reference, pipeline_stages
+from bench.generate import PROVINCE_CODE, SYNTHETIC_CAVEAT, generate_panel, synthetic_regions
+from bench.run import benchmark
+from pipeline.schemas import RegionSchema
+
+SCALE = 0.002
+
+
+@pytest.fixture(scope="module")
+def panel(tmp_path_factory):
+    """A synthetic panel at SCALE=0.002 (52 villages × 30 indicators × 20 years)."""
+    return generate_panel(tmp_path_factory.mktemp("bench") / "raw", SCALE)
+
+
+def test_synthetic_regions_form_a_valid_tree():
+    """Codes pass the region schema, every parent exists, and levels nest province → city → county → town → village."""
+    regions = synthetic_regions(0.01)
+    RegionSchema.validate(regions)
+    codes = set(regions["region_code"])
+    assert regions["parent_code"].dropna().isin(codes).all()
+    parents = regions.set_index("region_code")["level"]
+    children = regions.dropna(subset=["parent_code"])
+    pairs = set(zip(children["parent_code"].map(parents), children["level"], strict=True))
+    assert pairs == {
+        ("province", "prefecture_city"),
+        ("prefecture_city", "county"),
+        ("county", "town"),
+        ("town", "village"),
+    }
+    assert regions["region_code"].str.startswith(PROVINCE_CODE[:2]).all()
+    assert (regions["level"] == "village").sum() == 260
+
+
+def test_generated_tables_are_labelled_synthetic_and_outside_raw(panel):
+    """Each table has a sidecar with its sha256 and the synthetic caveat; nothing is written to the repository's raw/."""
+    sidecars = sorted(panel.raw_dir.glob("*.meta.yaml"))
+    assert len(sidecars) == panel.tables >= 1
+    for path in sidecars:
+        fields = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert fields["caveats"] == [SYNTHETIC_CAVEAT]
+        assert "SYNTHETIC" in fields["title"]
+    assert Path(__file__).parent.parent / "raw" not in panel.raw_dir.parents
+
+
+def test_pipeline_stages_and_references_agree(panel, tmp_path):
+    """The pipeline's stages pass their checks and stage every figure; pandas and DuckDB find the same counts and no problems."""
+    regions = panel.regions
+    pipeline = pipeline_stages.run_stages(panel.raw_dir, regions, tmp_path / "pipeline")
+    assert pipeline["counts"]["staged_observations"] == panel.observations == 52 * 30 * 20
+    assert all(pipeline["checks"].values()), pipeline["checks"]
+    assert set(pipeline["stages"]) == {"read_and_stage", "validate", "indicators", "dispersion", "warehouse", "release"}
+    assert (tmp_path / "pipeline" / "indicators.duckdb").is_file()
+    references = []
+    for module in (pandas_reference, duckdb_floor):
+        output = tmp_path / module.__name__
+        output.mkdir()
+        result = module.run(panel.raw_dir, regions, output)
+        assert result["counts"]["observations"] == panel.observations
+        assert not any(result["problems"].values()), result["problems"]
+        references.append(pd.read_parquet(output / "dispersion.parquet"))
+    pandas_dispersion, duckdb_dispersion = (
+        frame.sort_values(["indicator_code", "parent_region_code", "year"]).reset_index(drop=True)
+        for frame in references
+    )
+    assert len(pandas_dispersion) == len(duckdb_dispersion) > 0
+    for measure in ("cv", "theil", "gini", "max_min_ratio"):
+        assert pandas_dispersion[measure].to_numpy() == pytest.approx(duckdb_dispersion[measure].to_numpy(), rel=1e-9)
+
+
+def test_bad_synthetic_cell_is_reported_by_file_row_and_column(panel, tmp_path):
+    """The benchmark exercises the real reader: a corrupted figure fails with file, row, column and rule."""
+    from pipeline.errors import InputError
+
+    broken = tmp_path / "raw"
+    broken.mkdir()
+    source = sorted(panel.raw_dir.glob("*.csv"))[0]
+    lines = source.read_text(encoding="utf-8").splitlines()
+    cells = lines[2].split(",")
+    cells[5] = "12x3"
+    lines[2] = ",".join(cells)
+    (broken / source.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sidecar = yaml.safe_load(source.with_name(source.name.replace(".csv", ".meta.yaml")).read_text(encoding="utf-8"))
+    from pipeline.sidecar import sha256_of
+
+    sidecar["sha256"] = sha256_of(broken / source.name)
+    (broken / f"{sidecar['source_id']}.meta.yaml").write_text(yaml.safe_dump(sidecar, allow_unicode=True), "utf-8")
+    with pytest.raises(InputError) as error:
+        pipeline_stages.run_stages(broken, panel.regions, tmp_path / "out")
+    message = str(error.value)
+    assert source.name in message and "row 3" in message and "2007" in message
+
+
+@pytest.mark.integration
+def test_benchmark_writes_results_with_the_required_keys(tmp_path):
+    """`make bench SCALE=0.001` end to end: one JSON file with scale, observations, timings, RSS, stages and machine."""
+    result = benchmark(0.001, results_dir=tmp_path)
+    files = list(tmp_path.glob("bench_*_scale_0.001.json"))
+    assert len(files) == 1
+    written = json.loads(files[0].read_text())
+    for key in (
+        "scale",
+        "observations",
+        "wall_s",
+        "peak_rss_mb",
+        "baseline_wall_s",
+        "floor_wall_s",
+        "stages",
+        "machine",
+    ):
+        assert written[key] is not None, key
+    assert written == json.loads(json.dumps(result))
+    assert written["observations"] == 26 * 30 * 20
+    assert set(written["stages"]) == {"pipeline", "pandas", "duckdb"}
+    assert written["wall_s"] > 0 and written["peak_rss_mb"] > 0
