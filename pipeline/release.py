@@ -218,6 +218,7 @@ def file_resource(path: Path) -> dict:
         resource.update(
             type="table",
             encoding="utf-8",
+            dialect={"delimiter": ","},  # stated: sniffing misreads a file whose texts hold ';' (dictionary.csv)
             rows=csv_row_count(path),
             schema={"fields": [{"name": name, "type": "string"} for name in header]},
         )

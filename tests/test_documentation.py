@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import frictionless
 import pandas as pd
 import pytest
 
@@ -179,6 +180,8 @@ def test_the_views_answer_the_common_questions(built):
 def test_the_release_holds_a_card_and_a_dictionary_that_match_its_tables(built):
     release = (built / "releases" / "latest").resolve()
     assert verify_release(release) == []
+    report = frictionless.validate(str(release / "datapackage.json"), skip_errors=["byte-count"])
+    assert report.valid, report.flatten(["resourcePath", "rowNumber", "fieldName", "type", "note"])
     package = json.loads((release / "datapackage.json").read_text(encoding="utf-8"))
     resources = {resource["path"]: resource for resource in package["resources"]}
     assert {"README.md", "dictionary.csv", "dictionary.md"} <= set(resources)
