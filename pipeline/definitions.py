@@ -2,11 +2,22 @@
 
 import dagster as dg
 
-from pipeline import automation, convergence, coverage, dispersion, indicators, ingest, publish, targets, validate
+from pipeline import (
+    automation,
+    convergence,
+    coverage,
+    dispersion,
+    indicators,
+    ingest,
+    publish,
+    release_documents,
+    targets,
+    validate,
+)
 from pipeline.connectors import checks as connector_checks
 from pipeline.resources import ProjectPaths, default_project_paths
 
-STAGE_MODULES = [ingest, validate, indicators, dispersion, convergence, targets, publish, coverage]
+STAGE_MODULES = [ingest, validate, indicators, dispersion, convergence, targets, publish, coverage, release_documents]
 CHECK_MODULES = [validate, indicators, dispersion, convergence, targets, connector_checks]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from pipeline.documentation import warehouse_statements
 from pipeline.release import (
     commit_release,
     content_hash,
@@ -36,6 +37,7 @@ from pipeline.schemas import (
     TargetProgressSchema,
 )
 from pipeline.warehouse import (
+    PUBLICATION_TABLE,
     PublishedTable,
     WarehouseAuditError,
     audit_warehouse,
@@ -84,7 +86,12 @@ PUBLISHED_TABLES: dict[str, PublishedTable] = {
 }
 # Extra files every release ships besides the Parquet tables: file name → upstream asset whose value is written
 # (a DataFrame as UTF-8 CSV, a str as UTF-8, bytes as is). Their content counts in the release's content hash.
-RELEASE_FILES: dict[str, str] = {"coverage.csv": "coverage"}
+RELEASE_FILES: dict[str, str] = {
+    "coverage.csv": "coverage",
+    "README.md": "dataset_card",
+    "dictionary.csv": "data_dictionary",
+    "dictionary.md": "data_dictionary_markdown",
+}
 TABLE_MODELS = {name: table.model for name, table in PUBLISHED_TABLES.items()}
 PRIMARY_KEYS = {name: list(table.primary_key) for name, table in PUBLISHED_TABLES.items()}
 PUBLICATION_INPUTS = {name: dg.AssetIn(name) for name in dict.fromkeys([*PUBLISHED_TABLES, *RELEASE_FILES.values()])}
@@ -164,6 +171,8 @@ def publish_tables(
     specs: dict[str, PublishedTable] | None = None,
 ) -> PublicationOutcome:
     """Write the staging warehouse and the release, audit both, then publish: release, `latest`, warehouse swap."""
+    # The views and comments describe the registry's tables; a test's own registry gets plain tables.
+    statements = [] if specs else warehouse_statements(TABLE_MODELS, [PUBLICATION_TABLE])
     specs = specs or PUBLISHED_TABLES
     live = project_paths.warehouse_file
     releases_dir = project_paths.releases_path
@@ -183,8 +192,8 @@ def publish_tables(
         staging = staging_path_for(live)
         temporary = None
         try:
-            stage_warehouse(tables, staging, publication_row)
-            counts = audit_warehouse(staging, tables, specs, publication_row)
+            stage_warehouse(tables, staging, publication_row, statements)
+            counts = audit_warehouse(staging, tables, specs, publication_row, require_comments=bool(statements))
             if changed:
                 descriptions = {name: spec.column_descriptions() for name, spec in specs.items()}
                 keys = {name: list(spec.primary_key) for name, spec in specs.items()}

@@ -37,6 +37,9 @@ MEDIA_TYPES = {
 LARGEST_CHANGES_PER_TABLE = 10
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 HASH_CHUNK_BYTES = 1 << 20
+# Extra files may hold this placeholder (e.g. the dataset card's "how to cite"): it is replaced by the version when
+# the release is written, after the content hash was taken, so the hash stays independent of the version.
+RELEASE_VERSION_PLACEHOLDER = "{{release_version}}"
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,7 @@ def prepare_release(
     changes = changes_markdown(tables, primary_keys, version, previous)
     for file_name, data in {**extra_files, CHANGES: changes.encode("utf-8")}.items():
         path = temporary / file_name
-        path.write_bytes(data)
+        path.write_bytes(data.replace(RELEASE_VERSION_PLACEHOLDER.encode("utf-8"), version.encode("utf-8")))
         resources.append(file_resource(path))
     package = {
         "name": PACKAGE_NAME,
@@ -215,6 +218,7 @@ def file_resource(path: Path) -> dict:
         resource.update(
             type="table",
             encoding="utf-8",
+            dialect={"delimiter": ","},  # stated: sniffing misreads a file whose texts hold ';' (dictionary.csv)
             rows=csv_row_count(path),
             schema={"fields": [{"name": name, "type": "string"} for name in header]},
         )

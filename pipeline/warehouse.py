@@ -7,7 +7,7 @@ import datetime as dt
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,8 +132,10 @@ def remove_stale_staging(live_path: Path) -> list[Path]:
     return removed
 
 
-def stage_warehouse(tables: dict[str, pd.DataFrame], staging: Path, publication: dict[str, str]) -> None:
-    """Write every table and the publication row into a fresh staging database, checkpointed and closed."""
+def stage_warehouse(
+    tables: dict[str, pd.DataFrame], staging: Path, publication: dict[str, str], statements: Sequence[str] = ()
+) -> None:
+    """Write every table, the publication row, then views and comments into a fresh staging database, closed."""
     discard_staging(staging)
     with duckdb.connect(str(staging)) as connection:
         for position, (name, frame) in enumerate(tables.items()):
@@ -149,6 +151,8 @@ def stage_warehouse(tables: dict[str, pd.DataFrame], staging: Path, publication:
         connection.execute(
             f"INSERT INTO {PUBLICATION_TABLE} VALUES (?, ?, ?)", [publication[key] for key in PUBLICATION_COLUMNS]
         )
+        for statement in statements:  # views and COMMENT ON, from pipeline/metadata (never data)
+            connection.execute(statement)
         connection.execute("CHECKPOINT")
     fsync_file(staging)
 
@@ -158,6 +162,7 @@ def audit_warehouse(
     tables: dict[str, pd.DataFrame],
     specs: dict[str, PublishedTable],
     publication: dict[str, str],
+    require_comments: bool = False,
 ) -> dict[str, int]:
     """Run every audit on the closed staging file through a read-only connection; raise listing all failures."""
     problems: list[str] = []
@@ -172,6 +177,9 @@ def audit_warehouse(
             if len(counts) == 1:
                 pause_point("audits", staging.parent)
         problems.extend(audit_publication(connection, publication))
+        problems.extend(audit_views(connection))
+        if require_comments:
+            problems.extend(audit_comments(connection))
     if problems:
         raise WarehouseAuditError(problems)
     return counts
@@ -237,6 +245,31 @@ def audit_publication(connection: duckdb.DuckDBPyConnection, publication: dict[s
     if rows != [expected]:
         return [f"{PUBLICATION_TABLE}: expected the single row {expected}, found {rows}"]
     return []
+
+
+def audit_views(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every view can be read (a view over a renamed column fails only when queried)."""
+    problems = []
+    for (name,) in connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall():
+        try:
+            connection.execute(f"SELECT count(*) FROM {quoted(name)}").fetchone()
+        except duckdb.Error as error:
+            problems.append(f"{name}: view cannot be read ({error})")
+    return problems
+
+
+def audit_comments(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every table, view and column of the warehouse has a comment."""
+    objects = connection.execute(
+        "SELECT table_name, comment FROM duckdb_tables() UNION ALL "
+        "SELECT view_name, comment FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+    ).fetchall()
+    columns = connection.execute(
+        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE NOT internal ORDER BY 1, 2"
+    ).fetchall()
+    problems = [f"{name}: no comment" for name, comment in objects if not (comment or "").strip()]
+    problems += [f"{table}.{column}: no comment" for table, column, comment in columns if not (comment or "").strip()]
+    return problems
 
 
 def live_publication(live_path: Path) -> dict[str, str] | None:

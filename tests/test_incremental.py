@@ -16,13 +16,14 @@ pytestmark = pytest.mark.integration
 
 CHANGED_TABLE = "fixture_ratio_long"
 UNCHANGED_TABLE = "fixture_income_wide"
-# Everything computed from the indicators (derived tables, warehouse, release).
+# Everything computed from the indicators (derived tables, the dataset card, warehouse, release).
 DOWNSTREAM_OF_INDICATORS = {
     "group_aggregates",
     "paired_city_ratios",
     "dispersion",
     "convergence",
     "target_progress",
+    "dataset_card",
     "warehouse",
     "release",
 }

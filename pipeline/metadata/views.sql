@@ -1,0 +1,117 @@
+-- Friendly views for analysts, created in the staging warehouse after the published tables and audited with them.
+-- Their comments (zh/en, per column) are in pipeline/metadata/column_descriptions.csv.
+
+-- Urban–rural income ratio by region and year: the published ratio where the statistics office states one,
+-- otherwise the ratio derived here from urban and rural disposable income.
+CREATE VIEW income_ratio_trend AS
+WITH region_years AS (
+    SELECT DISTINCT region_code, year FROM indicators WHERE indicator_code = 'urban_rural_income_ratio'
+),
+published AS (
+    SELECT * FROM indicators WHERE indicator_code = 'urban_rural_income_ratio' AND method = 'published'
+),
+derived AS (
+    SELECT * FROM indicators WHERE indicator_code = 'urban_rural_income_ratio' AND method = 'derived'
+)
+SELECT
+    region_years.region_code,
+    regions.name_zh AS region_name_zh,
+    regions.name_en AS region_name_en,
+    regions.level,
+    region_years.year,
+    coalesce(published.value, derived.value) AS income_ratio,
+    CASE WHEN published.value IS NOT NULL THEN 'published' ELSE 'derived' END AS method,
+    published.value AS published_value,
+    derived.value AS derived_value,
+    coalesce(published.status, derived.status) AS status,
+    contains(coalesce(published.status, derived.status), 'b') AS series_break,
+    contains(coalesce(published.status, derived.status), 'u') AS low_confidence,
+    coalesce(published.source_ids, derived.source_ids) AS source_ids
+FROM region_years
+JOIN regions USING (region_code)
+LEFT JOIN published USING (region_code, year)
+LEFT JOIN derived USING (region_code, year)
+ORDER BY region_years.region_code, region_years.year;
+
+-- One row per Guangzhou district and year with its 一区一策 group and the main indicators. Observed indicators come
+-- from observations (where several sources give a figure, the source with the smallest source_id); derived ones from
+-- indicators (published preferred over derived).
+CREATE VIEW district_profile AS
+WITH districts AS (
+    SELECT region_code, name_zh, name_en, district_group
+    FROM regions
+    WHERE parent_code = '440100' AND level = 'district'
+),
+observed AS (
+    SELECT region_code, year, indicator_code,
+        arg_min(value, source_id) AS value, arg_min(status, source_id) AS status
+    FROM observations
+    WHERE value IS NOT NULL AND region_code IN (SELECT region_code FROM districts)
+    GROUP BY region_code, year, indicator_code
+),
+derived AS (
+    SELECT region_code, year, indicator_code, arg_max(value, method) AS value, arg_max(status, method) AS status
+    FROM indicators
+    WHERE region_code IN (SELECT region_code FROM districts)
+        AND indicator_code IN (SELECT indicator_code FROM indicator_catalog WHERE kind = 'derived')
+    GROUP BY region_code, year, indicator_code
+),
+figures AS (
+    SELECT * FROM observed
+    UNION ALL
+    SELECT * FROM derived
+),
+main_figures AS (
+    SELECT * FROM figures
+    WHERE indicator_code IN (
+        'resident_population', 'urbanisation_rate', 'census_urbanisation_rate', 'gdp', 'gdp_per_capita',
+        'all_disposable_income_per_capita', 'urban_disposable_income_per_capita',
+        'rural_disposable_income_per_capita', 'urban_rural_income_ratio'
+    )
+)
+SELECT
+    districts.region_code,
+    districts.name_zh,
+    districts.name_en,
+    districts.district_group,
+    main_figures.year,
+    max(value) FILTER (WHERE indicator_code = 'resident_population') AS resident_population,
+    max(value) FILTER (WHERE indicator_code = 'urbanisation_rate') AS urbanisation_rate,
+    max(value) FILTER (WHERE indicator_code = 'census_urbanisation_rate') AS census_urbanisation_rate,
+    max(value) FILTER (WHERE indicator_code = 'gdp') AS gdp,
+    max(value) FILTER (WHERE indicator_code = 'gdp_per_capita') AS gdp_per_capita,
+    max(value) FILTER (WHERE indicator_code = 'all_disposable_income_per_capita') AS all_disposable_income_per_capita,
+    max(value) FILTER (WHERE indicator_code = 'urban_disposable_income_per_capita')
+        AS urban_disposable_income_per_capita,
+    max(value) FILTER (WHERE indicator_code = 'rural_disposable_income_per_capita')
+        AS rural_disposable_income_per_capita,
+    max(value) FILTER (WHERE indicator_code = 'urban_rural_income_ratio') AS urban_rural_income_ratio,
+    coalesce(string_agg(DISTINCT nullif(status, ''), ';' ORDER BY nullif(status, '')), '') AS status_flags
+FROM districts
+JOIN main_figures USING (region_code)
+GROUP BY districts.region_code, districts.name_zh, districts.name_en, districts.district_group, main_figures.year
+ORDER BY districts.region_code, main_figures.year;
+
+-- Dispersion measures side by side: one row per indicator, parent region, unit level and year.
+CREATE VIEW dispersion_trend AS
+SELECT
+    dispersion.indicator_code,
+    indicator_catalog.name_zh AS indicator_name_zh,
+    indicator_catalog.name_en AS indicator_name_en,
+    dispersion.parent_region_code,
+    regions.name_zh AS parent_name_zh,
+    regions.name_en AS parent_name_en,
+    dispersion.unit_level,
+    dispersion.year,
+    max(dispersion.value) FILTER (WHERE measure = 'cv') AS cv,
+    max(dispersion.value) FILTER (WHERE measure = 'weighted_cv') AS weighted_cv,
+    max(dispersion.value) FILTER (WHERE measure = 'theil') AS theil,
+    max(dispersion.value) FILTER (WHERE measure = 'gini') AS gini,
+    max(dispersion.value) FILTER (WHERE measure = 'max_min_ratio') AS max_min_ratio,
+    max(dispersion.n_units) FILTER (WHERE measure = 'cv') AS n_units,
+    max(dispersion.n_units) FILTER (WHERE measure = 'weighted_cv') AS n_units_weighted
+FROM dispersion
+JOIN indicator_catalog USING (indicator_code)
+JOIN regions ON regions.region_code = dispersion.parent_region_code
+GROUP BY ALL
+ORDER BY dispersion.indicator_code, dispersion.parent_region_code, dispersion.unit_level, dispersion.year;
