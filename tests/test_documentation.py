@@ -237,8 +237,9 @@ def notebook_cells(kind: str) -> list[dict]:
 
 @pytest.mark.integration
 def test_the_notebook_runs_against_a_warehouse_built_from_fixtures(built, tmp_path, monkeypatch):
-    nbclient = pytest.importorskip("nbclient", reason="nbclient, nbformat, ipykernel, matplotlib not in the lock yet")
-    nbformat = pytest.importorskip("nbformat")
+    import nbclient
+    import nbformat
+
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     monkeypatch.setenv("INDICATORS_WAREHOUSE", str(built / "indicators.duckdb"))
     nbclient.NotebookClient(
