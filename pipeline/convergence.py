@@ -8,8 +8,8 @@ import pandas as pd
 
 from pipeline.dispersion import unit_sets
 from pipeline.indicators import BREAK_FLAG, empty_frame, indicator_values
-from pipeline.schemas import MINIMUM_UNITS, ConvergenceSchema, with_known_codes
-from pipeline.validate import schema_check_result
+from pipeline.schemas import MINIMUM_UNITS, ConvergenceSchema
+from pipeline.validate import known_codes_schema_check
 
 GROUP = "convergence"
 ROLLING_WINDOW_YEARS = 5
@@ -52,19 +52,12 @@ def convergence(
     return convergence_table(values, unit_sets(regions), indicator_catalog)
 
 
-@dg.asset_check(
-    asset=convergence,
-    blocking=True,
-    additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+convergence_schema = known_codes_schema_check(
+    "convergence",
+    ConvergenceSchema,
+    ["parent_region_code"],
+    "β-convergence rows have known codes, windows that move forward, r² in [0, 1] and at least 5 units.",
 )
-def convergence_schema(
-    convergence: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
-) -> dg.AssetCheckResult:
-    """β-convergence rows have known codes, windows that move forward, r² in [0, 1] and at least 5 units."""
-    schema = with_known_codes(
-        ConvergenceSchema, ["parent_region_code"], list(regions["region_code"]), indicator_catalog
-    )
-    return schema_check_result(schema, convergence, "convergence")
 
 
 def convergence_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:

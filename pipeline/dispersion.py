@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline.indicators import empty_frame, indicator_values
-from pipeline.schemas import MINIMUM_UNITS, DispersionSchema, with_known_codes
-from pipeline.validate import schema_check_result
+from pipeline.schemas import MINIMUM_UNITS, DispersionSchema
+from pipeline.validate import known_codes_schema_check
 
 GROUP = "convergence"
 DISPERSION_COLUMNS = [
@@ -57,17 +57,12 @@ def dispersion(
     return dispersion_table(values, unit_sets(regions), indicator_catalog)
 
 
-@dg.asset_check(
-    asset=dispersion,
-    blocking=True,
-    additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+dispersion_schema = known_codes_schema_check(
+    "dispersion",
+    DispersionSchema,
+    ["parent_region_code"],
+    "Dispersion rows have known codes and measures, non-negative values and at least 5 units.",
 )
-def dispersion_schema(
-    dispersion: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
-) -> dg.AssetCheckResult:
-    """Dispersion rows have known codes and measures, non-negative values and at least 5 units."""
-    schema = with_known_codes(DispersionSchema, ["parent_region_code"], list(regions["region_code"]), indicator_catalog)
-    return schema_check_result(schema, dispersion, "dispersion")
 
 
 def unit_sets(regions: pd.DataFrame) -> pd.DataFrame:

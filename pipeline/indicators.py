@@ -6,9 +6,9 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.metadata import load_indicator_catalog
-from pipeline.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema, with_known_codes
+from pipeline.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema
 from pipeline.sidecar import AUTHORITY_RANK
-from pipeline.validate import schema_check_result
+from pipeline.validate import known_codes_schema_check, schema_check_result
 
 GROUP = "indicators"
 INDICATOR_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "method", "status", "source_ids"]
@@ -592,34 +592,17 @@ def indicators_schema(
     )
 
 
-@dg.asset_check(
-    asset=group_aggregates,
-    blocking=True,
-    additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+group_aggregates_schema = known_codes_schema_check(
+    "group_aggregates",
+    GroupAggregateSchema,
+    ["parent_region_code"],
+    "Group aggregates have known codes, a sum or weighted-mean rule, and group codes scoped by their parent.",
 )
-def group_aggregates_schema(
-    group_aggregates: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
-) -> dg.AssetCheckResult:
-    """Group aggregates have known codes, a sum or weighted-mean rule, and group codes scoped by their parent."""
-    schema = with_known_codes(
-        GroupAggregateSchema, ["parent_region_code"], list(regions["region_code"]), indicator_catalog
-    )
-    return schema_check_result(schema, group_aggregates, "group_aggregates")
 
 
-@dg.asset_check(
-    asset=paired_city_ratios,
-    blocking=True,
-    additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+paired_city_ratios_schema = known_codes_schema_check(
+    "paired_city_ratios",
+    PairedCityRatioSchema,
+    ["reference_region_code", "region_code"],
+    "Paired-city ratios have known codes and regions and positive values.",
 )
-def paired_city_ratios_schema(
-    paired_city_ratios: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
-) -> dg.AssetCheckResult:
-    """Paired-city ratios have known codes and regions and positive values."""
-    schema = with_known_codes(
-        PairedCityRatioSchema,
-        ["reference_region_code", "region_code"],
-        list(regions["region_code"]),
-        indicator_catalog,
-    )
-    return schema_check_result(schema, paired_city_ratios, "paired_city_ratios")

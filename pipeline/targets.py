@@ -7,8 +7,8 @@ import pandas as pd
 
 from pipeline.indicators import indicator_values
 from pipeline.metadata import load_targets
-from pipeline.schemas import TargetProgressSchema, with_known_codes
-from pipeline.validate import schema_check_result
+from pipeline.schemas import TargetProgressSchema
+from pipeline.validate import known_codes_schema_check
 
 GROUP = "convergence"
 TARGET_PROGRESS_COLUMNS = [
@@ -48,17 +48,12 @@ def target_progress(observations: pd.DataFrame, sources: pd.DataFrame, indicator
     return progress_table(load_targets(), values)
 
 
-@dg.asset_check(
-    asset=target_progress,
-    blocking=True,
-    additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+target_progress_schema = known_codes_schema_check(
+    "target_progress",
+    TargetProgressSchema,
+    ["region_code"],
+    "Targets name a catalogue indicator and a known region, with a direction, a status and a source.",
 )
-def target_progress_schema(
-    target_progress: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
-) -> dg.AssetCheckResult:
-    """Targets name a catalogue indicator and a known region, with a direction, a status and a source."""
-    schema = with_known_codes(TargetProgressSchema, ["region_code"], list(regions["region_code"]), indicator_catalog)
-    return schema_check_result(schema, target_progress, "target_progress")
 
 
 def progress_table(targets: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from pipeline.schemas import (
     describe_failure,
     observation_schema,
     schema_failures,
+    with_known_codes,
 )
 
 GROUP = "validate"
@@ -48,6 +49,26 @@ def schema_check_result(schema, frame: pd.DataFrame, table: str) -> dg.AssetChec
             },
         )
     return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(frame)})
+
+
+def known_codes_schema_check(
+    table: str, model: type[pa.DataFrameModel], region_columns: list[str], description: str
+) -> dg.AssetChecksDefinition:
+    """A blocking check `<table>_schema`: the table's pandera model, with region and indicator codes that must exist."""
+    # Dagster passes the checked asset to the one parameter not named in additional_ins (here `frame`).
+
+    @dg.asset_check(
+        name=f"{table}_schema",
+        asset=table,
+        blocking=True,
+        additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+        description=description,
+    )
+    def check(frame: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame) -> dg.AssetCheckResult:
+        schema = with_known_codes(model, region_columns, list(regions["region_code"]), indicator_catalog)
+        return schema_check_result(schema, frame, table)
+
+    return check
 
 
 @dg.asset_check(asset=regions, blocking=True)

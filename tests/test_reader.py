@@ -14,8 +14,8 @@ import yaml
 from pipeline.errors import InputError
 from pipeline.metadata import load_units, region_name_lookup
 from pipeline.reader import STAGED_COLUMNS, read_source_table
-from pipeline.sidecar import load_sidecar, sha256_of, sidecar_paths
-from tests.conftest import REPO_ROOT, write_table
+from pipeline.sidecar import load_sidecar, sidecar_paths
+from tests.conftest import REPO_ROOT, made_up_sidecar_fields, write_table
 
 TODAY = dt.date(2026, 11, 28)
 FIXTURE_TABLES = Path(__file__).parent / "fixtures" / "tables"
@@ -23,26 +23,7 @@ FIXTURE_TABLES = Path(__file__).parent / "fixtures" / "tables"
 
 def write_sidecar(raw_dir: Path, source_id: str, data_name: str, **fields) -> Path:
     """A sidecar for an already written made-up data file, with its sha256; fields override the defaults."""
-    data_path = raw_dir / data_name
-    defaults = {
-        "source_id": source_id,
-        "title": "MADE-UP test table",
-        "publication": "Test fixtures",
-        "publisher": "Test suite",
-        "table_number": "T",
-        "edition": "2026",
-        "url": f"https://example.invalid/{source_id}",
-        "url_kind": "official",
-        "authority": "official",
-        "accessed": "2026-11-28",
-        "licence": "Made up for tests",
-        "file": data_name,
-        "sha256": sha256_of(data_path),
-        "unit": "元",
-        "multiplier": 1,
-        "labels": {"农村居民人均可支配收入": "rural_disposable_income_per_capita"},
-        "caveats": ["MADE UP for tests."],
-    }
+    defaults = made_up_sidecar_fields(source_id, raw_dir / data_name)
     defaults.update(fields)
     path = raw_dir / f"{source_id}.meta.yaml"
     path.write_text(yaml.safe_dump(defaults, allow_unicode=True, sort_keys=False), encoding="utf-8")
