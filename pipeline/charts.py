@@ -62,7 +62,8 @@ class MissingFontError(RuntimeError):
 @dg.asset(group_name=GROUP)
 def income_ratio_chart(indicators: pd.DataFrame, regions: pd.DataFrame) -> dg.Output[bytes]:
     """PNG: urban–rural income ratio of Guangzhou, Guangdong and China by year, derived and published kept apart."""
-    return chart_output(income_ratio_png(indicators, regions), "城乡居民收入比 urban–rural income ratio")
+    png = chart_png(income_ratio_figure, indicators, regions)
+    return chart_output(png, "城乡居民收入比 urban–rural income ratio")
 
 
 @dg.asset(group_name=GROUP)
@@ -75,7 +76,7 @@ def district_urbanisation_chart(
 ) -> dg.Output[bytes]:
     """PNG: urbanisation rate of each Guangzhou district by year, and its coefficient of variation across districts."""
     values = indicator_values(observations, sources, indicators)
-    png = district_urbanisation_png(values, regions, dispersion)
+    png = chart_png(district_urbanisation_figure, values, regions, dispersion)
     return chart_output(png, "广州各区城镇化率 Guangzhou district urbanisation")
 
 
@@ -84,9 +85,8 @@ def paired_city_chart(
     paired_city_ratios: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
 ) -> dg.Output[bytes]:
     """PNG: Guangzhou ÷ each paired city (梅州 湛江 清远 肇庆), one panel per indicator."""
-    return chart_output(
-        paired_city_png(paired_city_ratios, regions, indicator_catalog), "广州与对口城市之比 paired cities"
-    )
+    png = chart_png(paired_city_figure, paired_city_ratios, regions, indicator_catalog)
+    return chart_output(png, "广州与对口城市之比 paired cities")
 
 
 def chart_output(png: bytes, title: str) -> dg.Output[bytes]:
@@ -111,14 +111,14 @@ def cjk_font_path() -> str:
     """The file of Noto Sans CJK SC, registering it with matplotlib if its font cache predates the install."""
     properties = font_manager.FontProperties(family=CJK_FONT_FAMILY)
     try:
-        return font_manager.findfont(properties, fallback_to_default=False)
+        return str(font_manager.findfont(properties, fallback_to_default=False))
     except ValueError:
         pass
     for path in font_manager.findSystemFonts():
         if "cjk" in path.lower():
             font_manager.fontManager.addfont(path)
     try:
-        return font_manager.findfont(properties, fallback_to_default=False, rebuild_if_missing=False)
+        return str(font_manager.findfont(properties, fallback_to_default=False, rebuild_if_missing=False))
     except ValueError as error:
         raise MissingFontError(
             f"the charts need the font {CJK_FONT_FAMILY!r} for their Chinese labels and it is not installed; "
@@ -135,6 +135,12 @@ def new_figure(width: float, height: float) -> Figure:
     return figure
 
 
+def chart_png(builder, *tables: pd.DataFrame) -> bytes:
+    """Draw a chart with the house style and the CJK font, and return its PNG bytes."""
+    with matplotlib.rc_context(CHART_STYLE):
+        return png_bytes(builder(*tables))
+
+
 def png_bytes(figure: Figure) -> bytes:
     """The figure as PNG bytes: fixed dpi, no timestamp or software chunk, so the same data gives the same bytes."""
     buffer = io.BytesIO()
@@ -142,7 +148,7 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def income_ratio_png(indicators: pd.DataFrame, regions: pd.DataFrame) -> bytes:
+def income_ratio_figure(indicators: pd.DataFrame, regions: pd.DataFrame) -> Figure:
     """Chart 1: the income ratio of each region over time, one colour per region, one line style per method."""
     with matplotlib.rc_context(CHART_STYLE):
         figure = new_figure(10, 5.6)
@@ -176,10 +182,10 @@ def income_ratio_png(indicators: pd.DataFrame, regions: pd.DataFrame) -> bytes:
         else:
             axes.legend(loc="best", fontsize=8)
         figure.supxlabel(f"{METHOD_NOTE}\n{flag_note(flagged)}", fontsize=8)
-        return png_bytes(figure)
+        return figure
 
 
-def district_urbanisation_png(values: pd.DataFrame, regions: pd.DataFrame, dispersion: pd.DataFrame) -> bytes:
+def district_urbanisation_figure(values: pd.DataFrame, regions: pd.DataFrame, dispersion: pd.DataFrame) -> Figure:
     """Chart 2: each Guangzhou district's urbanisation rate by year (left) and the districts' CV by year (right)."""
     with matplotlib.rc_context(CHART_STYLE):
         figure = new_figure(13, 5.6)
@@ -237,10 +243,10 @@ def district_urbanisation_png(values: pd.DataFrame, regions: pd.DataFrame, dispe
                 xycoords="axes fraction",
                 fontsize=8,
             )
-        return png_bytes(figure)
+        return figure
 
 
-def paired_city_png(paired: pd.DataFrame, regions: pd.DataFrame, catalog: pd.DataFrame) -> bytes:
+def paired_city_figure(paired: pd.DataFrame, regions: pd.DataFrame, catalog: pd.DataFrame) -> Figure:
     """Chart 3: Guangzhou ÷ each paired city by year, one small panel per indicator, a reference line at 1."""
     codes = sorted(paired["indicator_code"].unique())
     columns = 2
@@ -280,7 +286,7 @@ def paired_city_png(paired: pd.DataFrame, regions: pd.DataFrame, catalog: pd.Dat
         figure.suptitle(
             f"{names.get(GUANGZHOU, '广州市')}与对口城市之比（1 = 持平）\nGuangzhou ÷ paired city, by indicator (1 = parity)"
         )
-        return png_bytes(figure)
+        return figure
 
 
 def gapped_series(series: pd.DataFrame) -> tuple[list[int], list[float]]:

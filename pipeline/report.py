@@ -97,7 +97,7 @@ def report_html(
         '<html lang="zh-CN">',
         "<head>",
         '<meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{escaped(CONTENT_SECURITY_POLICY)}">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escaped(PACKAGE_TITLE)} · {RELEASE_VERSION_PLACEHOLDER}</title>",
         f"<style>{STYLE}</style>",
