@@ -278,8 +278,15 @@ def paired_city_figure(paired: pd.DataFrame, regions: pd.DataFrame, catalog: pd.
             axes.set_axis_off()
         if codes:
             handles, labels = panels[0].get_legend_handles_labels()
-            figure.legend(handles, labels, loc="outside lower center", ncols=max(len(labels), 1), fontsize=9)
-            figure.supxlabel(flag_note(pd.concat(flagged_parts)), fontsize=8)
+            figure.legend(
+                handles,
+                labels,
+                loc="outside lower center",
+                ncols=max(len(labels), 1),
+                fontsize=9,
+                title=flag_note(pd.concat(flagged_parts)),
+                title_fontsize=8,
+            )
         else:
             panels[0].set_axis_on()
             no_data(panels[0])
