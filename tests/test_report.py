@@ -70,6 +70,16 @@ def release(tmp_path_factory) -> Path:
     return (root / "warehouse" / "releases" / "latest").resolve()
 
 
+@pytest.fixture(scope="module")  # module scope: set up (and skipped) before the module-scoped release is built
+def chromium_installed() -> str:
+    """The chromium binary; without one, skip locally (saying how to install it) but fail in CI."""
+    if CHROMIUM is None:
+        if IN_CI:
+            pytest.fail("CI=true but chromium is not installed: `make test` installs it as root (make system-packages)")
+        pytest.skip("chromium is not installed: run `make system-packages` (Debian package chromium) to run this test")
+    return CHROMIUM
+
+
 def made_up_report(**changes: pd.DataFrame) -> str:
     """A report of MADE-UP frames (see tests/test_charts.py), with tiny stand-in PNG bytes for the charts."""
     coverage = pd.DataFrame(
@@ -209,11 +219,7 @@ for name, png in charts.items():
 
 
 @pytest.mark.integration
-def test_chromium_renders_the_report_without_errors_and_shows_every_chart(release, tmp_path):
-    if CHROMIUM is None:
-        if IN_CI:
-            pytest.fail("CI=true but chromium is not installed: `make test` installs it as root (make system-packages)")
-        pytest.skip("chromium is not installed: run `make system-packages` (Debian package chromium) to run this test")
+def test_chromium_renders_the_report_without_errors_and_shows_every_chart(chromium_installed, release, tmp_path):
     page = (release / "report.html").read_text(encoding="utf-8")
     # The copy lets the probe script run (the report itself allows no script) and loads it first in <head>.
     probed = page.replace(CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY + "; script-src 'unsafe-inline'", 1)
