@@ -7,12 +7,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 SCALE ?= 1.0
 STAMP := $(VENV)/.installed
+# Debian packages outside the Python environment: the CJK font the charts' Chinese labels need (`make run`) and the
+# headless browser the report test renders report.html in (`make test`).
+SYSTEM_PACKAGES := chromium fonts-noto-cjk
 
 export DAGSTER_HOME := $(CURDIR)/dagster_home
 export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup run test lint dev nightly verify lock clean bench
+.PHONY: help setup system-packages run test lint dev nightly verify lock clean bench
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,13 +27,27 @@ $(STAMP): requirements.lock
 
 setup: $(STAMP) ## Create the locked environment in .venv (done by every target that needs it)
 
-run: setup ## Build the warehouse and a release from raw/
+system-packages: ## Install chromium and fonts-noto-cjk with apt-get if missing (as root; otherwise say what to install)
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	{ fc-list ':family=Noto Sans CJK SC' 2>/dev/null | grep -q . \
+	  || ls /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc >/dev/null 2>&1; } || missing="$$missing fonts-noto-cjk"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing the missing system packages:$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	else \
+	  echo "Missing system packages:$$missing (the charts need fonts-noto-cjk, the report test needs chromium)."; \
+	  echo "Install them with: sudo apt-get update && sudo apt-get install -y$$missing"; \
+	fi
+
+run: setup system-packages ## Build the warehouse and a release from raw/
 	$(BIN)/python -m pipeline run
 
 fetch: setup ## Fetch new editions of the enabled sources (connectors.yaml) into raw/
 	$(BIN)/python -m pipeline.connectors fetch
 
-test: setup ## Run the tests
+test: setup system-packages ## Run the tests
 	$(BIN)/python -m pytest
 
 verify: setup ## Check every release's files against its datapackage.json (sha256, bytes, rows)
@@ -43,10 +60,10 @@ lint: setup ## Lint with ruff
 	$(BIN)/ruff check pipeline tests bench
 	$(BIN)/ruff format --check pipeline tests bench
 
-dev: setup ## Dagster UI + daemon (schedule, sensor) on http://127.0.0.1:3000
+dev: setup system-packages ## Dagster UI + daemon (schedule, sensor) on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipeline.definitions
 
-nightly: setup ## The nightly run headless (cron/systemd): rebuild only what changed
+nightly: setup system-packages ## The nightly run headless (cron/systemd): rebuild only what changed
 	$(BIN)/python -m pipeline.automation
 
 lock: ## Re-resolve requirements.in into requirements.lock

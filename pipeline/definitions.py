@@ -4,6 +4,7 @@ import dagster as dg
 
 from pipeline import (
     automation,
+    charts,
     convergence,
     coverage,
     dispersion,
@@ -11,13 +12,26 @@ from pipeline import (
     ingest,
     publish,
     release_documents,
+    report,
     targets,
     validate,
 )
 from pipeline.connectors import checks as connector_checks
 from pipeline.resources import ProjectPaths, default_project_paths
 
-STAGE_MODULES = [ingest, validate, indicators, dispersion, convergence, targets, publish, coverage, release_documents]
+STAGE_MODULES = [
+    ingest,
+    validate,
+    indicators,
+    dispersion,
+    convergence,
+    targets,
+    publish,
+    coverage,
+    release_documents,
+    charts,
+    report,
+]
 CHECK_MODULES = [validate, indicators, dispersion, convergence, targets, connector_checks]
 
 

@@ -228,6 +228,8 @@ def dataset_card(
     lines += [
         f"| `coverage.csv` | {len(coverage)} | regions with a value out of regions at each level, per indicator and year |",
         "| `dictionary.csv`, `dictionary.md` | | every column of every table: type, unit, meaning in Chinese and English |",
+        "| `report.html` | | one self-contained page: key indicators, the charts, coverage and how to cite (no network) |",
+        "| `chart_*.png` | | the charts: income ratios, Guangzhou district urbanisation and its CV, paired cities |",
         "| `CHANGES.md` | | what changed against the previous release |",
         "| `datapackage.json` | | Frictionless descriptor: sha256, bytes, rows and schema of every file |",
         "",
@@ -272,16 +274,30 @@ def dataset_card(
 
 def coverage_lines(coverage: pd.DataFrame, catalog: pd.DataFrame) -> list[str]:
     """Markdown rows: per indicator and level with values, the year span and the latest year's coverage."""
+    lines = [
+        f"| `{row['indicator_code']}` | {markdown_cell(row['name_zh'])} | {row['level']} | {row['years']} | {row['latest']} |"
+        for row in coverage_summary(coverage, catalog)
+    ]
+    return lines or ["| – | – | – | – | – |"]
+
+
+def coverage_summary(coverage: pd.DataFrame, catalog: pd.DataFrame) -> list[dict[str, str]]:
+    """Per indicator and level with values: Chinese name, year span and the latest year's regions with a value."""
     present = coverage[coverage["regions_with_value"] > 0]
-    lines = []
+    summary = []
     for (indicator, level), rows in present.groupby(["indicator_code", "level"], sort=True):
         latest = rows.sort_values("year").iloc[-1]
-        name_zh = catalog["name_zh"].get(indicator, "")
         count = rows["year"].nunique()
-        years = f"{rows['year'].min()}–{rows['year'].max()} ({count} year{'s' if count > 1 else ''})"
-        share = f"{latest['regions_with_value']}/{latest['regions_at_level']} in {latest['year']}"
-        lines.append(f"| `{indicator}` | {markdown_cell(name_zh)} | {level} | {years} | {share} |")
-    return lines or ["| – | – | – | – | – |"]
+        summary.append(
+            {
+                "indicator_code": str(indicator),
+                "name_zh": str(catalog["name_zh"].get(indicator, "")),
+                "level": str(level),
+                "years": f"{rows['year'].min()}–{rows['year'].max()} ({count} year{'s' if count > 1 else ''})",
+                "latest": f"{latest['regions_with_value']}/{latest['regions_at_level']} in {latest['year']}",
+            }
+        )
+    return summary
 
 
 def licence_lines(sources: pd.DataFrame) -> list[str]:

@@ -85,12 +85,17 @@ PUBLISHED_TABLES: dict[str, PublishedTable] = {
     "target_progress": PublishedTable(TargetProgressSchema, ("target_code",)),
 }
 # Extra files every release ships besides the Parquet tables: file name → upstream asset whose value is written
-# (a DataFrame as UTF-8 CSV, a str as UTF-8, bytes as is). Their content counts in the release's content hash.
+# (a DataFrame as UTF-8 CSV, a str as UTF-8, bytes such as a PNG as is). Their content counts in the release's
+# content hash, so they must be deterministic (same data → same bytes). Each is listed in datapackage.json.
 RELEASE_FILES: dict[str, str] = {
     "coverage.csv": "coverage",
     "README.md": "dataset_card",
     "dictionary.csv": "data_dictionary",
     "dictionary.md": "data_dictionary_markdown",
+    "chart_income_ratio.png": "income_ratio_chart",
+    "chart_district_urbanisation.png": "district_urbanisation_chart",
+    "chart_paired_cities.png": "paired_city_chart",
+    "report.html": "report",
 }
 TABLE_MODELS = {name: table.model for name, table in PUBLISHED_TABLES.items()}
 PRIMARY_KEYS = {name: list(table.primary_key) for name, table in PUBLISHED_TABLES.items()}
@@ -197,8 +202,9 @@ def publish_tables(
             if changed:
                 descriptions = {name: spec.column_descriptions() for name, spec in specs.items()}
                 keys = {name: list(spec.primary_key) for name, spec in specs.items()}
+                models = {name: spec.model for name, spec in specs.items()}
                 temporary = prepare_release(
-                    tables, extra_files, releases_dir, version, content, descriptions, keys, previous
+                    tables, extra_files, releases_dir, version, content, descriptions, keys, previous, models
                 )
                 problems = verify_release(temporary, expected_version=version)
                 if problems:

@@ -12,12 +12,16 @@ import shutil
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.warehouse import fsync_directory, fsync_file, lock_is_held, pause_point
+
+if TYPE_CHECKING:
+    import pandera.pandas as pandera
 
 LATEST = "latest"
 DATAPACKAGE = "datapackage.json"
@@ -33,7 +37,13 @@ MEDIA_TYPES = {
     ".json": "application/json",
     ".txt": "text/plain",
     ".yaml": "application/yaml",
+    ".html": "text/html",
+    ".png": "image/png",
 }
+# Extra files whose text may hold the release version placeholder; any other file (a PNG) is written byte for byte.
+TEXT_SUFFIXES = {".csv", ".md", ".json", ".txt", ".yaml", ".html"}
+# Words in a pandera dtype's name → the Arrow type a release column gets, first match wins (as in the dictionary).
+ARROW_TYPES = [("bool", pa.bool_()), ("int", pa.int64()), ("float", pa.float64()), ("str", pa.large_string())]
 LARGEST_CHANGES_PER_TABLE = 10
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 HASH_CHUNK_BYTES = 1 << 20
@@ -146,15 +156,17 @@ def prepare_release(
     descriptions: dict[str, dict[str, str]],
     primary_keys: dict[str, list[str]],
     previous: Release | None,
+    models: dict[str, type[pandera.DataFrameModel]] | None = None,
 ) -> Path:
     """Write a complete release (tables, extra files, CHANGES.md, datapackage.json) into a temporary folder."""
+    models = models or {}
     check_extra_file_names(extra_files, tables)
     temporary = releases_dir / f"{TEMPORARY_PREFIX}{os.getpid()}"
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     resources = []
     for name, frame in tables.items():
-        arrow_table = pa.Table.from_pandas(frame, preserve_index=False)
+        arrow_table = typed_arrow_table(frame, models.get(name))
         path = temporary / f"{name}.parquet"
         pq.write_table(arrow_table, path, compression="zstd")
         resources.append(
@@ -175,7 +187,9 @@ def prepare_release(
     changes = changes_markdown(tables, primary_keys, version, previous)
     for file_name, data in {**extra_files, CHANGES: changes.encode("utf-8")}.items():
         path = temporary / file_name
-        path.write_bytes(data.replace(RELEASE_VERSION_PLACEHOLDER.encode("utf-8"), version.encode("utf-8")))
+        if path.suffix.lower() in TEXT_SUFFIXES:
+            data = data.replace(RELEASE_VERSION_PLACEHOLDER.encode("utf-8"), version.encode("utf-8"))
+        path.write_bytes(data)
         resources.append(file_resource(path))
     package = {
         "name": PACKAGE_NAME,
@@ -192,6 +206,22 @@ def prepare_release(
         fsync_file(path)
     fsync_directory(temporary)
     return temporary
+
+
+def typed_arrow_table(frame: pd.DataFrame, model: type[pandera.DataFrameModel] | None) -> pa.Table:
+    """The frame as an Arrow table, each column cast to its pandera model's type (an all-null column is not `null`)."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    if model is None:
+        return table
+    types = {name: arrow_type(str(column.dtype)) for name, column in model.to_schema().columns.items()}
+    fields = [pa.field(field.name, types.get(field.name) or field.type) for field in table.schema]
+    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+
+
+def arrow_type(dtype: str) -> pa.DataType | None:
+    """The Arrow type of a pandera dtype name ('int64', 'Int64', 'float64', 'string[pyarrow]', 'bool'), or None."""
+    lowered = dtype.lower()
+    return next((arrow for word, arrow in ARROW_TYPES if word in lowered), None)
 
 
 def check_extra_file_names(extra_files: dict[str, bytes], tables: dict[str, pd.DataFrame]) -> None:

@@ -24,6 +24,10 @@ DOWNSTREAM_OF_INDICATORS = {
     "convergence",
     "target_progress",
     "dataset_card",
+    "income_ratio_chart",
+    "district_urbanisation_chart",
+    "paired_city_chart",
+    "report",
     "warehouse",
     "release",
 }
