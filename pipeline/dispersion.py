@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import dagster as dg
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.indicators import empty_frame, indicator_values
 from pipeline.schemas import MINIMUM_UNITS, DispersionSchema
@@ -49,6 +51,8 @@ COUNTY_LEVELS = {"district", "county", "county_city"}
 VILLAGE_LEVEL = "village"
 # Villages sit at most a few levels below their county (village → town → county); the climb stops after this many.
 MAX_ANCESTOR_STEPS = 4
+# Group keys are counted in a dense array up to this many possible keys (else hashed).
+DENSE_KEY_SPACE = 50_000_000
 
 
 @dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
@@ -122,13 +126,14 @@ def county_villages(regions: pd.DataFrame) -> pd.DataFrame:
 def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
     """Every dispersion measure for every indicator flagged `dispersion`, parent, unit level and year with ≥5 units."""
     flagged = catalog[catalog["dispersion"].astype(bool)]
-    selected = values[values["indicator_code"].isin(flagged["indicator_code"]) & values["value"].notna()]
-    groups = GroupedLevels.of(selected, units, MINIMUM_UNITS)
+    weight_lists = {
+        code: [weight for weight in text.split(";") if weight]
+        for code, text in zip(flagged["indicator_code"], flagged["weights"], strict=True)
+    }
+    groups = GroupedLevels.of(values, units, weight_lists, MINIMUM_UNITS)
     if groups.count == 0:
         return empty_frame(DISPERSION_DTYPES)
-    weight_lists = dict(zip(flagged["indicator_code"], flagged["weights"], strict=True))
-    candidates = [[code for code in weight_lists[code].split(";") if code] for code in groups.indicator_codes]
-    weight_code, weights = groups.population_weights(values, candidates)
+    weight_code, weights = groups.population_weights(weight_lists)
     frames = []
     for position, (measure, (present, measured)) in enumerate(groups.measures(weights).items()):
         index = np.flatnonzero(present)
@@ -147,7 +152,7 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
     group = rows["group"].to_numpy()
     table = pd.DataFrame(
         {
-            "indicator_code": groups.indicator_codes.take(groups.indicator[group]),
+            "indicator_code": groups.codes.take(groups.indicator[group]),
             "parent_region_code": groups.parent_codes.take(groups.parent[group]),
             "unit_level": groups.level_names.take(groups.level[group]),
             "year": groups.year[group],
@@ -162,28 +167,32 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
 
 @dataclass
 class GroupedLevels:
-    """The values of every (indicator, parent, unit level, year) group with ≥ n units, as flat arrays sorted by group
-    then value.
+    """Every value placed in its (indicator, parent, unit level, year) groups of ≥ n units, as flat numpy arrays.
 
-    Groups are numbered in the order of (indicator_code, parent_region_code, unit_level, year); `start` and `size`
-    give each group's slice of `levels`, and `rows` the position in the selected values of each level.
+    Groups are numbered in the order of (indicator_code, parent_region_code, unit_level, year). `group` and `row`
+    say, for each placed value, its group and its row in the values frame; `sorted_levels` holds the placed values
+    sorted by group then value (for ranks, minimum and maximum); `code`, `region` and `year_offset` describe every
+    row of the values frame as positions in `codes`, the unit regions and the years from `first_year`.
     """
 
-    indicator_codes: pd.Index
+    codes: pd.Index
     parent_codes: pd.Index
     level_names: pd.Index
-    region_index: pd.Index
-    row_indicator: np.ndarray
-    row_region: np.ndarray
-    row_year: np.ndarray
     indicator: np.ndarray
     parent: np.ndarray
     level: np.ndarray
     year: np.ndarray
-    start: np.ndarray
     size: np.ndarray
+    group: np.ndarray
+    row: np.ndarray
     levels: np.ndarray
-    rows: np.ndarray
+    sorted_levels: np.ndarray
+    code: np.ndarray
+    region: np.ndarray
+    region_count: int
+    year_offset: np.ndarray
+    year_span: int
+    values: np.ndarray
 
     @property
     def count(self) -> int:
@@ -191,118 +200,109 @@ class GroupedLevels:
         return len(self.size)
 
     @classmethod
-    def of(cls, selected: pd.DataFrame, units: pd.DataFrame, minimum_units: int) -> GroupedLevels:
-        """Place each value in every unit set of its region; keep groups with at least `minimum_units` values."""
-        region_index = pd.Index(units["region_code"].unique(), dtype="str")
+    def of(
+        cls, values: pd.DataFrame, units: pd.DataFrame, weight_lists: dict[str, list[str]], minimum_units: int
+    ) -> GroupedLevels:
+        """Place each flagged value in every unit set of its region; keep groups with at least `minimum_units` values."""
+        codes = pd.Index(sorted({*weight_lists, *(code for lists in weight_lists.values() for code in lists)}))
+        regions = sorted(units["region_code"].unique())
+        code = positions_in(values["indicator_code"], list(codes))
+        region = positions_in(values["region_code"], regions)
+        all_values = values["value"].to_numpy(dtype="float64")
+        years = values["year"].to_numpy(dtype="int64")
+        first_year = int(years.min()) if len(years) else 0
+        year_span = int(years.max()) - first_year + 1 if len(years) else 1
+        flagged = np.isin(np.arange(len(codes)), codes.get_indexer(list(weight_lists)))
+        selected = np.flatnonzero(flagged[np.maximum(code, 0)] & (code >= 0) & (region >= 0) & ~np.isnan(all_values))
         parent, parent_codes = pd.factorize(units["parent_region_code"], sort=True)
         level, level_names = pd.factorize(units["unit_level"], sort=True)
         level_count = max(len(level_names), 1)
         unique_sets, set_of_unit = np.unique(parent.astype("int64") * level_count + level, return_inverse=True)
-        row_region = region_index.get_indexer(selected["region_code"])
-        placed_rows, placed_sets = expand_to_sets(
-            row_region, region_index.get_indexer(units["region_code"]), set_of_unit, len(region_index)
+        row, placed_set = expand_to_sets(
+            selected, region[selected], positions_in(units["region_code"], regions), set_of_unit, len(regions)
         )
-        row_indicator, indicator_codes = pd.factorize(selected["indicator_code"], sort=True)
-        row_year = selected["year"].to_numpy(dtype="int64")
-        first_year = int(row_year.min()) if len(row_year) else 0
-        year_span = int(row_year.max()) - first_year + 1 if len(row_year) else 1
-        key = (row_indicator[placed_rows].astype("int64") * len(unique_sets) + placed_sets) * year_span + (
-            row_year[placed_rows] - first_year
-        )
-        levels = selected["value"].to_numpy(dtype="float64")[placed_rows]
-        order = np.lexsort((levels, key))
-        key, levels, placed_rows = key[order], levels[order], placed_rows[order]
-        start, size = run_bounds(key)
-        keep = np.repeat(size >= minimum_units, size)
-        key, levels, placed_rows = key[keep], levels[keep], placed_rows[keep]
-        start, size = run_bounds(key)
-        set_key, year_offset = np.divmod(key[start], year_span)
+        key = (code[row].astype("int64") * len(unique_sets) + placed_set) * year_span + (years[row] - first_year)
+        group_keys, group = dense_groups(key, len(codes) * len(unique_sets) * year_span)
+        size = np.bincount(group, minlength=len(group_keys))
+        kept = np.flatnonzero(size >= minimum_units)
+        renumbered = np.full(len(group_keys), -1)
+        renumbered[kept] = np.arange(len(kept))
+        group = renumbered[group]
+        row, group = row[group >= 0], group[group >= 0]
+        set_key, year_offset = np.divmod(group_keys[kept], year_span)
         indicator, set_position = np.divmod(set_key, len(unique_sets))
-        parent_and_level = unique_sets[set_position]
+        levels = all_values[row]
         return cls(
-            indicator_codes=pd.Index(indicator_codes, dtype="str"),
+            codes=pd.Index(codes, dtype="str"),
             parent_codes=pd.Index(parent_codes, dtype="str"),
             level_names=pd.Index(level_names, dtype="str"),
-            region_index=region_index,
-            row_indicator=row_indicator,
-            row_region=row_region,
-            row_year=row_year,
             indicator=indicator,
-            parent=parent_and_level // level_count,
-            level=parent_and_level % level_count,
+            parent=unique_sets[set_position] // level_count,
+            level=unique_sets[set_position] % level_count,
             year=year_offset + first_year,
-            start=start,
-            size=size,
+            size=size[kept],
+            group=group,
+            row=row,
             levels=levels,
-            rows=placed_rows,
+            sorted_levels=sorted_within_groups(group, levels),
+            code=code,
+            region=region,
+            region_count=len(regions),
+            year_offset=years - first_year,
+            year_span=year_span,
+            values=all_values,
         )
 
     def per_level(self, per_group: np.ndarray) -> np.ndarray:
-        """A per-group array repeated for every level of its group."""
-        return np.repeat(per_group, self.size)
+        """A per-group array looked up for every placed value."""
+        return per_group[self.group]
 
     def sums(self, per_level: np.ndarray) -> np.ndarray:
         """Sum of a per-level array within each group."""
-        return np.add.reduceat(per_level, self.start)
+        return np.bincount(self.group, weights=per_level, minlength=self.count)
 
-    def population_weights(self, values: pd.DataFrame, candidates: list[list[str]]) -> tuple[np.ndarray, np.ndarray]:
+    def population_weights(self, weight_lists: dict[str, list[str]]) -> tuple[np.ndarray, np.ndarray]:
         """Per group the first candidate weight indicator positive for every unit that year; per level its weight."""
         weight_code = np.full(self.count, "", dtype=object)
         weights = np.full(len(self.levels), np.nan)
         undecided = np.ones(self.count, dtype=bool)
-        for position in range(max((len(codes) for codes in candidates), default=0)):
-            code_of_indicator = np.array([codes[position] if position < len(codes) else "" for codes in candidates])
-            looked_up = self.weight_values(values, code_of_indicator)
-            usable = (np.isfinite(looked_up) & (looked_up > 0)).astype("int64")
-            code_of_group = code_of_indicator[self.indicator]
-            complete = undecided & (code_of_group != "") & (self.sums(usable) == self.size)
+        for position in range(max((len(codes) for codes in weight_lists.values()), default=0)):
+            candidate = np.array([len(self.codes)] * len(self.codes))
+            for indicator, codes in weight_lists.items():
+                if position < len(codes):
+                    candidate[self.codes.get_loc(indicator)] = self.codes.get_loc(codes[position])
+            looked_up = self.weight_values(candidate[self.code[self.row]])
+            usable = np.isfinite(looked_up) & (looked_up > 0)
+            complete = undecided & (candidate[self.indicator] < len(self.codes)) & (self.sums(usable) == self.size)
             chosen = self.per_level(complete)
             weights[chosen] = looked_up[chosen]
-            weight_code[complete] = code_of_group[complete]
+            names = np.append(np.asarray(self.codes, dtype=object), "")
+            weight_code[complete] = names[candidate[self.indicator[complete]]]
             undecided &= ~complete
         return weight_code.astype(str), weights
 
-    def weight_values(self, values: pd.DataFrame, code_of_indicator: np.ndarray) -> np.ndarray:
-        """Per level, the value of its indicator's weight code for the same region and year (NaN where there is none)."""
-        wanted = pd.Index(pd.unique(code_of_indicator[code_of_indicator != ""]), dtype="str")
-        if wanted.empty:
-            return np.full(len(self.levels), np.nan)
-        weight_rows = values[values["indicator_code"].isin(wanted)]
-        weight_years = weight_rows["year"].to_numpy(dtype="int64")
-        first_year = min(int(weight_years.min(initial=self.row_year.min())), int(self.row_year.min()))
-        year_span = max(int(weight_years.max(initial=0)), int(self.row_year.max())) - first_year + 1
-        known = pd.Index(wanted)
-        weight_keys = key_of(
-            known.get_indexer(weight_rows["indicator_code"]),
-            self.region_index.get_indexer(weight_rows["region_code"]),
-            weight_years - first_year,
-            len(self.region_index),
-            year_span,
+    def weight_values(self, weight_of_level: np.ndarray) -> np.ndarray:
+        """Per placed value, the value of the given weight indicator for the same region and year (NaN if none)."""
+        rows = self.row
+        weight_rows = np.flatnonzero((self.code >= 0) & (self.region >= 0))
+        weight_keys = (self.code[weight_rows].astype("int64") * self.region_count + self.region[weight_rows]) * (
+            self.year_span
+        ) + self.year_offset[weight_rows]
+        wanted = (weight_of_level.astype("int64") * self.region_count + self.region[rows]) * self.year_span + (
+            self.year_offset[rows]
         )
-        query_keys = key_of(
-            known.get_indexer(code_of_indicator)[self.row_indicator],
-            self.row_region,
-            self.row_year - first_year,
-            len(self.region_index),
-            year_span,
-        )
-        # Like a dict built from the rows, the last of a repeated (code, region, year) wins.
-        order = np.argsort(weight_keys, kind="stable")
-        sorted_keys = weight_keys[order]
-        last = np.append(sorted_keys[1:] != sorted_keys[:-1], True) & (sorted_keys >= 0)
-        sorted_keys, sorted_values = sorted_keys[last], weight_rows["value"].to_numpy(dtype="float64")[order][last]
-        if len(sorted_keys) == 0:
-            return np.full(len(self.levels), np.nan)
-        position = np.minimum(np.searchsorted(sorted_keys, query_keys), len(sorted_keys) - 1)
-        hit = (query_keys >= 0) & (sorted_keys[position] == query_keys)
-        per_row = np.where(hit, sorted_values[position], np.nan)
-        return per_row[self.rows]
+        # Like a dict built from the rows, the last row of a repeated (code, region, year) wins.
+        last = ~pd.Index(weight_keys).duplicated(keep="last")
+        found = pd.Index(weight_keys[last]).get_indexer(wanted)
+        looked_up = np.where(found >= 0, self.values[weight_rows[last]][np.maximum(found, 0)], np.nan)
+        return np.where(weight_of_level < len(self.codes), looked_up, np.nan)
 
     def measures(self, weights: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Each measure as (groups where its preconditions hold, value per group), in the published order."""
-        levels, size = self.levels, self.size
+        levels, size, ordered = self.levels, self.size, self.sorted_levels
+        first = np.cumsum(size) - size
         mean = self.sums(levels) / size
-        lowest, highest = levels[self.start], levels[self.start + size - 1]
+        lowest, highest = ordered[first], ordered[first + size - 1]
         positive_mean, positive = mean > 0, lowest > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             cv = np.sqrt(self.sums((levels - self.per_level(mean)) ** 2) / size) / mean
@@ -311,8 +311,10 @@ class GroupedLevels:
             weighted_mean = self.sums(shares * levels)
             weighted_cv = np.sqrt(self.sums(shares * (levels - self.per_level(weighted_mean)) ** 2)) / weighted_mean
             # Gini by ranks within the sorted group: Σ(2i − n − 1)·x₍ᵢ₎ / (n² μ) equals Σᵢ Σⱼ |xᵢ − xⱼ| / (2 n² μ).
-            rank = np.arange(len(levels)) - self.per_level(self.start) + 1
-            gini = self.sums((2 * rank - self.per_level(size) - 1) * levels) / (size.astype("float64") ** 2 * mean)
+            group_of_sorted = np.repeat(np.arange(self.count), size)
+            rank = np.arange(len(ordered)) - first[group_of_sorted] + 1
+            weighted_ranks = (2 * rank - size[group_of_sorted] - 1) * ordered
+            gini = np.bincount(group_of_sorted, weights=weighted_ranks, minlength=self.count) / (size**2.0 * mean)
             relative = levels / self.per_level(mean)
             entropy = relative * np.log(np.where(relative > 0, relative, 1.0))
             theil = np.maximum(self.sums(entropy) / size, 0.0)
@@ -326,36 +328,47 @@ class GroupedLevels:
         }
 
 
-def key_of(code: np.ndarray, region: np.ndarray, year_offset: np.ndarray, region_count: int, year_span: int):
-    """One int64 key per (code, region, year) position; −1 where the code or the region is unknown."""
-    key = (code.astype("int64") * region_count + region) * year_span + year_offset
-    return np.where((code >= 0) & (region >= 0), key, -1)
+def positions_in(column: pd.Series, labels: list[str]) -> np.ndarray:
+    """Position of each entry of a text column in `labels`, −1 where absent (Arrow's hash lookup, not Python's)."""
+    array = pa.array(column.astype("str"), from_pandas=True)
+    found = pc.index_in(array, value_set=pa.array(labels, type=array.type))
+    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype("int64")
+
+
+def dense_groups(key: np.ndarray, key_space: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct keys in ascending order and each key's position among them (by counting when the space is small)."""
+    if key_space <= max(4 * len(key), DENSE_KEY_SPACE):
+        present = np.flatnonzero(np.bincount(key, minlength=key_space))
+        position = np.full(key_space, -1)
+        position[present] = np.arange(len(present))
+        return present, position[key]
+    group, distinct = pd.factorize(key, sort=True)
+    return np.asarray(distinct, dtype="int64"), group
+
+
+def sorted_within_groups(group: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """The levels ordered by group, then by value: one sort of packed (group, rank of value) integers."""
+    ranks, distinct = pd.factorize(levels, sort=True)
+    rank_bits = max(int(len(distinct)).bit_length(), 1)
+    if len(levels) == 0 or (max(int(group.max()), 1).bit_length() + rank_bits) > 62:
+        return levels[np.lexsort((levels, group))]
+    packed = np.sort((group.astype("int64") << rank_bits) | ranks)
+    return np.asarray(distinct, dtype="float64")[packed & ((1 << rank_bits) - 1)]
 
 
 def expand_to_sets(
-    region_of_row: np.ndarray, region_of_unit: np.ndarray, set_of_unit: np.ndarray, region_count: int
+    rows: np.ndarray, region_of_row: np.ndarray, region_of_unit: np.ndarray, set_of_unit: np.ndarray, region_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every (row, unit set) pair where the row's region is a unit of the set: a vectorised many-to-many join."""
     order = np.argsort(region_of_unit, kind="stable")
     sets_by_region = set_of_unit[order]
     per_region = np.bincount(region_of_unit, minlength=region_count)
-    first = np.concatenate([[0], np.cumsum(per_region)[:-1]]) if region_count else np.zeros(0, dtype="int64")
-    rows = np.flatnonzero(region_of_row >= 0)
-    regions = region_of_row[rows]
-    repeats = per_region[regions]
+    first = np.cumsum(per_region) - per_region
+    repeats = per_region[region_of_row]
     placed_rows = np.repeat(rows, repeats)
     offsets = np.arange(len(placed_rows)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
-    placed_sets = sets_by_region[np.repeat(first[regions], repeats) + offsets]
+    placed_sets = sets_by_region[np.repeat(first[region_of_row], repeats) + offsets]
     return placed_rows, placed_sets
-
-
-def run_bounds(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Start and length of each run of equal values in a sorted array."""
-    if len(key) == 0:
-        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
-    start = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
-    size = np.diff(np.append(start, len(key)))
-    return start, size
 
 
 def dispersion_measures(levels: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:

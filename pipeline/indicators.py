@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.metadata import load_indicator_catalog
 from pipeline.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema
@@ -23,6 +26,22 @@ INDICATOR_DTYPES = {
     "source_ids": "str",
 }
 KEY = ["region_code", "year", "indicator_code"]
+# The order of observations, pools and indicator values: code, then region, then year.
+VALUE_KEY = ["indicator_code", "region_code", "year"]
+ORDER = ["indicator_code", "region_code", "year", "method"]
+POOL_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids", "rounding_radius"]
+POOL_DTYPES = {
+    "indicator_code": "str",
+    "region_code": "str",
+    "year": "int64",
+    "value": "float64",
+    "unit": "str",
+    "status": "str",
+    "source_ids": "str",
+    "rounding_radius": "float64",
+}
+# Filtering rows by slicing their unbroken runs beats a gather of every column up to this many runs.
+MAX_SLICED_RUNS = 2_000
 VALUE_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids"]
 BREAK_FLAG = "b"
 # The paired_city flag in regions.csv means "paired with Guangzhou for cooperation".
@@ -90,10 +109,7 @@ def indicators(
     derived = derive_indicators(preferred, derived_entries, regions)
     frames = [derived, published_values(preferred, list(derived_entries["indicator_code"]))]
     frames = [frame for frame in frames if not frame.empty]
-    result = pd.concat(frames, ignore_index=True) if frames else empty_indicators()
-    result = result.sort_values(["indicator_code", "region_code", "year", "method"], kind="stable").reset_index(
-        drop=True
-    )
+    result = ordered_by_code(frames, ORDER, INDICATOR_COLUMNS) if frames else empty_indicators()
     return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]
 
 
@@ -129,12 +145,19 @@ def paired_city_ratios(
 
 
 def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
-    """One figure per region, year and indicator: most authoritative source, then newest, then most precisely printed."""
+    """One figure per indicator, region and year (in that order): most authoritative source, newest, most precise."""
+    present = rows_where(observations, observations["value"].notna().to_numpy())
+    present = sorted_by(present, VALUE_KEY)
+    repeated = repeated_keys(present, VALUE_KEY)
+    if not repeated.any():
+        return present
+    positions = np.flatnonzero(repeated)
+    candidates = present.iloc[positions]
     by_source = sources.set_index("source_id")
-    present = observations[observations["value"].notna()]
-    ranked = present.assign(
-        authority_rank=present["source_id"].map(by_source["authority"].map(AUTHORITY_RANK)),
-        accessed=present["source_id"].map(by_source["accessed"].astype(str)),
+    ranked = candidates.assign(
+        position=positions,
+        authority_rank=candidates["source_id"].map(by_source["authority"].map(AUTHORITY_RANK)),
+        accessed=candidates["source_id"].map(by_source["accessed"].astype(str)),
     )
     # A newer snapshot of the same authority (a revised edition) supersedes an older one.
     ranked = ranked.sort_values(
@@ -142,12 +165,15 @@ def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) ->
         ascending=[True] * len(KEY) + [True, False, True, True],
         kind="stable",
     )
-    return ranked.drop_duplicates(KEY, keep="first").drop(columns=["authority_rank", "accessed"])
+    losers = ranked.loc[ranked.duplicated(KEY, keep="first"), "position"].to_numpy()
+    keep = np.ones(len(present), dtype=bool)
+    keep[losers] = False
+    return rows_where(present, keep)
 
 
 def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     """Every derived catalogue entry, in catalogue order; later entries may use earlier ones as inputs."""
-    pool = as_pool(preferred)
+    pool = pool_of(preferred)
     frames = []
     for entry in derived_entries.itertuples(index=False):
         derivation = DERIVATIONS.get(entry.derivation)
@@ -158,9 +184,7 @@ def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, re
             continue
         frame = frame.assign(indicator_code=entry.indicator_code, unit=entry.unit, method="derived")
         frames.append(frame[INDICATOR_COLUMNS])
-        pool = pd.concat([as_pool(frame), pool], ignore_index=True).drop_duplicates(
-            ["indicator_code", "region_code", "year"], keep="first"
-        )
+        pool[entry.indicator_code] = preferring_first([as_pool(frame), pool.get(entry.indicator_code)])
     if not frames:
         return empty_indicators()
     return pd.concat(frames, ignore_index=True)
@@ -168,22 +192,29 @@ def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, re
 
 def as_pool(frame: pd.DataFrame) -> pd.DataFrame:
     """Observations or indicator rows as one shape: code, region, year, value, unit, status, sources, rounding."""
-    pool = frame.copy()
-    if "source_ids" not in pool:
-        pool["source_ids"] = pool["source_id"]
-    if "rounding_radius" not in pool:
-        pool["rounding_radius"] = float("nan")
-    return pool[["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids", "rounding_radius"]]
+    if "source_ids" not in frame:
+        frame = frame.assign(source_ids=frame["source_id"])
+    if "rounding_radius" not in frame:
+        frame = frame.assign(rounding_radius=float("nan"))
+    return frame[POOL_COLUMNS]
 
 
-def input_series(pool: pd.DataFrame, indicator_code: str) -> pd.DataFrame:
+def pool_of(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Observations or indicator rows as pool frames, one per indicator code, each in region and year order."""
+    return code_blocks(sorted_by(as_pool(frame), VALUE_KEY))
+
+
+def input_series(pool: dict[str, pd.DataFrame], indicator_code: str) -> pd.DataFrame:
     """The pool's values of one indicator, indexed by region and year."""
-    series = pool[(pool["indicator_code"] == indicator_code) & pool["value"].notna()]
+    series = pool.get(indicator_code)
+    if series is None:
+        series = empty_frame(POOL_DTYPES)
+    series = rows_where(series, series["value"].notna().to_numpy())
     return series.set_index(["region_code", "year"])
 
 
 def derive_ratio(
-    preferred: pd.DataFrame,
+    preferred: pd.DataFrame | dict[str, pd.DataFrame],
     indicator_code: str,
     numerator: str,
     denominator: str,
@@ -191,7 +222,7 @@ def derive_ratio(
     multiplier: float = 1.0,
 ) -> pd.DataFrame:
     """numerator / denominator × multiplier for every region-year with both, with the interval printed rounding allows."""
-    pool = as_pool(preferred)
+    pool = preferred if isinstance(preferred, dict) else pool_of(preferred)
     top = input_series(pool, numerator)
     bottom = input_series(pool, denominator)
     pairs = top.join(bottom, how="inner", suffixes=("_numerator", "_denominator"))
@@ -310,9 +341,18 @@ def value_frame(pairs: pd.DataFrame, values, suffixes: list[str]) -> pd.DataFram
 
 
 def merged_column(pairs: pd.DataFrame, column: str, suffixes: list[str], merge) -> pd.Series:
-    """Row-wise merge of the suffixed copies of a column (statuses or source ids)."""
+    """Row-wise merge of the suffixed copies of a column (statuses or source ids), once per distinct combination."""
     parts = [pairs[f"{column}{suffix}"].fillna("").astype(str) for suffix in suffixes]
-    return pd.Series([merge(*row) for row in zip(*parts, strict=True)], index=pairs.index, dtype="str")
+    if pairs.empty:
+        return pd.Series([], index=pairs.index, dtype="str")
+    combination = np.zeros(len(pairs), dtype="int64")
+    factorized = [pd.factorize(part) for part in parts]
+    for codes, distinct in factorized:
+        combination, _ = pd.factorize(combination * len(distinct) + codes)
+    # pd.factorize numbers combinations in order of first appearance, so these are their first rows.
+    _, first_rows = np.unique(combination, return_index=True)
+    merged = [merge(*(str(distinct[codes[row]]) for codes, distinct in factorized)) for row in first_rows]
+    return pd.Series(np.array(merged, dtype=object)[combination], index=pairs.index, dtype="str")
 
 
 def merge_source_ids(*source_ids: str) -> str:
@@ -330,6 +370,99 @@ def empty_indicators() -> pd.DataFrame:
     return empty_frame(INDICATOR_DTYPES)
 
 
+def sorted_by(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The rows in ascending order of the columns (stable); the frame itself when it is in that order already."""
+    if is_sorted_by(frame, columns):
+        return frame
+    return frame.sort_values(columns, kind="stable").reset_index(drop=True)
+
+
+def is_sorted_by(frame: pd.DataFrame, columns: list[str]) -> bool:
+    """Whether the rows are in ascending order of the columns, compared neighbour by neighbour (no sort)."""
+    if len(frame) < 2:
+        return True
+    undecided = np.ones(len(frame) - 1, dtype=bool)
+    for column in columns:
+        later, same = neighbour_comparison(frame[column])
+        if (undecided & ~later & ~same).any():
+            return False
+        undecided &= same
+    return True
+
+
+def repeated_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """For a frame sorted by the columns: whether each row shares its key with the row before or after it."""
+    same = np.ones(max(len(frame) - 1, 0), dtype=bool)
+    for column in columns:
+        same &= neighbour_comparison(frame[column])[1]
+    repeated = np.zeros(len(frame), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    return repeated
+
+
+def neighbour_comparison(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each value is greater than, and whether it equals, the one before (missing values compare as neither)."""
+    if pd.api.types.is_numeric_dtype(column) and not isinstance(column.dtype, pd.StringDtype):
+        values = column.to_numpy()
+        return values[1:] > values[:-1], values[1:] == values[:-1]
+    array = pa.array(column.astype("str"), from_pandas=True)
+    later, earlier = array[1:], array[:-1]
+    greater = pc.fill_null(pc.greater(later, earlier), False).to_numpy(zero_copy_only=False)
+    equal = pc.fill_null(pc.equal(later, earlier), False).to_numpy(zero_copy_only=False)
+    return np.asarray(greater, dtype=bool), np.asarray(equal, dtype=bool)
+
+
+def rows_where(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows where `keep` is true; long unbroken runs are sliced (no copy of text columns), not gathered."""
+    if keep.all():
+        return frame
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], keep, [False]]).astype("int8")))
+    starts, stops = edges[0::2], edges[1::2]
+    if len(starts) == 0:
+        return frame.iloc[0:0]
+    if len(starts) > MAX_SLICED_RUNS:
+        return frame[keep]
+    return pd.concat([frame.iloc[start:stop] for start, stop in zip(starts, stops, strict=True)])
+
+
+def code_blocks(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A frame sorted by indicator code split into one slice per code."""
+    if frame.empty:
+        return {}
+    changes = np.flatnonzero(~neighbour_comparison(frame["indicator_code"])[1]) + 1
+    starts = np.concatenate([[0], changes])
+    stops = np.concatenate([changes, [len(frame)]])
+    return {
+        str(frame["indicator_code"].iloc[start]): frame.iloc[start:stop]
+        for start, stop in zip(starts, stops, strict=True)
+    }
+
+
+def preferring_first(frames: list[pd.DataFrame | None]) -> pd.DataFrame:
+    """The rows of one indicator's frames, each (region, year) taken from the first frame that has it, in order."""
+    present = [frame for frame in frames if frame is not None and not frame.empty]
+    if not present:
+        return next((frame for frame in frames if frame is not None), empty_frame(POOL_DTYPES))
+    if len(present) == 1:
+        return sorted_by(present[0], ["region_code", "year"])
+    combined = pd.concat(present, ignore_index=True).drop_duplicates(["region_code", "year"], keep="first")
+    return combined.sort_values(["region_code", "year"], kind="stable").reset_index(drop=True)
+
+
+def ordered_by_code(frames: list[pd.DataFrame], order: list[str], columns: list[str]) -> pd.DataFrame:
+    """The frames' rows sorted by `order` (code first), sorting only the codes that several frames share."""
+    pieces: dict[str, list[pd.DataFrame]] = {}
+    for frame in frames:
+        for code, block in code_blocks(sorted_by(frame[columns], order)).items():
+            pieces.setdefault(code, []).append(block)
+    blocks = [
+        parts[0] if len(parts) == 1 else sorted_by(pd.concat(parts, ignore_index=True), order)
+        for _, parts in sorted(pieces.items())
+    ]
+    return pd.concat(blocks, ignore_index=True)
+
+
 DERIVATIONS = {
     "ratio": ratio_of_inputs,
     "difference": difference_of_inputs,
@@ -342,12 +475,18 @@ DERIVATIONS = {
 
 def indicator_values(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
     """One value per indicator, region and year: derived here if possible, else the preferred published figure."""
-    preferred = as_pool(preferred_observations(observations, sources))
-    derived = as_pool(indicators[indicators["method"] == "derived"])
-    values = pd.concat([derived, preferred], ignore_index=True)
-    values = values.drop_duplicates(["indicator_code", "region_code", "year"], keep="first")
-    values = values.sort_values(["indicator_code", "region_code", "year"], kind="stable").reset_index(drop=True)
-    return values[VALUE_COLUMNS].astype({"year": "int64", "value": "float64"})
+    preferred = code_blocks(as_pool(preferred_observations(observations, sources)))
+    derived = {
+        code: rows_where(block, block["method"].eq("derived").to_numpy())
+        for code, block in code_blocks(sorted_by(indicators, ORDER)).items()
+    }
+    codes = sorted(set(preferred) | set(derived))
+    frames = [preferring_first([derived.get(code), preferred.get(code)])[VALUE_COLUMNS] for code in codes]
+    frames = [frame for frame in frames if not frame.empty]
+    if not frames:
+        return empty_frame(POOL_DTYPES)[VALUE_COLUMNS]
+    values = pd.concat(frames, ignore_index=True)
+    return values.astype({"year": "int64", "value": "float64"})
 
 
 def region_groups(regions: pd.DataFrame) -> pd.DataFrame:
