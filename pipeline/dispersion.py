@@ -53,6 +53,8 @@ VILLAGE_LEVEL = "village"
 MAX_ANCESTOR_STEPS = 4
 # Group keys are counted in a dense array up to this many possible keys (else hashed).
 DENSE_KEY_SPACE = 50_000_000
+# Text lookups run over the runs of wanted rows separately up to this many runs (else over the whole column).
+MAX_LOOKUP_RUNS = 1_000
 
 
 @dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
@@ -134,32 +136,24 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
     if groups.count == 0:
         return empty_frame(DISPERSION_DTYPES)
     weight_code, weights = groups.population_weights(weight_lists)
-    frames = []
-    for position, (measure, (present, measured)) in enumerate(groups.measures(weights).items()):
-        index = np.flatnonzero(present)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "group": index,
-                    "position": position,
-                    "measure": measure,
-                    "value": measured[index],
-                    "weight_indicator_code": weight_code[index] if measure == "weighted_cv" else "",
-                }
-            )
-        )
-    rows = pd.concat(frames, ignore_index=True).sort_values(["group", "position"], kind="stable")
-    group = rows["group"].to_numpy()
+    measures = groups.measures(weights)
+    names = list(measures)
+    present = np.stack([measures[name][0] for name in names], axis=1)
+    measured = np.stack([measures[name][1] for name in names], axis=1)
+    # Row-major positions in the (group × measure) grid: groups in order, measures in published order within each.
+    cells = np.flatnonzero(present.ravel())
+    group, measure = np.divmod(cells, len(names))
+    weighted = np.where(measure == names.index("weighted_cv"), weight_code[group] + 1, 0)
     table = pd.DataFrame(
         {
-            "indicator_code": groups.codes.take(groups.indicator[group]),
-            "parent_region_code": groups.parent_codes.take(groups.parent[group]),
-            "unit_level": groups.level_names.take(groups.level[group]),
+            "indicator_code": labels_at(list(groups.codes), groups.indicator[group]),
+            "parent_region_code": labels_at(list(groups.parent_codes), groups.parent[group]),
+            "unit_level": labels_at(list(groups.level_names), groups.level[group]),
             "year": groups.year[group],
-            "measure": rows["measure"].to_numpy(),
-            "value": rows["value"].to_numpy(),
+            "measure": labels_at(names, measure),
+            "value": measured.ravel()[cells],
             "n_units": groups.size[group],
-            "weight_indicator_code": rows["weight_indicator_code"].to_numpy(),
+            "weight_indicator_code": labels_at(["", *groups.codes], weighted),
         }
     )
     return table.astype(DISPERSION_DTYPES)[DISPERSION_COLUMNS]
@@ -169,10 +163,10 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
 class GroupedLevels:
     """Every value placed in its (indicator, parent, unit level, year) groups of ≥ n units, as flat numpy arrays.
 
-    Groups are numbered in the order of (indicator_code, parent_region_code, unit_level, year). `group` and `row`
-    say, for each placed value, its group and its row in the values frame; `sorted_levels` holds the placed values
-    sorted by group then value (for ranks, minimum and maximum); `code`, `region` and `year_offset` describe every
-    row of the values frame as positions in `codes`, the unit regions and the years from `first_year`.
+    Groups are numbered in the order of (indicator_code, parent_region_code, unit_level, year) and their values lie
+    contiguously in `levels` (`start`, `size`); `row` is each placed value's row in the values frame. `code`,
+    `region` and `year_offset` describe every row of the values frame as positions in `codes`, in the unit regions
+    and in the years from the first.
     """
 
     codes: pd.Index
@@ -182,11 +176,10 @@ class GroupedLevels:
     parent: np.ndarray
     level: np.ndarray
     year: np.ndarray
+    start: np.ndarray
     size: np.ndarray
-    group: np.ndarray
     row: np.ndarray
     levels: np.ndarray
-    sorted_levels: np.ndarray
     code: np.ndarray
     region: np.ndarray
     region_count: int
@@ -207,13 +200,13 @@ class GroupedLevels:
         codes = pd.Index(sorted({*weight_lists, *(code for lists in weight_lists.values() for code in lists)}))
         regions = sorted(units["region_code"].unique())
         code = positions_in(values["indicator_code"], list(codes))
-        region = positions_in(values["region_code"], regions)
+        region = positions_in(values["region_code"], regions, code < len(codes))
         all_values = values["value"].to_numpy(dtype="float64")
         years = values["year"].to_numpy(dtype="int64")
         first_year = int(years.min()) if len(years) else 0
         year_span = int(years.max()) - first_year + 1 if len(years) else 1
-        flagged = np.isin(np.arange(len(codes)), codes.get_indexer(list(weight_lists)))
-        selected = np.flatnonzero(flagged[np.maximum(code, 0)] & (code >= 0) & (region >= 0) & ~np.isnan(all_values))
+        flagged = np.append(np.isin(np.arange(len(codes)), codes.get_indexer(list(weight_lists))), False)
+        selected = np.flatnonzero(flagged[code] & (region < len(regions)) & ~np.isnan(all_values))
         parent, parent_codes = pd.factorize(units["parent_region_code"], sort=True)
         level, level_names = pd.factorize(units["unit_level"], sort=True)
         level_count = max(len(level_names), 1)
@@ -222,16 +215,13 @@ class GroupedLevels:
             selected, region[selected], positions_in(units["region_code"], regions), set_of_unit, len(regions)
         )
         key = (code[row].astype("int64") * len(unique_sets) + placed_set) * year_span + (years[row] - first_year)
-        group_keys, group = dense_groups(key, len(codes) * len(unique_sets) * year_span)
-        size = np.bincount(group, minlength=len(group_keys))
-        kept = np.flatnonzero(size >= minimum_units)
-        renumbered = np.full(len(group_keys), -1)
-        renumbered[kept] = np.arange(len(kept))
-        group = renumbered[group]
-        row, group = row[group >= 0], group[group >= 0]
-        set_key, year_offset = np.divmod(group_keys[kept], year_span)
+        key, row = sorted_by_key(key, row, len(codes) * len(unique_sets) * year_span, len(values))
+        start, size = run_bounds(key)
+        kept = np.repeat(size >= minimum_units, size)
+        key, row = key[kept], row[kept]
+        start, size = run_bounds(key)
+        set_key, year_offset = np.divmod(key[start], year_span)
         indicator, set_position = np.divmod(set_key, len(unique_sets))
-        levels = all_values[row]
         return cls(
             codes=pd.Index(codes, dtype="str"),
             parent_codes=pd.Index(parent_codes, dtype="str"),
@@ -240,11 +230,10 @@ class GroupedLevels:
             parent=unique_sets[set_position] // level_count,
             level=unique_sets[set_position] % level_count,
             year=year_offset + first_year,
-            size=size[kept],
-            group=group,
+            start=start,
+            size=size,
             row=row,
-            levels=levels,
-            sorted_levels=sorted_within_groups(group, levels),
+            levels=all_values[row],
             code=code,
             region=region,
             region_count=len(regions),
@@ -254,55 +243,71 @@ class GroupedLevels:
         )
 
     def per_level(self, per_group: np.ndarray) -> np.ndarray:
-        """A per-group array looked up for every placed value."""
-        return per_group[self.group]
+        """A per-group array repeated for every placed value of the group."""
+        return np.repeat(per_group, self.size)
 
     def sums(self, per_level: np.ndarray) -> np.ndarray:
         """Sum of a per-level array within each group."""
-        return np.bincount(self.group, weights=per_level, minlength=self.count)
+        return np.add.reduceat(per_level, self.start) if self.count else np.zeros(0)
 
     def population_weights(self, weight_lists: dict[str, list[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """Per group the first candidate weight indicator positive for every unit that year; per level its weight."""
-        weight_code = np.full(self.count, "", dtype=object)
+        """Per group the first candidate weight indicator positive for every unit that year (its position in `codes`,
+        −1 for none); per placed value its weight (NaN where the group has none)."""
+        weight_code = np.full(self.count, -1)
         weights = np.full(len(self.levels), np.nan)
         undecided = np.ones(self.count, dtype=bool)
+        lookup = self.weight_lookup()
         for position in range(max((len(codes) for codes in weight_lists.values()), default=0)):
-            candidate = np.array([len(self.codes)] * len(self.codes))
+            candidate = np.full(len(self.codes) + 1, len(self.codes))
             for indicator, codes in weight_lists.items():
                 if position < len(codes):
                     candidate[self.codes.get_loc(indicator)] = self.codes.get_loc(codes[position])
-            looked_up = self.weight_values(candidate[self.code[self.row]])
-            usable = np.isfinite(looked_up) & (looked_up > 0)
-            complete = undecided & (candidate[self.indicator] < len(self.codes)) & (self.sums(usable) == self.size)
+            asking = undecided & (candidate[self.indicator] < len(self.codes))
+            placed = np.flatnonzero(self.per_level(asking))
+            rows = self.row[placed]
+            looked_up = np.full(len(self.levels), np.nan)
+            looked_up[placed] = lookup(candidate[self.code[rows]], self.region[rows], self.year_offset[rows])
+            usable = (np.isfinite(looked_up) & (looked_up > 0)).astype("int64")
+            complete = asking & (self.sums(usable) == self.size)
             chosen = self.per_level(complete)
             weights[chosen] = looked_up[chosen]
-            names = np.append(np.asarray(self.codes, dtype=object), "")
-            weight_code[complete] = names[candidate[self.indicator[complete]]]
+            weight_code[complete] = candidate[self.indicator[complete]]
             undecided &= ~complete
-        return weight_code.astype(str), weights
+        return weight_code, weights
 
-    def weight_values(self, weight_of_level: np.ndarray) -> np.ndarray:
-        """Per placed value, the value of the given weight indicator for the same region and year (NaN if none)."""
-        rows = self.row
-        weight_rows = np.flatnonzero((self.code >= 0) & (self.region >= 0))
-        weight_keys = (self.code[weight_rows].astype("int64") * self.region_count + self.region[weight_rows]) * (
-            self.year_span
-        ) + self.year_offset[weight_rows]
-        wanted = (weight_of_level.astype("int64") * self.region_count + self.region[rows]) * self.year_span + (
-            self.year_offset[rows]
-        )
-        # Like a dict built from the rows, the last row of a repeated (code, region, year) wins.
-        last = ~pd.Index(weight_keys).duplicated(keep="last")
-        found = pd.Index(weight_keys[last]).get_indexer(wanted)
-        looked_up = np.where(found >= 0, self.values[weight_rows[last]][np.maximum(found, 0)], np.nan)
-        return np.where(weight_of_level < len(self.codes), looked_up, np.nan)
+    def weight_lookup(self):
+        """A function (code, region, year offset) → the value of that row of the values frame, NaN where none."""
+        rows = np.flatnonzero((self.code < len(self.codes)) & (self.region < self.region_count))
+        space = (len(self.codes) + 1) * self.region_count * self.year_span
+        keys = (self.code[rows].astype("int64") * self.region_count + self.region[rows]) * self.year_span
+        keys += self.year_offset[rows]
+        if space <= DENSE_KEY_SPACE:
+            # Like a dict built from the rows, the last of a repeated (code, region, year) wins.
+            table = np.full(space, np.nan)
+            table[keys] = self.values[rows]
+
+            def dense(code: np.ndarray, region: np.ndarray, year_offset: np.ndarray) -> np.ndarray:
+                """Look the keys up in a dense table."""
+                return table[(code.astype("int64") * self.region_count + region) * self.year_span + year_offset]
+
+            return dense
+        last = ~pd.Index(keys).duplicated(keep="last")
+        index, found_values = pd.Index(keys[last]), self.values[rows[last]]
+
+        def hashed(code: np.ndarray, region: np.ndarray, year_offset: np.ndarray) -> np.ndarray:
+            """Look the keys up in a hash index."""
+            position = index.get_indexer(
+                (code.astype("int64") * self.region_count + region) * self.year_span + year_offset
+            )
+            return np.where(position >= 0, found_values[np.maximum(position, 0)], np.nan)
+
+        return hashed
 
     def measures(self, weights: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Each measure as (groups where its preconditions hold, value per group), in the published order."""
-        levels, size, ordered = self.levels, self.size, self.sorted_levels
-        first = np.cumsum(size) - size
+        levels, size = self.levels, self.size
         mean = self.sums(levels) / size
-        lowest, highest = ordered[first], ordered[first + size - 1]
+        lowest, highest, gini_sums = self.ordered_statistics()
         positive_mean, positive = mean > 0, lowest > 0
         with np.errstate(divide="ignore", invalid="ignore"):
             cv = np.sqrt(self.sums((levels - self.per_level(mean)) ** 2) / size) / mean
@@ -310,14 +315,9 @@ class GroupedLevels:
             shares = weights / self.per_level(weight_totals)
             weighted_mean = self.sums(shares * levels)
             weighted_cv = np.sqrt(self.sums(shares * (levels - self.per_level(weighted_mean)) ** 2)) / weighted_mean
-            # Gini by ranks within the sorted group: Σ(2i − n − 1)·x₍ᵢ₎ / (n² μ) equals Σᵢ Σⱼ |xᵢ − xⱼ| / (2 n² μ).
-            group_of_sorted = np.repeat(np.arange(self.count), size)
-            rank = np.arange(len(ordered)) - first[group_of_sorted] + 1
-            weighted_ranks = (2 * rank - size[group_of_sorted] - 1) * ordered
-            gini = np.bincount(group_of_sorted, weights=weighted_ranks, minlength=self.count) / (size**2.0 * mean)
+            gini = gini_sums / (size**2.0 * mean)
             relative = levels / self.per_level(mean)
-            entropy = relative * np.log(np.where(relative > 0, relative, 1.0))
-            theil = np.maximum(self.sums(entropy) / size, 0.0)
+            theil = np.maximum(self.sums(relative * np.log(np.where(relative > 0, relative, 1.0))) / size, 0.0)
             ratio = highest / lowest
         return {
             "cv": (positive_mean, cv),
@@ -327,48 +327,87 @@ class GroupedLevels:
             "max_min_ratio": (positive, ratio),
         }
 
+    def ordered_statistics(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per group the lowest and highest value and Σ(2i − n − 1)·x₍ᵢ₎ over its sorted values.
 
-def positions_in(column: pd.Series, labels: list[str]) -> np.ndarray:
-    """Position of each entry of a text column in `labels`, −1 where absent (Arrow's hash lookup, not Python's)."""
-    array = pa.array(column.astype("str"), from_pandas=True)
-    found = pc.index_in(array, value_set=pa.array(labels, type=array.type))
-    return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype("int64")
-
-
-def dense_groups(key: np.ndarray, key_space: int) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct keys in ascending order and each key's position among them (by counting when the space is small)."""
-    if key_space <= max(4 * len(key), DENSE_KEY_SPACE):
-        present = np.flatnonzero(np.bincount(key, minlength=key_space))
-        position = np.full(key_space, -1)
-        position[present] = np.arange(len(present))
-        return present, position[key]
-    group, distinct = pd.factorize(key, sort=True)
-    return np.asarray(distinct, dtype="int64"), group
+        Groups of equal size are sorted together as the rows of one matrix, so no sort spans the whole array.
+        """
+        lowest, highest, gini_sums = (np.zeros(self.count) for _ in range(3))
+        for count in np.unique(self.size):
+            groups = np.flatnonzero(self.size == count)
+            ordered = np.sort(self.levels[self.start[groups][:, None] + np.arange(count)], axis=1)
+            lowest[groups], highest[groups] = ordered[:, 0], ordered[:, -1]
+            gini_sums[groups] = ordered @ (2.0 * np.arange(1, count + 1) - count - 1)
+        return lowest, highest, gini_sums
 
 
-def sorted_within_groups(group: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """The levels ordered by group, then by value: one sort of packed (group, rank of value) integers."""
-    ranks, distinct = pd.factorize(levels, sort=True)
-    rank_bits = max(int(len(distinct)).bit_length(), 1)
-    if len(levels) == 0 or (max(int(group.max()), 1).bit_length() + rank_bits) > 62:
-        return levels[np.lexsort((levels, group))]
-    packed = np.sort((group.astype("int64") << rank_bits) | ranks)
-    return np.asarray(distinct, dtype="float64")[packed & ((1 << rank_bits) - 1)]
+def labels_at(labels: list[str], positions: np.ndarray) -> pd.Series:
+    """A text column holding labels[position] for each position (an Arrow take, no Python strings per row)."""
+    taken = pc.take(pa.array(labels, type=pa.large_string()), pa.array(positions))
+    return pd.Series(taken, dtype="str")
+
+
+def positions_in(column: pd.Series, labels: list[str], wanted: np.ndarray | None = None) -> np.ndarray:
+    """Position of each entry of a text column in `labels`, len(labels) where absent or not wanted (Arrow hashing).
+
+    Only the unbroken runs of wanted rows are looked up (values sorted by indicator hold them in a few runs).
+    """
+    array = pa.chunked_array(pa.array(column.astype("str"), from_pandas=True))
+    value_set = pa.array(labels, type=array.type)
+    positions = np.full(len(column), len(labels), dtype="int64")
+    if wanted is None:
+        wanted = np.ones(len(column), dtype=bool)
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], wanted, [False]]).astype("int8")))
+    runs = list(zip(edges[0::2], edges[1::2], strict=True))
+    if len(runs) > MAX_LOOKUP_RUNS:
+        runs = [(0, len(column))]
+    for start, stop in runs:
+        found = pc.index_in(array.slice(start, stop - start), value_set=value_set)
+        positions[start:stop] = pc.fill_null(found, len(labels)).to_numpy()
+    return np.where(wanted, positions, len(labels))
+
+
+def sorted_by_key(key: np.ndarray, row: np.ndarray, key_space: int, row_space: int) -> tuple[np.ndarray, np.ndarray]:
+    """Keys and rows ordered by key, then row: one sort of packed integers where they fit in 63 bits."""
+    row_bits = max(int(row_space).bit_length(), 1)
+    if max(int(key_space).bit_length(), 1) + row_bits > 63:
+        order = np.lexsort((row, key))
+        return key[order], row[order]
+    packed = np.sort((key << row_bits) | row)
+    return packed >> row_bits, packed & ((1 << row_bits) - 1)
 
 
 def expand_to_sets(
     rows: np.ndarray, region_of_row: np.ndarray, region_of_unit: np.ndarray, set_of_unit: np.ndarray, region_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every (row, unit set) pair where the row's region is a unit of the set: a vectorised many-to-many join."""
+    """Every (row, unit set) pair where the row's region is a unit of the set: a vectorised many-to-many join.
+
+    A region lies in a few sets at most (its parent's, a province's counties, a county's villages), so the join
+    takes each region's first set for every row, then its second for the rows whose region has one, and so on.
+    """
     order = np.argsort(region_of_unit, kind="stable")
     sets_by_region = set_of_unit[order]
     per_region = np.bincount(region_of_unit, minlength=region_count)
     first = np.cumsum(per_region) - per_region
+    placed_rows, placed_sets = [], []
     repeats = per_region[region_of_row]
-    placed_rows = np.repeat(rows, repeats)
-    offsets = np.arange(len(placed_rows)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
-    placed_sets = sets_by_region[np.repeat(first[region_of_row], repeats) + offsets]
-    return placed_rows, placed_sets
+    for slot in range(int(per_region.max(initial=0))):
+        taking = repeats > slot
+        if not taking.all():
+            rows, region_of_row, repeats = rows[taking], region_of_row[taking], repeats[taking]
+        placed_rows.append(rows)
+        placed_sets.append(sets_by_region[first[region_of_row] + slot])
+    if not placed_rows:
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+    return np.concatenate(placed_rows), np.concatenate(placed_sets)
+
+
+def run_bounds(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length of each run of equal values in a sorted array."""
+    if len(key) == 0:
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+    start = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    return start, np.diff(np.append(start, len(key)))
 
 
 def dispersion_measures(levels: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
