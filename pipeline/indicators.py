@@ -29,6 +29,7 @@ KEY = ["region_code", "year", "indicator_code"]
 # The order of observations, pools and indicator values: code, then region, then year.
 VALUE_KEY = ["indicator_code", "region_code", "year"]
 ORDER = ["indicator_code", "region_code", "year", "method"]
+RATIO_COLUMNS = ["region_code", "year", *INDICATOR_COLUMNS[:1], *INDICATOR_COLUMNS[3:], "value_low", "value_high"]
 POOL_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids", "rounding_radius"]
 POOL_DTYPES = {
     "indicator_code": "str",
@@ -104,12 +105,16 @@ def indicators(
     observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> pd.DataFrame:
     """Derived indicators for every region-year whose inputs exist, and published values carried as published."""
-    preferred = preferred_observations(observations, sources)
+    pool = pool_of(preferred_observations(observations, sources))
     derived_entries = indicator_catalog[indicator_catalog["kind"] == "derived"]
-    derived = derive_indicators(preferred, derived_entries, regions)
-    frames = [derived, published_values(preferred, list(derived_entries["indicator_code"]))]
-    frames = [frame for frame in frames if not frame.empty]
-    result = ordered_by_code(frames, ORDER, INDICATOR_COLUMNS) if frames else empty_indicators()
+    published = published_values(pool, list(derived_entries["indicator_code"]))
+    derived = derived_blocks(pool, derived_entries, regions)
+    blocks = []
+    for code in sorted(set(derived) | set(published)):
+        parts = [frame for frame in (derived.get(code), published.get(code)) if frame is not None]
+        block = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+        blocks.append(sorted_by(block, ["region_code", "year", "method"]))
+    result = pd.concat(blocks, ignore_index=True) if blocks else empty_indicators()
     return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]
 
 
@@ -147,8 +152,13 @@ def paired_city_ratios(
 def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
     """One figure per indicator, region and year (in that order): most authoritative source, newest, most precise."""
     present = rows_where(observations, observations["value"].notna().to_numpy())
-    present = sorted_by(present, VALUE_KEY)
-    repeated = repeated_keys(present, VALUE_KEY)
+    ordered, same = neighbour_order(present, VALUE_KEY)
+    if not ordered:
+        present = present.sort_values(VALUE_KEY, kind="stable").reset_index(drop=True)
+        same = neighbour_order(present, VALUE_KEY)[1]
+    repeated = np.zeros(len(present), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
     if not repeated.any():
         return present
     positions = np.flatnonzero(repeated)
@@ -173,8 +183,16 @@ def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) ->
 
 def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     """Every derived catalogue entry, in catalogue order; later entries may use earlier ones as inputs."""
-    pool = pool_of(preferred)
-    frames = []
+    frames = list(derived_blocks(pool_of(preferred), derived_entries, regions).values())
+    return pd.concat(frames, ignore_index=True) if frames else empty_indicators()
+
+
+def derived_blocks(
+    pool: dict[str, pd.DataFrame], derived_entries: pd.DataFrame, regions: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    """Each derived entry's rows (in region and year order) by code, in catalogue order; inputs include earlier ones."""
+    pool = dict(pool)
+    blocks = {}
     for entry in derived_entries.itertuples(index=False):
         derivation = DERIVATIONS.get(entry.derivation)
         if derivation is None:
@@ -183,11 +201,10 @@ def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, re
         if frame.empty:
             continue
         frame = frame.assign(indicator_code=entry.indicator_code, unit=entry.unit, method="derived")
-        frames.append(frame[INDICATOR_COLUMNS])
-        pool[entry.indicator_code] = preferring_first([as_pool(frame), pool.get(entry.indicator_code)])
-    if not frames:
-        return empty_indicators()
-    return pd.concat(frames, ignore_index=True)
+        block = sorted_by(frame[INDICATOR_COLUMNS], ["region_code", "year"])
+        blocks[entry.indicator_code] = block
+        pool[entry.indicator_code] = preferring_first([as_pool(block), pool.get(entry.indicator_code)])
+    return blocks
 
 
 def as_pool(frame: pd.DataFrame) -> pd.DataFrame:
@@ -205,12 +222,41 @@ def pool_of(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def input_series(pool: dict[str, pd.DataFrame], indicator_code: str) -> pd.DataFrame:
-    """The pool's values of one indicator, indexed by region and year."""
+    """The pool's values of one indicator, in region and year order."""
     series = pool.get(indicator_code)
     if series is None:
-        series = empty_frame(POOL_DTYPES)
-    series = rows_where(series, series["value"].notna().to_numpy())
-    return series.set_index(["region_code", "year"])
+        return empty_frame(POOL_DTYPES)
+    return sorted_by(rows_where(series, series["value"].notna().to_numpy()), ["region_code", "year"])
+
+
+def paired(first: pd.DataFrame, second: pd.DataFrame, suffixes: tuple[str, str]) -> pd.DataFrame:
+    """Rows of two series with the same region and year side by side, their other columns suffixed (inner join).
+
+    When both list the same regions and years in the same order (the usual case) the rows pair up by position.
+    """
+    keys = ["region_code", "year"]
+    if not (len(first) == len(second) and same_rows(first[keys], second[keys])):
+        left = first[keys].assign(left_position=np.arange(len(first)))
+        right = second[keys].assign(right_position=np.arange(len(second)))
+        matched = left.merge(right, on=keys, how="inner")
+        first = first.iloc[matched["left_position"].to_numpy()]
+        second = second.iloc[matched["right_position"].to_numpy()]
+    columns = {"region_code": first["region_code"].array, "year": first["year"].to_numpy()}
+    for frame, suffix in ((first, suffixes[0]), (second, suffixes[1])):
+        columns.update({f"{column}{suffix}": frame[column].array for column in frame.columns if column not in keys})
+    return pd.DataFrame(columns)
+
+
+def same_rows(first: pd.DataFrame, second: pd.DataFrame) -> bool:
+    """Whether two frames of equal length hold equal values row by row (text compared as Arrow arrays)."""
+    for column in first.columns:
+        left, right = first[column], second[column]
+        if pd.api.types.is_numeric_dtype(left) and not isinstance(left.dtype, pd.StringDtype):
+            if not np.array_equal(left.to_numpy(), right.to_numpy()):
+                return False
+        elif not pc.all(pc.fill_null(pc.equal(text_array(left), text_array(right)), False)).as_py():
+            return False
+    return True
 
 
 def derive_ratio(
@@ -223,16 +269,16 @@ def derive_ratio(
 ) -> pd.DataFrame:
     """numerator / denominator × multiplier for every region-year with both, with the interval printed rounding allows."""
     pool = preferred if isinstance(preferred, dict) else pool_of(preferred)
-    top = input_series(pool, numerator)
-    bottom = input_series(pool, denominator)
-    pairs = top.join(bottom, how="inner", suffixes=("_numerator", "_denominator"))
-    pairs = pairs[pairs["value_denominator"] > 0]
+    pairs = paired(input_series(pool, numerator), input_series(pool, denominator), ("_numerator", "_denominator"))
+    pairs = rows_where(pairs, (pairs["value_denominator"] > 0).to_numpy())
     if pairs.empty:
-        return pd.DataFrame(columns=[*INDICATOR_COLUMNS, "value_low", "value_high"])
+        return pd.DataFrame(columns=RATIO_COLUMNS)
     radius_top = pairs["rounding_radius_numerator"].fillna(0.0)
     radius_bottom = pairs["rounding_radius_denominator"].fillna(0.0)
     result = pd.DataFrame(
         {
+            "region_code": pairs["region_code"],
+            "year": pairs["year"],
             "indicator_code": indicator_code,
             "value": pairs["value_numerator"] / pairs["value_denominator"] * multiplier,
             "unit": unit,
@@ -247,35 +293,35 @@ def derive_ratio(
             * multiplier,
         }
     )
-    return result.reset_index()
+    return result[RATIO_COLUMNS].reset_index(drop=True)
 
 
-def ratio_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def ratio_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `ratio` entry: inputs[0] / inputs[1] × multiplier."""
     numerator, denominator = entry.inputs.split(";")
     return derive_ratio(pool, entry.indicator_code, numerator, denominator, entry.unit, entry.multiplier)
 
 
-def difference_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def difference_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `difference` entry: inputs[0] − inputs[1], same region and year."""
     first, second = entry.inputs.split(";")
-    pairs = input_series(pool, first).join(input_series(pool, second), how="inner", suffixes=("_first", "_second"))
-    return value_frame(
-        pairs.reset_index(),
-        pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(),
-        ["_first", "_second"],
-    )
+    pairs = paired(input_series(pool, first), input_series(pool, second), ("_first", "_second"))
+    return value_frame(pairs, pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(), ["_first", "_second"])
 
 
-def yearly_growth(pool: pd.DataFrame, indicator_code: str) -> pd.DataFrame:
+def yearly_growth(pool: dict[str, pd.DataFrame], indicator_code: str) -> pd.DataFrame:
     """Year-on-year growth in percent per region; none across a `b` break or from a zero or negative base."""
-    series = input_series(pool, indicator_code).reset_index()
-    current = series.set_index(["region_code", "year"])
-    previous = series.assign(year=series["year"] + 1).set_index(["region_code", "year"])
-    pairs = current.join(previous, how="inner", suffixes=("_current", "_previous"))
-    pairs = pairs[~pairs["status_current"].str.contains(BREAK_FLAG, regex=False) & (pairs["value_previous"] > 0)]
+    series = input_series(pool, indicator_code)
+    # In region and year order, a region's previous year (if it has one) is the row just before.
+    same_region = neighbour_comparison(series["region_code"])[1]
+    years = series["year"].to_numpy()
+    current = np.flatnonzero(same_region & (years[1:] == years[:-1] + 1)) + 1
+    previous = series.iloc[current - 1].assign(year=years[current])
+    pairs = paired(series.iloc[current], previous, ("_current", "_previous"))
+    unbroken = ~pairs["status_current"].str.contains(BREAK_FLAG, regex=False).to_numpy(dtype=bool)
+    pairs = rows_where(pairs, unbroken & (pairs["value_previous"] > 0).to_numpy())
     growth = value_frame(
-        pairs.reset_index(),
+        pairs,
         (pairs["value_current"].to_numpy() / pairs["value_previous"].to_numpy() - 1.0) * 100.0,
         ["_current", "_previous"],
     )
@@ -284,37 +330,27 @@ def yearly_growth(pool: pd.DataFrame, indicator_code: str) -> pd.DataFrame:
     return growth
 
 
-def growth_of_input(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def growth_of_input(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `growth` entry: year-on-year percent change of inputs[0]."""
     return yearly_growth(pool, entry.inputs)
 
 
-def growth_difference_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def growth_difference_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `growth_difference` entry: growth of inputs[0] minus growth of inputs[1], in percentage points."""
     first, second = entry.inputs.split(";")
-    pairs = (
-        yearly_growth(pool, first)
-        .set_index(["region_code", "year"])
-        .join(
-            yearly_growth(pool, second).set_index(["region_code", "year"]),
-            how="inner",
-            suffixes=("_first", "_second"),
-        )
-    )
-    return value_frame(
-        pairs.reset_index(), pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(), ["_first", "_second"]
-    )
+    pairs = paired(yearly_growth(pool, first), yearly_growth(pool, second), ("_first", "_second"))
+    return value_frame(pairs, pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(), ["_first", "_second"])
 
 
-def index_change_of_input(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def index_change_of_input(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `index_change` entry: an index with the previous year = 100, minus 100 (percent change)."""
-    series = input_series(pool, entry.inputs).reset_index()
+    series = input_series(pool, entry.inputs)
     return series.assign(value=series["value"] - 100.0)[["region_code", "year", "value", "status", "source_ids"]]
 
 
-def share_of_parent(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def share_of_parent(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `share_of_parent` entry: a region's value over its parent's own figure, same year, × 100."""
-    series = input_series(pool, entry.inputs).reset_index()
+    series = input_series(pool, entry.inputs)
     children = regions[["region_code", "parent_code"]].dropna()
     with_parent = series.merge(children, on="region_code")
     # Only the parent's own figure: regions.csv does not list every child of every region (China has only
@@ -352,7 +388,8 @@ def merged_column(pairs: pd.DataFrame, column: str, suffixes: list[str], merge) 
     # pd.factorize numbers combinations in order of first appearance, so these are their first rows.
     _, first_rows = np.unique(combination, return_index=True)
     merged = [merge(*(str(distinct[codes[row]]) for codes, distinct in factorized)) for row in first_rows]
-    return pd.Series(np.array(merged, dtype=object)[combination], index=pairs.index, dtype="str")
+    taken = pc.take(pa.array(merged, type=pa.large_string()), pa.array(combination))
+    return pd.Series(taken, index=pairs.index, dtype="str")
 
 
 def merge_source_ids(*source_ids: str) -> str:
@@ -379,38 +416,37 @@ def sorted_by(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def is_sorted_by(frame: pd.DataFrame, columns: list[str]) -> bool:
     """Whether the rows are in ascending order of the columns, compared neighbour by neighbour (no sort)."""
-    if len(frame) < 2:
-        return True
-    undecided = np.ones(len(frame) - 1, dtype=bool)
+    return neighbour_order(frame, columns)[0]
+
+
+def neighbour_order(frame: pd.DataFrame, columns: list[str]) -> tuple[bool, np.ndarray]:
+    """Whether the rows ascend in the columns, and for each row after the first whether its key equals the last one."""
+    undecided = np.ones(max(len(frame) - 1, 0), dtype=bool)
+    ordered = True
     for column in columns:
         later, same = neighbour_comparison(frame[column])
-        if (undecided & ~later & ~same).any():
-            return False
+        ordered = ordered and not (undecided & ~later & ~same).any()
         undecided &= same
-    return True
-
-
-def repeated_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """For a frame sorted by the columns: whether each row shares its key with the row before or after it."""
-    same = np.ones(max(len(frame) - 1, 0), dtype=bool)
-    for column in columns:
-        same &= neighbour_comparison(frame[column])[1]
-    repeated = np.zeros(len(frame), dtype=bool)
-    repeated[1:] |= same
-    repeated[:-1] |= same
-    return repeated
+    return ordered, undecided
 
 
 def neighbour_comparison(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Whether each value is greater than, and whether it equals, the one before (missing values compare as neither)."""
+    if len(column) < 2:
+        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
     if pd.api.types.is_numeric_dtype(column) and not isinstance(column.dtype, pd.StringDtype):
         values = column.to_numpy()
         return values[1:] > values[:-1], values[1:] == values[:-1]
-    array = pa.array(column.astype("str"), from_pandas=True)
+    array = text_array(column)
     later, earlier = array[1:], array[:-1]
-    greater = pc.fill_null(pc.greater(later, earlier), False).to_numpy(zero_copy_only=False)
-    equal = pc.fill_null(pc.equal(later, earlier), False).to_numpy(zero_copy_only=False)
+    greater = pc.fill_null(pc.greater(later, earlier), False).to_numpy()
+    equal = pc.fill_null(pc.equal(later, earlier), False).to_numpy()
     return np.asarray(greater, dtype=bool), np.asarray(equal, dtype=bool)
+
+
+def text_array(column: pd.Series) -> pa.ChunkedArray:
+    """A text column as an Arrow array (no copy when it is Arrow-backed already)."""
+    return pa.chunked_array(pa.array(column.astype("str"), from_pandas=True))
 
 
 def rows_where(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
@@ -448,19 +484,6 @@ def preferring_first(frames: list[pd.DataFrame | None]) -> pd.DataFrame:
         return sorted_by(present[0], ["region_code", "year"])
     combined = pd.concat(present, ignore_index=True).drop_duplicates(["region_code", "year"], keep="first")
     return combined.sort_values(["region_code", "year"], kind="stable").reset_index(drop=True)
-
-
-def ordered_by_code(frames: list[pd.DataFrame], order: list[str], columns: list[str]) -> pd.DataFrame:
-    """The frames' rows sorted by `order` (code first), sorting only the codes that several frames share."""
-    pieces: dict[str, list[pd.DataFrame]] = {}
-    for frame in frames:
-        for code, block in code_blocks(sorted_by(frame[columns], order)).items():
-            pieces.setdefault(code, []).append(block)
-    blocks = [
-        parts[0] if len(parts) == 1 else sorted_by(pd.concat(parts, ignore_index=True), order)
-        for _, parts in sorted(pieces.items())
-    ]
-    return pd.concat(blocks, ignore_index=True)
 
 
 DERIVATIONS = {
@@ -596,21 +619,13 @@ def pair_ratios(
     return result.astype(PAIRED_RATIO_DTYPES)[PAIRED_RATIO_COLUMNS]
 
 
-def published_values(preferred: pd.DataFrame, derived_codes: list[str]) -> pd.DataFrame:
-    """Values of derived indicators that a source printed itself, carried with method = published."""
-    printed = preferred[preferred["indicator_code"].isin(derived_codes)]
-    return pd.DataFrame(
-        {
-            "indicator_code": printed["indicator_code"],
-            "region_code": printed["region_code"],
-            "year": printed["year"],
-            "value": printed["value"],
-            "unit": printed["unit"],
-            "method": "published",
-            "status": printed["status"],
-            "source_ids": printed["source_id"],
-        }
-    )
+def published_values(pool: dict[str, pd.DataFrame], derived_codes: list[str]) -> dict[str, pd.DataFrame]:
+    """Values of derived indicators that a source printed itself, carried with method = published, by code."""
+    return {
+        code: pool[code].assign(method="published")[INDICATOR_COLUMNS]
+        for code in derived_codes
+        if code in pool and not pool[code].empty
+    }
 
 
 def merge_status(*statuses: str) -> str:
