@@ -105,15 +105,16 @@ def indicators(
     observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> pd.DataFrame:
     """Derived indicators for every region-year whose inputs exist, and published values carried as published."""
-    pool = pool_of(preferred_observations(observations, sources))
+    pool = code_blocks(as_pool(preferred_observations(observations, sources)))
     derived_entries = indicator_catalog[indicator_catalog["kind"] == "derived"]
     published = published_values(pool, list(derived_entries["indicator_code"]))
     derived = derived_blocks(pool, derived_entries, regions)
     blocks = []
     for code in sorted(set(derived) | set(published)):
         parts = [frame for frame in (derived.get(code), published.get(code)) if frame is not None]
-        block = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-        blocks.append(sorted_by(block, ["region_code", "year", "method"]))
+        if len(parts) > 1:
+            parts = [pd.concat(parts).sort_values(["region_code", "year", "method"], kind="stable")]
+        blocks.append(parts[0])
     result = pd.concat(blocks, ignore_index=True) if blocks else empty_indicators()
     return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]
 
@@ -226,7 +227,8 @@ def input_series(pool: dict[str, pd.DataFrame], indicator_code: str) -> pd.DataF
     series = pool.get(indicator_code)
     if series is None:
         return empty_frame(POOL_DTYPES)
-    return sorted_by(rows_where(series, series["value"].notna().to_numpy()), ["region_code", "year"])
+    # Pool frames are in region and year order (pool_of and preferring_first keep them so).
+    return rows_where(series, series["value"].notna().to_numpy())
 
 
 def paired(first: pd.DataFrame, second: pd.DataFrame, suffixes: tuple[str, str]) -> pd.DataFrame:
@@ -251,7 +253,7 @@ def same_rows(first: pd.DataFrame, second: pd.DataFrame) -> bool:
     """Whether two frames of equal length hold equal values row by row (text compared as Arrow arrays)."""
     for column in first.columns:
         left, right = first[column], second[column]
-        if pd.api.types.is_numeric_dtype(left) and not isinstance(left.dtype, pd.StringDtype):
+        if is_number_column(left):
             if not np.array_equal(left.to_numpy(), right.to_numpy()):
                 return False
         elif not pc.all(pc.fill_null(pc.equal(text_array(left), text_array(right)), False)).as_py():
@@ -313,7 +315,7 @@ def yearly_growth(pool: dict[str, pd.DataFrame], indicator_code: str) -> pd.Data
     """Year-on-year growth in percent per region; none across a `b` break or from a zero or negative base."""
     series = input_series(pool, indicator_code)
     # In region and year order, a region's previous year (if it has one) is the row just before.
-    same_region = neighbour_comparison(series["region_code"])[1]
+    same_region = neighbour_equality(series["region_code"])
     years = series["year"].to_numpy()
     current = np.flatnonzero(same_region & (years[1:] == years[:-1] + 1)) + 1
     previous = series.iloc[current - 1].assign(year=years[current])
@@ -367,27 +369,29 @@ def value_frame(pairs: pd.DataFrame, values, suffixes: list[str]) -> pd.DataFram
     """Region, year and computed value, with status and sources merged from the suffixed input columns."""
     return pd.DataFrame(
         {
-            "region_code": pairs["region_code"].to_numpy(),
+            "region_code": pairs["region_code"].array,
             "year": pairs["year"].to_numpy(),
             "value": values,
-            "status": merged_column(pairs, "status", suffixes, merge_status).to_numpy(),
-            "source_ids": merged_column(pairs, "source_ids", suffixes, merge_source_ids).to_numpy(),
+            "status": merged_column(pairs, "status", suffixes, merge_status).array,
+            "source_ids": merged_column(pairs, "source_ids", suffixes, merge_source_ids).array,
         }
     )
 
 
 def merged_column(pairs: pd.DataFrame, column: str, suffixes: list[str], merge) -> pd.Series:
     """Row-wise merge of the suffixed copies of a column (statuses or source ids), once per distinct combination."""
-    parts = [pairs[f"{column}{suffix}"].fillna("").astype(str) for suffix in suffixes]
     if pairs.empty:
         return pd.Series([], index=pairs.index, dtype="str")
     combination = np.zeros(len(pairs), dtype="int64")
-    factorized = [pd.factorize(part) for part in parts]
-    for codes, distinct in factorized:
+    encoded = []
+    for suffix in suffixes:
+        array = pc.fill_null(text_array(pairs[f"{column}{suffix}"]), "").combine_chunks().dictionary_encode()
+        codes, distinct = array.indices.to_numpy(zero_copy_only=False), array.dictionary.to_pylist()
         combination, _ = pd.factorize(combination * len(distinct) + codes)
+        encoded.append((codes, distinct))
     # pd.factorize numbers combinations in order of first appearance, so these are their first rows.
     _, first_rows = np.unique(combination, return_index=True)
-    merged = [merge(*(str(distinct[codes[row]]) for codes, distinct in factorized)) for row in first_rows]
+    merged = [merge(*(distinct[codes[row]] for codes, distinct in encoded)) for row in first_rows]
     taken = pc.take(pa.array(merged, type=pa.large_string()), pa.array(combination))
     return pd.Series(taken, index=pairs.index, dtype="str")
 
@@ -424,24 +428,38 @@ def neighbour_order(frame: pd.DataFrame, columns: list[str]) -> tuple[bool, np.n
     undecided = np.ones(max(len(frame) - 1, 0), dtype=bool)
     ordered = True
     for column in columns:
-        later, same = neighbour_comparison(frame[column])
-        ordered = ordered and not (undecided & ~later & ~same).any()
+        same = neighbour_equality(frame[column])
+        changes = np.flatnonzero(undecided & ~same)
+        ordered = ordered and bool(neighbour_increase(frame[column], changes).all())
         undecided &= same
     return ordered, undecided
 
 
-def neighbour_comparison(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Whether each value is greater than, and whether it equals, the one before (missing values compare as neither)."""
+def neighbour_equality(column: pd.Series) -> np.ndarray:
+    """For each value after the first, whether it equals the one before (missing values equal nothing)."""
     if len(column) < 2:
-        return np.zeros(0, dtype=bool), np.zeros(0, dtype=bool)
-    if pd.api.types.is_numeric_dtype(column) and not isinstance(column.dtype, pd.StringDtype):
+        return np.zeros(0, dtype=bool)
+    if is_number_column(column):
         values = column.to_numpy()
-        return values[1:] > values[:-1], values[1:] == values[:-1]
+        return values[1:] == values[:-1]
     array = text_array(column)
-    later, earlier = array[1:], array[:-1]
-    greater = pc.fill_null(pc.greater(later, earlier), False).to_numpy()
-    equal = pc.fill_null(pc.equal(later, earlier), False).to_numpy()
-    return np.asarray(greater, dtype=bool), np.asarray(equal, dtype=bool)
+    equal = pc.fill_null(pc.equal(array[1:], array[:-1]), False)
+    return np.asarray(equal.to_numpy(), dtype=bool)
+
+
+def neighbour_increase(column: pd.Series, positions: np.ndarray) -> np.ndarray:
+    """For the given positions i (0-based among the rows after the first): whether row i+1 is above row i."""
+    if is_number_column(column):
+        values = column.to_numpy()
+        return values[positions + 1] > values[positions]
+    array = text_array(column)
+    later, earlier = array.take(pa.array(positions + 1)), array.take(pa.array(positions))
+    return np.asarray(pc.fill_null(pc.greater(later, earlier), False).to_numpy(), dtype=bool)
+
+
+def is_number_column(column: pd.Series) -> bool:
+    """Whether a column holds numbers (compared in numpy) rather than text (compared in Arrow)."""
+    return pd.api.types.is_numeric_dtype(column) and not isinstance(column.dtype, pd.StringDtype)
 
 
 def text_array(column: pd.Series) -> pa.ChunkedArray:
@@ -466,7 +484,7 @@ def code_blocks(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """A frame sorted by indicator code split into one slice per code."""
     if frame.empty:
         return {}
-    changes = np.flatnonzero(~neighbour_comparison(frame["indicator_code"])[1]) + 1
+    changes = np.flatnonzero(~neighbour_equality(frame["indicator_code"])) + 1
     starts = np.concatenate([[0], changes])
     stops = np.concatenate([changes, [len(frame)]])
     return {
@@ -476,12 +494,12 @@ def code_blocks(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 
 def preferring_first(frames: list[pd.DataFrame | None]) -> pd.DataFrame:
-    """The rows of one indicator's frames, each (region, year) taken from the first frame that has it, in order."""
+    """One indicator's frames (each in region and year order) as one, each (region, year) from the first that has it."""
     present = [frame for frame in frames if frame is not None and not frame.empty]
     if not present:
         return next((frame for frame in frames if frame is not None), empty_frame(POOL_DTYPES))
     if len(present) == 1:
-        return sorted_by(present[0], ["region_code", "year"])
+        return present[0]
     combined = pd.concat(present, ignore_index=True).drop_duplicates(["region_code", "year"], keep="first")
     return combined.sort_values(["region_code", "year"], kind="stable").reset_index(drop=True)
 
