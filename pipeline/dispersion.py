@@ -160,6 +160,71 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
 
 
 @dataclass
+class Placement:
+    """Values placed in every unit set of their region, as numpy positions rather than text.
+
+    Per row of the values frame: `code` (position in `codes`, len(codes) for other indicators), `region` (position
+    among the unit regions, `region_count` for others), `year_offset` (years after `first_year`) and `values`. Per
+    placed value: its `row` in the values frame and its `unit` (row of the unit table), whose set is
+    `set_of_unit[unit]`. Sets are numbered in the order of (parent_region_code, unit_level); `set_parent` and
+    `set_level` are their positions in `parent_codes` and `level_names`.
+    """
+
+    codes: pd.Index
+    parent_codes: pd.Index
+    level_names: pd.Index
+    set_parent: np.ndarray
+    set_level: np.ndarray
+    set_of_unit: np.ndarray
+    row: np.ndarray
+    unit: np.ndarray
+    code: np.ndarray
+    region: np.ndarray
+    region_count: int
+    year_offset: np.ndarray
+    first_year: int
+    year_span: int
+    values: np.ndarray
+
+    @classmethod
+    def of(cls, values: pd.DataFrame, units: pd.DataFrame, codes: list[str], placed_codes: list[str]) -> Placement:
+        """Look up the given codes' rows; place the non-missing values of `placed_codes` in their regions' sets."""
+        regions = sorted(units["region_code"].unique())
+        code = positions_in(values["indicator_code"], codes)
+        region = positions_in(values["region_code"], regions, code < len(codes))
+        all_values = values["value"].to_numpy(dtype="float64")
+        years = values["year"].to_numpy(dtype="int64")
+        first_year = int(years.min()) if len(years) else 0
+        year_span = int(years.max()) - first_year + 1 if len(years) else 1
+        placing = np.append(np.isin(codes, placed_codes), False)
+        selected = np.flatnonzero(placing[code] & (region < len(regions)) & ~np.isnan(all_values))
+        parent, parent_codes = pd.factorize(units["parent_region_code"], sort=True)
+        level, level_names = pd.factorize(units["unit_level"], sort=True)
+        level_count = max(len(level_names), 1)
+        unique_sets, set_of_unit = np.unique(parent.astype("int64") * level_count + level, return_inverse=True)
+        row, unit = expand_to_sets(
+            selected, region[selected], positions_in(units["region_code"], regions), np.arange(len(units)), len(regions)
+        )
+        return cls(
+            codes=pd.Index(codes, dtype="str"),
+            parent_codes=pd.Index(parent_codes, dtype="str"),
+            level_names=pd.Index(level_names, dtype="str"),
+            set_parent=unique_sets // level_count,
+            set_level=unique_sets % level_count,
+            set_of_unit=set_of_unit,
+            row=row,
+            unit=unit,
+            code=code,
+            region=region,
+            region_count=len(regions),
+            year_offset=years - first_year,
+            first_year=first_year,
+            year_span=year_span,
+            values=all_values,
+        )
+
+
+@dataclass
 class GroupedLevels:
     """Every value placed in its (indicator, parent, unit level, year) groups of ≥ n units, as flat numpy arrays.
 
@@ -197,49 +262,36 @@ class GroupedLevels:
         cls, values: pd.DataFrame, units: pd.DataFrame, weight_lists: dict[str, list[str]], minimum_units: int
     ) -> GroupedLevels:
         """Place each flagged value in every unit set of its region; keep groups with at least `minimum_units` values."""
-        codes = pd.Index(sorted({*weight_lists, *(code for lists in weight_lists.values() for code in lists)}))
-        regions = sorted(units["region_code"].unique())
-        code = positions_in(values["indicator_code"], list(codes))
-        region = positions_in(values["region_code"], regions, code < len(codes))
-        all_values = values["value"].to_numpy(dtype="float64")
-        years = values["year"].to_numpy(dtype="int64")
-        first_year = int(years.min()) if len(years) else 0
-        year_span = int(years.max()) - first_year + 1 if len(years) else 1
-        flagged = np.append(np.isin(np.arange(len(codes)), codes.get_indexer(list(weight_lists))), False)
-        selected = np.flatnonzero(flagged[code] & (region < len(regions)) & ~np.isnan(all_values))
-        parent, parent_codes = pd.factorize(units["parent_region_code"], sort=True)
-        level, level_names = pd.factorize(units["unit_level"], sort=True)
-        level_count = max(len(level_names), 1)
-        unique_sets, set_of_unit = np.unique(parent.astype("int64") * level_count + level, return_inverse=True)
-        row, placed_set = expand_to_sets(
-            selected, region[selected], positions_in(units["region_code"], regions), set_of_unit, len(regions)
-        )
-        key = (code[row].astype("int64") * len(unique_sets) + placed_set) * year_span + (years[row] - first_year)
-        key, row = sorted_by_key(key, row, len(codes) * len(unique_sets) * year_span, len(values))
+        codes = sorted({*weight_lists, *(code for lists in weight_lists.values() for code in lists)})
+        placed = Placement.of(values, units, codes, list(weight_lists))
+        set_count, year_span = len(placed.set_parent), placed.year_span
+        key = (placed.code[placed.row] * set_count + placed.set_of_unit[placed.unit]) * year_span
+        key += placed.year_offset[placed.row]
+        key, row = sorted_by_key(key, placed.row, len(codes) * set_count * year_span, len(values))
         start, size = run_bounds(key)
         kept = np.repeat(size >= minimum_units, size)
         key, row = key[kept], row[kept]
         start, size = run_bounds(key)
         set_key, year_offset = np.divmod(key[start], year_span)
-        indicator, set_position = np.divmod(set_key, len(unique_sets))
+        indicator, set_position = np.divmod(set_key, set_count)
         return cls(
-            codes=pd.Index(codes, dtype="str"),
-            parent_codes=pd.Index(parent_codes, dtype="str"),
-            level_names=pd.Index(level_names, dtype="str"),
+            codes=placed.codes,
+            parent_codes=placed.parent_codes,
+            level_names=placed.level_names,
             indicator=indicator,
-            parent=unique_sets[set_position] // level_count,
-            level=unique_sets[set_position] % level_count,
-            year=year_offset + first_year,
+            parent=placed.set_parent[set_position],
+            level=placed.set_level[set_position],
+            year=year_offset + placed.first_year,
             start=start,
             size=size,
             row=row,
-            levels=all_values[row],
-            code=code,
-            region=region,
-            region_count=len(regions),
-            year_offset=years - first_year,
+            levels=placed.values[row],
+            code=placed.code,
+            region=placed.region,
+            region_count=placed.region_count,
+            year_offset=placed.year_offset,
             year_span=year_span,
-            values=all_values,
+            values=placed.values,
         )
 
     def per_level(self, per_group: np.ndarray) -> np.ndarray:
@@ -380,7 +432,7 @@ def sorted_by_key(key: np.ndarray, row: np.ndarray, key_space: int, row_space: i
 def expand_to_sets(
     rows: np.ndarray, region_of_row: np.ndarray, region_of_unit: np.ndarray, set_of_unit: np.ndarray, region_count: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Every (row, unit set) pair where the row's region is a unit of the set: a vectorised many-to-many join.
+    """Every (row, set_of_unit[unit]) pair where the row's region is the unit's region: a vectorised many-to-many join.
 
     A region lies in a few sets at most (its parent's, a province's counties, a county's villages), so the join
     takes each region's first set for every row, then its second for the rows whose region has one, and so on.

@@ -29,6 +29,8 @@ KEY = ["region_code", "year", "indicator_code"]
 # The order of observations, pools and indicator values: code, then region, then year.
 VALUE_KEY = ["indicator_code", "region_code", "year"]
 ORDER = ["indicator_code", "region_code", "year", "method"]
+# The columns of a series that derivations combine (codes and units come from the catalogue entry).
+PAIRED_COLUMNS = ["region_code", "year", "value", "status", "source_ids", "rounding_radius"]
 RATIO_COLUMNS = ["region_code", "year", *INDICATOR_COLUMNS[:1], *INDICATOR_COLUMNS[3:], "value_low", "value_high"]
 POOL_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids", "rounding_radius"]
 POOL_DTYPES = {
@@ -237,6 +239,7 @@ def paired(first: pd.DataFrame, second: pd.DataFrame, suffixes: tuple[str, str])
     When both list the same regions and years in the same order (the usual case) the rows pair up by position.
     """
     keys = ["region_code", "year"]
+    first, second = first[[c for c in PAIRED_COLUMNS if c in first]], second[[c for c in PAIRED_COLUMNS if c in second]]
     if not (len(first) == len(second) and same_rows(first[keys], second[keys])):
         left = first[keys].assign(left_position=np.arange(len(first)))
         right = second[keys].assign(right_position=np.arange(len(second)))
@@ -313,7 +316,7 @@ def difference_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: pd.DataF
 
 def yearly_growth(pool: dict[str, pd.DataFrame], indicator_code: str) -> pd.DataFrame:
     """Year-on-year growth in percent per region; none across a `b` break or from a zero or negative base."""
-    series = input_series(pool, indicator_code)
+    series = input_series(pool, indicator_code)[PAIRED_COLUMNS]
     # In region and year order, a region's previous year (if it has one) is the row just before.
     same_region = neighbour_equality(series["region_code"])
     years = series["year"].to_numpy()
@@ -429,8 +432,7 @@ def neighbour_order(frame: pd.DataFrame, columns: list[str]) -> tuple[bool, np.n
     ordered = True
     for column in columns:
         same = neighbour_equality(frame[column])
-        changes = np.flatnonzero(undecided & ~same)
-        ordered = ordered and bool(neighbour_increase(frame[column], changes).all())
+        ordered = ordered and bool(neighbour_increase(frame[column], undecided & ~same).all())
         undecided &= same
     return ordered, undecided
 
@@ -447,13 +449,16 @@ def neighbour_equality(column: pd.Series) -> np.ndarray:
     return np.asarray(equal.to_numpy(), dtype=bool)
 
 
-def neighbour_increase(column: pd.Series, positions: np.ndarray) -> np.ndarray:
-    """For the given positions i (0-based among the rows after the first): whether row i+1 is above row i."""
+def neighbour_increase(column: pd.Series, where: np.ndarray) -> np.ndarray:
+    """For the rows after the first where `where` holds: whether each is above the row before it."""
+    if not where.any():
+        return np.ones(0, dtype=bool)
     if is_number_column(column):
         values = column.to_numpy()
-        return values[positions + 1] > values[positions]
+        return (values[1:] > values[:-1])[where]
     array = text_array(column)
-    later, earlier = array.take(pa.array(positions + 1)), array.take(pa.array(positions))
+    mask = pa.array(where)
+    later, earlier = array[1:].filter(mask), array[:-1].filter(mask)
     return np.asarray(pc.fill_null(pc.greater(later, earlier), False).to_numpy(), dtype=bool)
 
 
