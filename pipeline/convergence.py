@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.dispersion import Placement, labels_at, unit_sets
+from pipeline.dispersion import Placement, labels_at, run_bounds, unit_sets
 from pipeline.indicators import BREAK_FLAG, empty_frame, indicator_values
 from pipeline.schemas import MINIMUM_UNITS, ConvergenceSchema
 from pipeline.validate import known_codes_schema_check
@@ -100,13 +100,15 @@ class UnitPanels:
 
     `levels` and `breaks_before` are year × series matrices (NaN where there is no value; the number of `b` break
     flags up to and including each year); `group` is each series' panel, numbered in the order of (indicator,
-    parent, unit level), with `group_code` and `group_set` the panel's indicator and unit set.
+    parent, unit level), whose series start at `group_start`; `group_code` and `group_set` are the panel's
+    indicator and unit set.
     """
 
     placement: Placement
     levels: np.ndarray
     breaks_before: np.ndarray
     group: np.ndarray
+    group_start: np.ndarray
     group_code: np.ndarray
     group_set: np.ndarray
 
@@ -122,19 +124,25 @@ class UnitPanels:
         unit_count, set_count = len(units), len(placed.set_parent)
         series_key = placed.code[placed.row] * unit_count + placed.unit
         present = np.flatnonzero(np.bincount(series_key, minlength=len(codes) * unit_count))
-        series = np.searchsorted(present, series_key)
-        years = placed.year_offset[placed.row]
-        levels = np.full((placed.year_span, len(present)), np.nan)
-        levels[years, series] = placed.values[placed.row]
-        broken = np.zeros((placed.year_span, len(present)), dtype="int64")
-        broken[years, series] = break_flags(values["status"])[placed.row]
         group_key = (present // unit_count) * set_count + placed.set_of_unit[present % unit_count]
-        group_keys, group = np.unique(group_key, return_inverse=True)
+        # Series numbered panel by panel, so each panel's series are contiguous.
+        order = np.argsort(group_key, kind="stable")
+        position = np.zeros(len(codes) * unit_count, dtype="int64")
+        position[present[order]] = np.arange(len(present))
+        series = position[series_key]
+        years = placed.year_offset[placed.row]
+        levels = np.full((len(present), placed.year_span), np.nan)
+        levels[series, years] = placed.values[placed.row]
+        broken = np.zeros((len(present), placed.year_span), dtype="int32")
+        broken[series, years] = break_flags(values["status"])[placed.row]
+        group_keys, group = np.unique(group_key[order], return_inverse=True)
+        start, _ = run_bounds(group)
         return cls(
             placement=placed,
-            levels=levels,
-            breaks_before=np.cumsum(broken, axis=0),
+            levels=np.ascontiguousarray(levels.T),
+            breaks_before=np.ascontiguousarray(np.cumsum(broken, axis=1).T),
             group=group,
+            group_start=start,
             group_code=group_keys // set_count,
             group_set=group_keys % set_count,
         )
@@ -156,7 +164,7 @@ class UnitPanels:
         for position, start in enumerate(offsets):
             for end in offsets[position + 1 :]:
                 usable = self.usable(start, end)
-                eligible = np.bincount(self.group, weights=usable, minlength=self.group_count) >= MINIMUM_UNITS
+                eligible = np.add.reduceat(usable, self.group_start, dtype="int64") >= MINIMUM_UNITS
                 length = end - start
                 better = eligible & ((length > best_length) | ((length == best_length) & (end > best_end)))
                 best_length[better], best_end[better], best_start[better] = length, end, start
