@@ -416,14 +416,9 @@ def empty_indicators() -> pd.DataFrame:
 
 def sorted_by(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """The rows in ascending order of the columns (stable); the frame itself when it is in that order already."""
-    if is_sorted_by(frame, columns):
+    if neighbour_order(frame, columns)[0]:
         return frame
     return frame.sort_values(columns, kind="stable").reset_index(drop=True)
-
-
-def is_sorted_by(frame: pd.DataFrame, columns: list[str]) -> bool:
-    """Whether the rows are in ascending order of the columns, compared neighbour by neighbour (no sort)."""
-    return neighbour_order(frame, columns)[0]
 
 
 def neighbour_order(frame: pd.DataFrame, columns: list[str]) -> tuple[bool, np.ndarray]:
