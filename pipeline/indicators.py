@@ -178,7 +178,7 @@ def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) ->
         ascending=[True] * len(KEY) + [True, False, True, True],
         kind="stable",
     )
-    losers = ranked.loc[ranked.duplicated(KEY, keep="first"), "position"].to_numpy()
+    losers = ranked["position"].to_numpy()[ranked.duplicated(KEY, keep="first").to_numpy()]
     keep = np.ones(len(present), dtype=bool)
     keep[losers] = False
     return rows_where(present, keep)
