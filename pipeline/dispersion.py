@@ -1,4 +1,4 @@
-"""Dispersion of each indicator across the units under a parent region (σ-convergence): cv, weighted cv, Theil, Gini."""
+"""σ-convergence: cv, weighted cv, Theil, Gini and max/min across the units under each parent, all groups at once."""
 
 from __future__ import annotations
 
