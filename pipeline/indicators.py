@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.metadata import load_indicator_catalog
 from pipeline.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema
@@ -23,6 +26,25 @@ INDICATOR_DTYPES = {
     "source_ids": "str",
 }
 KEY = ["region_code", "year", "indicator_code"]
+# The order of observations, pools and indicator values: code, then region, then year.
+VALUE_KEY = ["indicator_code", "region_code", "year"]
+ORDER = ["indicator_code", "region_code", "year", "method"]
+# The columns of a series that derivations combine (codes and units come from the catalogue entry).
+PAIRED_COLUMNS = ["region_code", "year", "value", "status", "source_ids", "rounding_radius"]
+RATIO_COLUMNS = ["region_code", "year", *INDICATOR_COLUMNS[:1], *INDICATOR_COLUMNS[3:], "value_low", "value_high"]
+POOL_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids", "rounding_radius"]
+POOL_DTYPES = {
+    "indicator_code": "str",
+    "region_code": "str",
+    "year": "int64",
+    "value": "float64",
+    "unit": "str",
+    "status": "str",
+    "source_ids": "str",
+    "rounding_radius": "float64",
+}
+# Filtering rows by slicing their unbroken runs beats a gather of every column up to this many runs.
+MAX_SLICED_RUNS = 2_000
 VALUE_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids"]
 BREAK_FLAG = "b"
 # The paired_city flag in regions.csv means "paired with Guangzhou for cooperation".
@@ -85,15 +107,17 @@ def indicators(
     observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> pd.DataFrame:
     """Derived indicators for every region-year whose inputs exist, and published values carried as published."""
-    preferred = preferred_observations(observations, sources)
+    pool = code_blocks(as_pool(preferred_observations(observations, sources)))
     derived_entries = indicator_catalog[indicator_catalog["kind"] == "derived"]
-    derived = derive_indicators(preferred, derived_entries, regions)
-    frames = [derived, published_values(preferred, list(derived_entries["indicator_code"]))]
-    frames = [frame for frame in frames if not frame.empty]
-    result = pd.concat(frames, ignore_index=True) if frames else empty_indicators()
-    result = result.sort_values(["indicator_code", "region_code", "year", "method"], kind="stable").reset_index(
-        drop=True
-    )
+    published = published_values(pool, list(derived_entries["indicator_code"]))
+    derived = derived_blocks(pool, derived_entries, regions)
+    blocks = []
+    for code in sorted(set(derived) | set(published)):
+        parts = [frame for frame in (derived.get(code), published.get(code)) if frame is not None]
+        if len(parts) > 1:
+            parts = [pd.concat(parts).sort_values(["region_code", "year", "method"], kind="stable")]
+        blocks.append(parts[0])
+    result = pd.concat(blocks, ignore_index=True) if blocks else empty_indicators()
     return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]
 
 
@@ -129,12 +153,24 @@ def paired_city_ratios(
 
 
 def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
-    """One figure per region, year and indicator: most authoritative source, then newest, then most precisely printed."""
+    """One figure per indicator, region and year (in that order): most authoritative source, newest, most precise."""
+    present = rows_where(observations, observations["value"].notna().to_numpy())
+    ordered, same = neighbour_order(present, VALUE_KEY)
+    if not ordered:
+        present = present.sort_values(VALUE_KEY, kind="stable").reset_index(drop=True)
+        same = neighbour_order(present, VALUE_KEY)[1]
+    repeated = np.zeros(len(present), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    if not repeated.any():
+        return present
+    positions = np.flatnonzero(repeated)
+    candidates = present.iloc[positions]
     by_source = sources.set_index("source_id")
-    present = observations[observations["value"].notna()]
-    ranked = present.assign(
-        authority_rank=present["source_id"].map(by_source["authority"].map(AUTHORITY_RANK)),
-        accessed=present["source_id"].map(by_source["accessed"].astype(str)),
+    ranked = candidates.assign(
+        position=positions,
+        authority_rank=candidates["source_id"].map(by_source["authority"].map(AUTHORITY_RANK)),
+        accessed=candidates["source_id"].map(by_source["accessed"].astype(str)),
     )
     # A newer snapshot of the same authority (a revised edition) supersedes an older one.
     ranked = ranked.sort_values(
@@ -142,13 +178,24 @@ def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) ->
         ascending=[True] * len(KEY) + [True, False, True, True],
         kind="stable",
     )
-    return ranked.drop_duplicates(KEY, keep="first").drop(columns=["authority_rank", "accessed"])
+    losers = ranked["position"].to_numpy()[ranked.duplicated(KEY, keep="first").to_numpy()]
+    keep = np.ones(len(present), dtype=bool)
+    keep[losers] = False
+    return rows_where(present, keep)
 
 
 def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     """Every derived catalogue entry, in catalogue order; later entries may use earlier ones as inputs."""
-    pool = as_pool(preferred)
-    frames = []
+    frames = list(derived_blocks(pool_of(preferred), derived_entries, regions).values())
+    return pd.concat(frames, ignore_index=True) if frames else empty_indicators()
+
+
+def derived_blocks(
+    pool: dict[str, pd.DataFrame], derived_entries: pd.DataFrame, regions: pd.DataFrame
+) -> dict[str, pd.DataFrame]:
+    """Each derived entry's rows (in region and year order) by code, in catalogue order; inputs include earlier ones."""
+    pool = dict(pool)
+    blocks = {}
     for entry in derived_entries.itertuples(index=False):
         derivation = DERIVATIONS.get(entry.derivation)
         if derivation is None:
@@ -157,33 +204,68 @@ def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, re
         if frame.empty:
             continue
         frame = frame.assign(indicator_code=entry.indicator_code, unit=entry.unit, method="derived")
-        frames.append(frame[INDICATOR_COLUMNS])
-        pool = pd.concat([as_pool(frame), pool], ignore_index=True).drop_duplicates(
-            ["indicator_code", "region_code", "year"], keep="first"
-        )
-    if not frames:
-        return empty_indicators()
-    return pd.concat(frames, ignore_index=True)
+        block = sorted_by(frame[INDICATOR_COLUMNS], ["region_code", "year"])
+        blocks[entry.indicator_code] = block
+        pool[entry.indicator_code] = preferring_first([as_pool(block), pool.get(entry.indicator_code)])
+    return blocks
 
 
 def as_pool(frame: pd.DataFrame) -> pd.DataFrame:
     """Observations or indicator rows as one shape: code, region, year, value, unit, status, sources, rounding."""
-    pool = frame.copy()
-    if "source_ids" not in pool:
-        pool["source_ids"] = pool["source_id"]
-    if "rounding_radius" not in pool:
-        pool["rounding_radius"] = float("nan")
-    return pool[["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids", "rounding_radius"]]
+    if "source_ids" not in frame:
+        frame = frame.assign(source_ids=frame["source_id"])
+    if "rounding_radius" not in frame:
+        frame = frame.assign(rounding_radius=float("nan"))
+    return frame[POOL_COLUMNS]
 
 
-def input_series(pool: pd.DataFrame, indicator_code: str) -> pd.DataFrame:
-    """The pool's values of one indicator, indexed by region and year."""
-    series = pool[(pool["indicator_code"] == indicator_code) & pool["value"].notna()]
-    return series.set_index(["region_code", "year"])
+def pool_of(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Observations or indicator rows as pool frames, one per indicator code, each in region and year order."""
+    return code_blocks(sorted_by(as_pool(frame), VALUE_KEY))
+
+
+def input_series(pool: dict[str, pd.DataFrame], indicator_code: str) -> pd.DataFrame:
+    """The pool's values of one indicator, in region and year order."""
+    series = pool.get(indicator_code)
+    if series is None:
+        return empty_frame(POOL_DTYPES)
+    # Pool frames are in region and year order (pool_of and preferring_first keep them so).
+    return rows_where(series, series["value"].notna().to_numpy())
+
+
+def paired(first: pd.DataFrame, second: pd.DataFrame, suffixes: tuple[str, str]) -> pd.DataFrame:
+    """Rows of two series with the same region and year side by side, their other columns suffixed (inner join).
+
+    When both list the same regions and years in the same order (the usual case) the rows pair up by position.
+    """
+    keys = ["region_code", "year"]
+    first, second = first[[c for c in PAIRED_COLUMNS if c in first]], second[[c for c in PAIRED_COLUMNS if c in second]]
+    if not (len(first) == len(second) and same_rows(first[keys], second[keys])):
+        left = first[keys].assign(left_position=np.arange(len(first)))
+        right = second[keys].assign(right_position=np.arange(len(second)))
+        matched = left.merge(right, on=keys, how="inner")
+        first = first.iloc[matched["left_position"].to_numpy()]
+        second = second.iloc[matched["right_position"].to_numpy()]
+    columns = {"region_code": first["region_code"].array, "year": first["year"].to_numpy()}
+    for frame, suffix in ((first, suffixes[0]), (second, suffixes[1])):
+        columns.update({f"{column}{suffix}": frame[column].array for column in frame.columns if column not in keys})
+    return pd.DataFrame(columns)
+
+
+def same_rows(first: pd.DataFrame, second: pd.DataFrame) -> bool:
+    """Whether two frames of equal length hold equal values row by row (text compared as Arrow arrays)."""
+    for column in first.columns:
+        left, right = first[column], second[column]
+        if is_number_column(left):
+            if not np.array_equal(left.to_numpy(), right.to_numpy()):
+                return False
+        elif not pc.all(pc.fill_null(pc.equal(text_array(left), text_array(right)), False)).as_py():
+            return False
+    return True
 
 
 def derive_ratio(
-    preferred: pd.DataFrame,
+    preferred: pd.DataFrame | dict[str, pd.DataFrame],
     indicator_code: str,
     numerator: str,
     denominator: str,
@@ -191,17 +273,17 @@ def derive_ratio(
     multiplier: float = 1.0,
 ) -> pd.DataFrame:
     """numerator / denominator × multiplier for every region-year with both, with the interval printed rounding allows."""
-    pool = as_pool(preferred)
-    top = input_series(pool, numerator)
-    bottom = input_series(pool, denominator)
-    pairs = top.join(bottom, how="inner", suffixes=("_numerator", "_denominator"))
-    pairs = pairs[pairs["value_denominator"] > 0]
+    pool = preferred if isinstance(preferred, dict) else pool_of(preferred)
+    pairs = paired(input_series(pool, numerator), input_series(pool, denominator), ("_numerator", "_denominator"))
+    pairs = rows_where(pairs, (pairs["value_denominator"] > 0).to_numpy())
     if pairs.empty:
-        return pd.DataFrame(columns=[*INDICATOR_COLUMNS, "value_low", "value_high"])
+        return pd.DataFrame(columns=RATIO_COLUMNS)
     radius_top = pairs["rounding_radius_numerator"].fillna(0.0)
     radius_bottom = pairs["rounding_radius_denominator"].fillna(0.0)
     result = pd.DataFrame(
         {
+            "region_code": pairs["region_code"],
+            "year": pairs["year"],
             "indicator_code": indicator_code,
             "value": pairs["value_numerator"] / pairs["value_denominator"] * multiplier,
             "unit": unit,
@@ -216,35 +298,35 @@ def derive_ratio(
             * multiplier,
         }
     )
-    return result.reset_index()
+    return result[RATIO_COLUMNS].reset_index(drop=True)
 
 
-def ratio_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def ratio_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `ratio` entry: inputs[0] / inputs[1] × multiplier."""
     numerator, denominator = entry.inputs.split(";")
     return derive_ratio(pool, entry.indicator_code, numerator, denominator, entry.unit, entry.multiplier)
 
 
-def difference_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def difference_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `difference` entry: inputs[0] − inputs[1], same region and year."""
     first, second = entry.inputs.split(";")
-    pairs = input_series(pool, first).join(input_series(pool, second), how="inner", suffixes=("_first", "_second"))
-    return value_frame(
-        pairs.reset_index(),
-        pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(),
-        ["_first", "_second"],
-    )
+    pairs = paired(input_series(pool, first), input_series(pool, second), ("_first", "_second"))
+    return value_frame(pairs, pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(), ["_first", "_second"])
 
 
-def yearly_growth(pool: pd.DataFrame, indicator_code: str) -> pd.DataFrame:
+def yearly_growth(pool: dict[str, pd.DataFrame], indicator_code: str) -> pd.DataFrame:
     """Year-on-year growth in percent per region; none across a `b` break or from a zero or negative base."""
-    series = input_series(pool, indicator_code).reset_index()
-    current = series.set_index(["region_code", "year"])
-    previous = series.assign(year=series["year"] + 1).set_index(["region_code", "year"])
-    pairs = current.join(previous, how="inner", suffixes=("_current", "_previous"))
-    pairs = pairs[~pairs["status_current"].str.contains(BREAK_FLAG, regex=False) & (pairs["value_previous"] > 0)]
+    series = input_series(pool, indicator_code)[PAIRED_COLUMNS]
+    # In region and year order, a region's previous year (if it has one) is the row just before.
+    same_region = neighbour_equality(series["region_code"])
+    years = series["year"].to_numpy()
+    current = np.flatnonzero(same_region & (years[1:] == years[:-1] + 1)) + 1
+    previous = series.iloc[current - 1].assign(year=years[current])
+    pairs = paired(series.iloc[current], previous, ("_current", "_previous"))
+    unbroken = ~pairs["status_current"].str.contains(BREAK_FLAG, regex=False).to_numpy(dtype=bool)
+    pairs = rows_where(pairs, unbroken & (pairs["value_previous"] > 0).to_numpy())
     growth = value_frame(
-        pairs.reset_index(),
+        pairs,
         (pairs["value_current"].to_numpy() / pairs["value_previous"].to_numpy() - 1.0) * 100.0,
         ["_current", "_previous"],
     )
@@ -253,37 +335,27 @@ def yearly_growth(pool: pd.DataFrame, indicator_code: str) -> pd.DataFrame:
     return growth
 
 
-def growth_of_input(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def growth_of_input(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `growth` entry: year-on-year percent change of inputs[0]."""
     return yearly_growth(pool, entry.inputs)
 
 
-def growth_difference_of_inputs(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def growth_difference_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `growth_difference` entry: growth of inputs[0] minus growth of inputs[1], in percentage points."""
     first, second = entry.inputs.split(";")
-    pairs = (
-        yearly_growth(pool, first)
-        .set_index(["region_code", "year"])
-        .join(
-            yearly_growth(pool, second).set_index(["region_code", "year"]),
-            how="inner",
-            suffixes=("_first", "_second"),
-        )
-    )
-    return value_frame(
-        pairs.reset_index(), pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(), ["_first", "_second"]
-    )
+    pairs = paired(yearly_growth(pool, first), yearly_growth(pool, second), ("_first", "_second"))
+    return value_frame(pairs, pairs["value_first"].to_numpy() - pairs["value_second"].to_numpy(), ["_first", "_second"])
 
 
-def index_change_of_input(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def index_change_of_input(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `index_change` entry: an index with the previous year = 100, minus 100 (percent change)."""
-    series = input_series(pool, entry.inputs).reset_index()
+    series = input_series(pool, entry.inputs)
     return series.assign(value=series["value"] - 100.0)[["region_code", "year", "value", "status", "source_ids"]]
 
 
-def share_of_parent(pool: pd.DataFrame, entry, regions: pd.DataFrame) -> pd.DataFrame:
+def share_of_parent(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
     """A catalogue `share_of_parent` entry: a region's value over its parent's own figure, same year, × 100."""
-    series = input_series(pool, entry.inputs).reset_index()
+    series = input_series(pool, entry.inputs)
     children = regions[["region_code", "parent_code"]].dropna()
     with_parent = series.merge(children, on="region_code")
     # Only the parent's own figure: regions.csv does not list every child of every region (China has only
@@ -300,19 +372,31 @@ def value_frame(pairs: pd.DataFrame, values, suffixes: list[str]) -> pd.DataFram
     """Region, year and computed value, with status and sources merged from the suffixed input columns."""
     return pd.DataFrame(
         {
-            "region_code": pairs["region_code"].to_numpy(),
+            "region_code": pairs["region_code"].array,
             "year": pairs["year"].to_numpy(),
             "value": values,
-            "status": merged_column(pairs, "status", suffixes, merge_status).to_numpy(),
-            "source_ids": merged_column(pairs, "source_ids", suffixes, merge_source_ids).to_numpy(),
+            "status": merged_column(pairs, "status", suffixes, merge_status).array,
+            "source_ids": merged_column(pairs, "source_ids", suffixes, merge_source_ids).array,
         }
     )
 
 
 def merged_column(pairs: pd.DataFrame, column: str, suffixes: list[str], merge) -> pd.Series:
-    """Row-wise merge of the suffixed copies of a column (statuses or source ids)."""
-    parts = [pairs[f"{column}{suffix}"].fillna("").astype(str) for suffix in suffixes]
-    return pd.Series([merge(*row) for row in zip(*parts, strict=True)], index=pairs.index, dtype="str")
+    """Row-wise merge of the suffixed copies of a column (statuses or source ids), once per distinct combination."""
+    if pairs.empty:
+        return pd.Series([], index=pairs.index, dtype="str")
+    combination = np.zeros(len(pairs), dtype="int64")
+    encoded = []
+    for suffix in suffixes:
+        array = pc.fill_null(text_array(pairs[f"{column}{suffix}"]), "").combine_chunks().dictionary_encode()
+        codes, distinct = array.indices.to_numpy(zero_copy_only=False), array.dictionary.to_pylist()
+        combination, _ = pd.factorize(combination * len(distinct) + codes)
+        encoded.append((codes, distinct))
+    # pd.factorize numbers combinations in order of first appearance, so these are their first rows.
+    _, first_rows = np.unique(combination, return_index=True)
+    merged = [merge(*(distinct[codes[row]] for codes, distinct in encoded)) for row in first_rows]
+    taken = pc.take(pa.array(merged, type=pa.large_string()), pa.array(combination))
+    return pd.Series(taken, index=pairs.index, dtype="str")
 
 
 def merge_source_ids(*source_ids: str) -> str:
@@ -330,6 +414,96 @@ def empty_indicators() -> pd.DataFrame:
     return empty_frame(INDICATOR_DTYPES)
 
 
+def sorted_by(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The rows in ascending order of the columns (stable); the frame itself when it is in that order already."""
+    if neighbour_order(frame, columns)[0]:
+        return frame
+    return frame.sort_values(columns, kind="stable").reset_index(drop=True)
+
+
+def neighbour_order(frame: pd.DataFrame, columns: list[str]) -> tuple[bool, np.ndarray]:
+    """Whether the rows ascend in the columns, and for each row after the first whether its key equals the last one."""
+    undecided = np.ones(max(len(frame) - 1, 0), dtype=bool)
+    ordered = True
+    for column in columns:
+        same = neighbour_equality(frame[column])
+        ordered = ordered and bool(neighbour_increase(frame[column], undecided & ~same).all())
+        undecided &= same
+    return ordered, undecided
+
+
+def neighbour_equality(column: pd.Series) -> np.ndarray:
+    """For each value after the first, whether it equals the one before (missing values equal nothing)."""
+    if len(column) < 2:
+        return np.zeros(0, dtype=bool)
+    if is_number_column(column):
+        values = column.to_numpy()
+        return values[1:] == values[:-1]
+    array = text_array(column)
+    equal = pc.fill_null(pc.equal(array[1:], array[:-1]), False)
+    return np.asarray(equal.to_numpy(), dtype=bool)
+
+
+def neighbour_increase(column: pd.Series, where: np.ndarray) -> np.ndarray:
+    """For the rows after the first where `where` holds: whether each is above the row before it."""
+    if not where.any():
+        return np.ones(0, dtype=bool)
+    if is_number_column(column):
+        values = column.to_numpy()
+        return (values[1:] > values[:-1])[where]
+    array = text_array(column)
+    mask = pa.array(where)
+    later, earlier = array[1:].filter(mask), array[:-1].filter(mask)
+    return np.asarray(pc.fill_null(pc.greater(later, earlier), False).to_numpy(), dtype=bool)
+
+
+def is_number_column(column: pd.Series) -> bool:
+    """Whether a column holds numbers (compared in numpy) rather than text (compared in Arrow)."""
+    return pd.api.types.is_numeric_dtype(column) and not isinstance(column.dtype, pd.StringDtype)
+
+
+def text_array(column: pd.Series) -> pa.ChunkedArray:
+    """A text column as an Arrow array (no copy when it is Arrow-backed already)."""
+    return pa.chunked_array(pa.array(column.astype("str"), from_pandas=True))
+
+
+def rows_where(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows where `keep` is true; long unbroken runs are sliced (no copy of text columns), not gathered."""
+    if keep.all():
+        return frame
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], keep, [False]]).astype("int8")))
+    starts, stops = edges[0::2], edges[1::2]
+    if len(starts) == 0:
+        return frame.iloc[0:0]
+    if len(starts) > MAX_SLICED_RUNS:
+        return frame[keep]
+    return pd.concat([frame.iloc[start:stop] for start, stop in zip(starts, stops, strict=True)])
+
+
+def code_blocks(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A frame sorted by indicator code split into one slice per code."""
+    if frame.empty:
+        return {}
+    changes = np.flatnonzero(~neighbour_equality(frame["indicator_code"])) + 1
+    starts = np.concatenate([[0], changes])
+    stops = np.concatenate([changes, [len(frame)]])
+    return {
+        str(frame["indicator_code"].iloc[start]): frame.iloc[start:stop]
+        for start, stop in zip(starts, stops, strict=True)
+    }
+
+
+def preferring_first(frames: list[pd.DataFrame | None]) -> pd.DataFrame:
+    """One indicator's frames (each in region and year order) as one, each (region, year) from the first that has it."""
+    present = [frame for frame in frames if frame is not None and not frame.empty]
+    if not present:
+        return next((frame for frame in frames if frame is not None), empty_frame(POOL_DTYPES))
+    if len(present) == 1:
+        return present[0]
+    combined = pd.concat(present, ignore_index=True).drop_duplicates(["region_code", "year"], keep="first")
+    return combined.sort_values(["region_code", "year"], kind="stable").reset_index(drop=True)
+
+
 DERIVATIONS = {
     "ratio": ratio_of_inputs,
     "difference": difference_of_inputs,
@@ -342,12 +516,18 @@ DERIVATIONS = {
 
 def indicator_values(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
     """One value per indicator, region and year: derived here if possible, else the preferred published figure."""
-    preferred = as_pool(preferred_observations(observations, sources))
-    derived = as_pool(indicators[indicators["method"] == "derived"])
-    values = pd.concat([derived, preferred], ignore_index=True)
-    values = values.drop_duplicates(["indicator_code", "region_code", "year"], keep="first")
-    values = values.sort_values(["indicator_code", "region_code", "year"], kind="stable").reset_index(drop=True)
-    return values[VALUE_COLUMNS].astype({"year": "int64", "value": "float64"})
+    preferred = code_blocks(as_pool(preferred_observations(observations, sources)))
+    derived = {
+        code: rows_where(block, block["method"].eq("derived").to_numpy())
+        for code, block in code_blocks(sorted_by(indicators, ORDER)).items()
+    }
+    codes = sorted(set(preferred) | set(derived))
+    frames = [preferring_first([derived.get(code), preferred.get(code)])[VALUE_COLUMNS] for code in codes]
+    frames = [frame for frame in frames if not frame.empty]
+    if not frames:
+        return empty_frame(POOL_DTYPES)[VALUE_COLUMNS]
+    values = pd.concat(frames, ignore_index=True)
+    return values.astype({"year": "int64", "value": "float64"})
 
 
 def region_groups(regions: pd.DataFrame) -> pd.DataFrame:
@@ -367,6 +547,8 @@ def region_groups(regions: pd.DataFrame) -> pd.DataFrame:
 def aggregate_groups(values: pd.DataFrame, groups: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
     """Group aggregates: sums of extensive measures, weighted means of rates; none when a member lacks a value."""
     rows = []
+    # Only the members' rows matter: one pass over the values instead of one per catalogue entry.
+    values = values[values["region_code"].isin(groups["region_code"])]
     members_of = groups.groupby("group_code")["region_code"].apply(sorted).to_dict()
     parent_of = groups.drop_duplicates("group_code").set_index("group_code")["parent_region_code"].to_dict()
     indexed = values.set_index(["indicator_code", "region_code", "year"])
@@ -457,21 +639,13 @@ def pair_ratios(
     return result.astype(PAIRED_RATIO_DTYPES)[PAIRED_RATIO_COLUMNS]
 
 
-def published_values(preferred: pd.DataFrame, derived_codes: list[str]) -> pd.DataFrame:
-    """Values of derived indicators that a source printed itself, carried with method = published."""
-    printed = preferred[preferred["indicator_code"].isin(derived_codes)]
-    return pd.DataFrame(
-        {
-            "indicator_code": printed["indicator_code"],
-            "region_code": printed["region_code"],
-            "year": printed["year"],
-            "value": printed["value"],
-            "unit": printed["unit"],
-            "method": "published",
-            "status": printed["status"],
-            "source_ids": printed["source_id"],
-        }
-    )
+def published_values(pool: dict[str, pd.DataFrame], derived_codes: list[str]) -> dict[str, pd.DataFrame]:
+    """Values of derived indicators that a source printed itself, carried with method = published, by code."""
+    return {
+        code: pool[code].assign(method="published")[INDICATOR_COLUMNS]
+        for code in derived_codes
+        if code in pool and not pool[code].empty
+    }
 
 
 def merge_status(*statuses: str) -> str:
