@@ -81,7 +81,10 @@ OTHER_CELLS = st.sampled_from(
 )
 # Printed regions: official names, an alias, a renamed and a merged former district (boundary rules by year).
 PRINTED_REGIONS = ["广州市", "荔湾区", "黄埔区", "从化市", "萝岗区", "其中：越秀区"]
-LABELS = {"农村居民人均可支配收入": ("rural_disposable_income_per_capita", "元"), "常住人口城镇化率": ("urbanisation_rate", "%")}
+LABELS = {
+    "农村居民人均可支配收入": ("rural_disposable_income_per_capita", "元"),
+    "常住人口城镇化率": ("urbanisation_rate", "%"),
+}
 
 
 @st.composite
