@@ -123,16 +123,16 @@ def read_source_table(
     return stage_cells(cells, sidecar, file_name, region_lookup, units, today or dt.date.today(), catalog, changes)
 
 
-def default_indicator_catalog() -> pd.DataFrame:
-    """The package's indicator catalogue, parsed once per version of indicators.yaml (YAML parsing is slow)."""
-    path = METADATA_DIR / "indicators.yaml"
-    return cached_indicator_catalog(path.stat().st_mtime_ns, path.stat().st_size)
+def default_indicator_catalog(metadata_dir: Path = METADATA_DIR) -> pd.DataFrame:
+    """A metadata folder's indicator catalogue, parsed once per version of indicators.yaml (YAML parsing is slow)."""
+    path = metadata_dir / "indicators.yaml"
+    return cached_indicator_catalog(str(metadata_dir), path.stat().st_mtime_ns, path.stat().st_size)
 
 
-@lru_cache(maxsize=2)
-def cached_indicator_catalog(modified: int, size: int) -> pd.DataFrame:
-    """The indicator catalogue for one version (modification time and size) of indicators.yaml."""
-    return load_indicator_catalog()
+@lru_cache(maxsize=4)
+def cached_indicator_catalog(metadata_dir: str, modified: int, size: int) -> pd.DataFrame:
+    """The indicator catalogue for one version (modification time and size) of a folder's indicators.yaml."""
+    return load_indicator_catalog(Path(metadata_dir))
 
 
 def load_boundary_changes(path: Path = BOUNDARY_CHANGES_FILE) -> list[BoundaryChange]:

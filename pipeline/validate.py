@@ -34,9 +34,13 @@ def observations(staged_observations: pd.DataFrame) -> pd.DataFrame:
 
 
 def schema_check_result(schema, frame: pd.DataFrame, table: str) -> dg.AssetCheckResult:
-    """Validate lazily; pass, or fail with every failing row (file, row, column, rule) in the metadata."""
+    """Validate lazily; pass, or fail with every failing row (file, row, column, rule) in the metadata.
+
+    inplace=True: pandera would otherwise copy the whole frame first; its only in-place change is the dtype
+    coercion the schema declares, which leaves frames of the published dtypes as they are.
+    """
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(frame, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as errors:
         failures = schema_failures(errors, frame, table)
         return dg.AssetCheckResult(
@@ -128,7 +132,8 @@ def observations_parts_within_totals(observations: pd.DataFrame, regions: pd.Dat
 
 def additive_indicator_codes(catalog_path=METADATA_DIR / "indicators.yaml") -> set[str]:
     """Indicators whose parts add up to the whole: `aggregation: sum`, unless marked `parts_can_exceed_total: true`."""
-    entries = yaml.safe_load(catalog_path.read_text(encoding="utf-8")) or []
+    entries = yaml.load(catalog_path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    entries = entries or []
     return {
         str(entry["indicator_code"])
         for entry in entries

@@ -121,5 +121,9 @@ def test_benchmark_writes_results_with_the_required_keys(tmp_path):
         assert written[key] is not None, key
     assert written == json.loads(json.dumps(result))
     assert written["observations"] == 26 * 30 * 20
-    assert set(written["stages"]) == {"pipeline", "pandas", "duckdb"}
+    assert set(written["stages"]) == {"pipeline", "job_memory", "pandas", "duckdb"}
     assert written["wall_s"] > 0 and written["peak_rss_mb"] > 0
+    # The real Dagster job ran on the synthetic panel (ProjectPaths.metadata_dir) and every check passed.
+    job = written["runs"]["job_memory"]
+    assert written["job_memory_success"] is True, (job.get("failed_steps"), job.get("failed_checks"), job.get("error"))
+    assert job["stages"]["read_and_stage"] > 0 and job["stages"]["warehouse_and_release"] > 0
