@@ -29,7 +29,12 @@ MAX_LISTED_FAILURES = 50
 @dg.asset(group_name=GROUP)
 def observations(staged_observations: pd.DataFrame) -> pd.DataFrame:
     """Staged observations in a stable order, the table that validation guards and the warehouse publishes."""
-    ordered = staged_observations.sort_values(["indicator_code", "region_code", "year", "source_id"], kind="stable")
+    return ordered_observations(staged_observations)
+
+
+def ordered_observations(staged: pd.DataFrame) -> pd.DataFrame:
+    """Staged observations sorted by indicator, region, year and source (stable), with a fresh index."""
+    ordered = staged.sort_values(["indicator_code", "region_code", "year", "source_id"], kind="stable")
     return ordered.reset_index(drop=True)[STAGED_COLUMNS]
 
 
