@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import logging
 import re
 import zipfile
@@ -834,6 +835,13 @@ def spread_texts(texts, positions: np.ndarray) -> pd.api.extensions.ExtensionArr
 def value_cells(rows: list[GridRow], columns: list[int]) -> pd.api.extensions.ExtensionArray:
     """The texts of the value cells, row by row and left to right ('' where a row is short), as one text array."""
     width = max(columns) + 1
+    lengths = {len(row.cells) for row in rows}
+    if len(lengths) == 1 and min(lengths) >= width:
+        # Rows of one length (a well-formed CSV): one flat list of texts, the value cells picked out by Arrow.
+        length = lengths.pop()
+        flat = pa.array(list(itertools.chain.from_iterable(row.cells for row in rows)), type=pa.large_string())
+        picked = (np.arange(len(rows))[:, None] * length + np.array(columns)[None, :]).ravel()
+        return pd.array(flat.take(pa.array(picked, type=pa.int64())), dtype="str")
     grid = np.empty((len(rows), width), dtype=object)
     for position, row in enumerate(rows):
         cells = row.cells[:width]
@@ -979,7 +987,7 @@ def cell_records_in_bulk(
     labels = {normalise_label(label): code for label, code in sidecar.labels.items()}
     skip_labels = {normalise_label(label) for label in fields.get("skip_labels") or []}
     skip_regions = {region_key(region) for region in fields.get("skip_regions") or []}
-    regions = {region_key(name): code for name, code in region_lookup.items()}
+    regions = region_keys_of(tuple(region_lookup.items()))
     former = {region_key(change.old_name): change for change in changes}
     restated = fields.get("boundaries") == "restated"
     merged_into = {change.new_code: change for change in changes if change.change == "merged_into" and not restated}
@@ -1260,6 +1268,12 @@ def cell_records_one_by_one(
             }
         )
     return pd.DataFrame.from_records(records, columns=[*STAGED_COLUMNS, "column_number", "cell"]), problems
+
+
+@lru_cache(maxsize=4)
+def region_keys_of(lookup_items: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Region lookup by matching key (region_key of each printed name), built once per lookup table, not per table."""
+    return {region_key(name): code for name, code in lookup_items}
 
 
 def region_key(printed: object) -> str:
