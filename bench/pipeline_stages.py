@@ -1,8 +1,7 @@
 """The pipeline's own stage functions on a synthetic raw folder, timed stage by stage (read → … → release).
 
-The Dagster job cannot run on the synthetic panel as is: its region lookup and `regions` asset read the fixed
-pipeline/metadata/regions.csv, which holds no villages. So this calls the same functions the assets call, in
-the same order, with the synthetic region table passed where the assets pass the real one.
+This calls the same functions the assets call, in the same order, with the synthetic region table passed where
+the assets pass the real one: the stages' own cost, without Dagster's. bench/pipeline_job.py runs the real job.
 """
 
 from __future__ import annotations
