@@ -123,18 +123,44 @@ def benchmark_indicators() -> pd.DataFrame:
 
 def village_rows(villages: pd.DataFrame, catalog: pd.DataFrame, rng: np.random.Generator) -> list[list[str]]:
     """One printed row per village and indicator: name, label, unit and one figure per year (all made up)."""
-    rows = []
+    figures = {}
     growth = np.cumprod(np.full(len(YEARS), 1.05))
     for entry in catalog.itertuples(index=False):
-        low, high, decimals = VALUE_RANGES[entry.unit]
+        low, high, _ = VALUE_RANGES[entry.unit]
         base = rng.uniform(low, low + (high - low) / 2.0, size=len(villages))
         values = base[:, None] * (growth if entry.unit in ("yuan", "persons") else np.ones(len(YEARS)))[None, :]
-        values = np.clip(values, low, high)
-        for name, figures in zip(villages["name_zh"], values, strict=True):
+        figures[entry.indicator_code] = np.clip(values, low, high)
+    # The numerator of a derived ratio is made from its denominator, so that the ratio is plausible (a share
+    # below 100 %, an urban/rural ratio between 1.2 and 3): otherwise the indicators' checks rightly fail.
+    for numerator, denominator, (low, high) in ratio_pairs(list(figures)):
+        factor = rng.uniform(low, high, size=len(villages))[:, None]
+        figures[numerator] = figures[denominator] * factor
+    rows = []
+    for entry in catalog.itertuples(index=False):
+        decimals = VALUE_RANGES[entry.unit][2]
+        for name, values in zip(villages["name_zh"], figures[entry.indicator_code], strict=True):
             rows.append(
-                [name, entry.name_zh, PRINTED_UNITS[entry.unit], *(f"{value:.{decimals}f}" for value in figures)]
+                [name, entry.name_zh, PRINTED_UNITS[entry.unit], *(f"{value:.{decimals}f}" for value in values)]
             )
     return rows
+
+
+def ratio_pairs(codes: list[str]) -> list[tuple[str, str, tuple[float, float]]]:
+    """(numerator, denominator, factor range) of the catalogue's derived ratios whose inputs are both generated."""
+    catalog = load_indicator_catalog()
+    ratios = catalog[catalog["derivation"] == "ratio"]
+    pairs = []
+    for entry in ratios.itertuples(index=False):
+        numerator, denominator = entry.inputs.split(";")
+        if numerator in codes and denominator in codes and numerator != denominator:
+            if entry.multiplier == 100.0:
+                factors = (0.2, 0.8)  # a share in percent
+            elif entry.valid_max <= 100.0:
+                factors = (1.2, 3.0)  # an urban/rural ratio
+            else:
+                factors = (20_000.0, 150_000.0)  # a per-capita figure in yuan (GDP per person)
+            pairs.append((numerator, denominator, factors))
+    return pairs
 
 
 def write_table(raw_dir: Path, source_id: str, rows: list[list[str]], catalog: pd.DataFrame) -> None:

@@ -1,8 +1,7 @@
 """The pipeline's own stage functions on a synthetic raw folder, timed stage by stage (read → … → release).
 
-The Dagster job cannot run on the synthetic panel as is: its region lookup and `regions` asset read the fixed
-pipeline/metadata/regions.csv, which holds no villages. So this calls the same functions the assets call, in
-the same order, with the synthetic region table passed where the assets pass the real one.
+This calls the same functions the assets call, in the same order, with the synthetic region table passed where
+the assets pass the real one: the stages' own cost, without Dagster's. bench/pipeline_job.py runs the real job.
 """
 
 from __future__ import annotations
@@ -26,13 +25,17 @@ from pipeline.ingest import source_records
 from pipeline.metadata import load_indicator_catalog, load_units
 from pipeline.reader import STAGED_COLUMNS, read_source_table
 from pipeline.release import content_hash, prepare_release
-from pipeline.schemas import StagedObservationSchema, observation_schema
+from pipeline.schemas import DispersionSchema, IndicatorSchema, StagedObservationSchema, observation_schema
 from pipeline.sidecar import load_sidecar, sidecar_paths
 from pipeline.warehouse import stage_warehouse
 
 
-def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path) -> dict:
-    """Run every stage on raw_dir; return wall seconds per stage, row counts and check outcomes."""
+def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: bool = True) -> dict:
+    """Run every stage on raw_dir; return wall seconds per stage, row counts and check outcomes.
+
+    derived=False skips the indicators and dispersion stages (their tables are published empty): the I/O and
+    memory path alone (read, validate, warehouse, release), for sizes where the derived stages do not fit.
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     stages: dict[str, float] = {}
     counts: dict[str, int] = {}
@@ -60,7 +63,7 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path) -> dict:
     checks["staged_observations_schema"] = validate.schema_check_result(
         StagedObservationSchema, staged, "staged_observations"
     ).passed
-    observations = validate.observations(staged)
+    observations = validate.ordered_observations(staged)  # the asset's body, without Dagster's direct-call context
     del staged
     checks["observations_schema"] = validate.schema_check_result(
         observation_schema(list(regions["region_code"]), catalog), observations, "observations"
@@ -69,17 +72,21 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path) -> dict:
     checks["observations_parts_within_totals"] = not excesses
     stages["validate"] = time.perf_counter() - started
 
-    started = time.perf_counter()
-    indicators = indicators_asset(observations, sources, catalog, regions)
-    stages["indicators"] = time.perf_counter() - started
-    counts["indicators"] = len(indicators)
+    if derived:
+        started = time.perf_counter()
+        indicators = indicators_asset(observations, sources, catalog, regions)
+        stages["indicators"] = time.perf_counter() - started
+        counts["indicators"] = len(indicators)
 
-    started = time.perf_counter()
-    values = indicator_values(observations, sources, indicators)
-    dispersion = dispersion_table(values, unit_sets(regions), catalog)
-    del values
-    stages["dispersion"] = time.perf_counter() - started
-    counts["dispersion"] = len(dispersion)
+        started = time.perf_counter()
+        values = indicator_values(observations, sources, indicators)
+        dispersion = dispersion_table(values, unit_sets(regions), catalog)
+        del values
+        stages["dispersion"] = time.perf_counter() - started
+        counts["dispersion"] = len(dispersion)
+    else:
+        indicators = pd.DataFrame(columns=list(IndicatorSchema.to_schema().columns))
+        dispersion = pd.DataFrame(columns=list(DispersionSchema.to_schema().columns))
 
     started = time.perf_counter()
     tables = {
@@ -107,14 +114,14 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path) -> dict:
     return {"stages": stages, "counts": counts, "checks": checks}
 
 
-def main(raw_dir: str, regions_file: str) -> None:
-    """Entry point for a subprocess: print the stage timings and this process's peak RSS as JSON."""
+def main(raw_dir: str, regions_file: str, *options: str) -> None:
+    """Entry point for a subprocess (option --io-only: no indicators, no dispersion): stage timings and peak RSS as JSON."""
     regions = pd.read_parquet(regions_file)
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as output:
-        result = run_stages(Path(raw_dir), regions, Path(output))
+        result = run_stages(Path(raw_dir), regions, Path(output), derived="--io-only" not in options)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:])

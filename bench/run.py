@@ -19,11 +19,18 @@ import pandas as pd
 from bench.generate import generate_panel
 
 RESULTS_DIR = Path(__file__).parent / "results"
+# Script name → module and extra arguments. `pipeline` calls the stage functions in asset order (`pipeline_io_only`
+# without indicators and dispersion: read, validate, warehouse, release); `job_memory` and
+# `job_fs` run the real Dagster job (build_everything) with outputs kept in memory or pickled to disk between steps.
 SCRIPTS = {
-    "pipeline": "bench.pipeline_stages",
-    "pandas": "bench.pandas_reference",
-    "duckdb": "bench.duckdb_floor",
+    "pipeline": ("bench.pipeline_stages", []),
+    "pipeline_io_only": ("bench.pipeline_stages", ["--io-only"]),
+    "job_memory": ("bench.pipeline_job", ["memory"]),
+    "job_fs": ("bench.pipeline_job", ["fs"]),
+    "pandas": ("bench.pandas_reference", []),
+    "duckdb": ("bench.duckdb_floor", []),
 }
+DEFAULT_SCRIPTS = ["pipeline", "job_memory", "pandas", "duckdb"]
 
 
 def benchmark(scale: float, results_dir: Path = RESULTS_DIR, only: list[str] | None = None) -> dict:
@@ -37,7 +44,7 @@ def benchmark(scale: float, results_dir: Path = RESULTS_DIR, only: list[str] | N
         regions_file = Path(folder) / "regions.parquet"
         panel.regions.to_parquet(regions_file, index=False)
         raw_bytes = sum(path.stat().st_size for path in raw_dir.iterdir())
-        runs = {name: timed_process(SCRIPTS[name], raw_dir, regions_file) for name in only or SCRIPTS}
+        runs = {name: timed_process(*SCRIPTS[name], raw_dir, regions_file) for name in only or DEFAULT_SCRIPTS}
     result = {
         "scale": scale,
         "observations": panel.observations,
@@ -50,13 +57,19 @@ def benchmark(scale: float, results_dir: Path = RESULTS_DIR, only: list[str] | N
             "raw_bytes": raw_bytes,
             "generate_s": round(generate_seconds, 3),
         },
-        "what_ran": "pipeline: the pipeline's own stage functions called in asset order (not the Dagster job: regions.csv holds no villages); pandas and duckdb: bench/pandas_reference.py and bench/duckdb_floor.py on the same files",
+        "what_ran": "pipeline: the pipeline's own stage functions called in asset order (bench/pipeline_stages.py); job_memory / job_fs: the Dagster job build_everything with ProjectPaths.metadata_dir pointing at the synthetic regions, outputs kept in memory / pickled by the fs I/O manager (bench/pipeline_job.py); pandas and duckdb: bench/pandas_reference.py and bench/duckdb_floor.py on the same files",
         "wall_s": runs.get("pipeline", {}).get("wall_s"),
         "peak_rss_mb": runs.get("pipeline", {}).get("peak_rss_mb"),
         "baseline_wall_s": runs.get("pandas", {}).get("wall_s"),
         "baseline_peak_rss_mb": runs.get("pandas", {}).get("peak_rss_mb"),
         "floor_wall_s": runs.get("duckdb", {}).get("wall_s"),
         "floor_peak_rss_mb": runs.get("duckdb", {}).get("peak_rss_mb"),
+        **{
+            f"{name}_{key}": runs[name].get(key)
+            for name in ("job_memory", "job_fs")
+            if name in runs
+            for key in ("wall_s", "peak_rss_mb", "success")
+        },
         "stages": {name: run.get("stages") for name, run in runs.items()},
         "runs": runs,
         "machine": machine(),
@@ -73,11 +86,11 @@ def benchmark(scale: float, results_dir: Path = RESULTS_DIR, only: list[str] | N
     return result
 
 
-def timed_process(module: str, raw_dir: Path, regions_file: Path) -> dict:
+def timed_process(module: str, arguments: list[str], raw_dir: Path, regions_file: Path) -> dict:
     """Run one script in a fresh Python process; its wall time (process start to exit) and its own report."""
     started = time.perf_counter()
     finished = subprocess.run(
-        [sys.executable, "-m", module, str(raw_dir), str(regions_file)],
+        [sys.executable, "-m", module, str(raw_dir), str(regions_file), *arguments],
         capture_output=True,
         text=True,
         check=False,
@@ -138,6 +151,8 @@ def main() -> None:
             "peak_rss_mb",
             "baseline_wall_s",
             "floor_wall_s",
+            "job_memory_wall_s",
+            "job_fs_wall_s",
             "observations_per_s",
             "pipeline_over_pandas",
             "pipeline_over_floor",

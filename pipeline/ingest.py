@@ -16,7 +16,13 @@ import yaml
 
 from pipeline.errors import InputError, InputProblem
 from pipeline.metadata import METADATA_DIR, load_indicator_catalog, load_regions, load_units, region_name_lookup
-from pipeline.reader import STAGED_COLUMNS, read_source_table
+from pipeline.reader import (
+    BOUNDARY_CHANGES_FILE,
+    STAGED_COLUMNS,
+    default_indicator_catalog,
+    load_boundary_changes,
+    read_source_table,
+)
 from pipeline.resources import ProjectPaths
 from pipeline.sidecar import SIDECAR_SUFFIX, load_sidecar, sha256_of, sidecar_paths
 
@@ -69,22 +75,24 @@ with warnings.catch_warnings():
                 description="The metadata files in pipeline/metadata (regions, aliases, units, indicators), versioned by their sha256.",
             )
         ],
+        required_resource_keys={"project_paths"},
     )
-    def metadata_files():
-        """One sha256 over every metadata file."""
-        return dg.ObserveResult(data_version=dg.DataVersion(folder_digest(METADATA_DIR)))
+    def metadata_files(context):
+        """One sha256 over every metadata file (of the package, and of ProjectPaths' metadata folder if another)."""
+        folders = dict.fromkeys([METADATA_DIR.resolve(), context.resources.project_paths.metadata_path.resolve()])
+        return dg.ObserveResult(data_version=dg.DataVersion(";".join(folder_digest(folder) for folder in folders)))
 
 
 @dg.asset(group_name=GROUP, deps=[METADATA_FILES])
-def regions() -> pd.DataFrame:
+def regions(project_paths: ProjectPaths) -> pd.DataFrame:
     """The region dimension: China, Guangdong, its cities and Guangzhou's districts with their groups."""
-    return load_regions()
+    return load_regions(project_paths.metadata_path)
 
 
 @dg.asset(group_name=GROUP, deps=[METADATA_FILES])
-def indicator_catalog() -> pd.DataFrame:
+def indicator_catalog(project_paths: ProjectPaths) -> pd.DataFrame:
     """The indicator catalogue: code, names, unit, definition, formula and plausible range of every indicator."""
-    return load_indicator_catalog()
+    return load_indicator_catalog(project_paths.metadata_path)
 
 
 def raw_table_assets(raw_dir: Path) -> list:
@@ -165,8 +173,16 @@ def staged_table_asset(source_id: str) -> dg.AssetsDefinition:
     @transient_io_retries
     def staged_table(project_paths: ProjectPaths) -> pd.DataFrame:
         raw_dir = project_paths.raw_path
+        metadata_dir = project_paths.metadata_path
         sidecar = load_sidecar(sidecar_path_of(raw_dir, source_id), raw_dir)
-        staged = read_source_table(sidecar, raw_dir, region_name_lookup(), load_units())
+        staged = read_source_table(
+            sidecar,
+            raw_dir,
+            region_name_lookup(metadata_dir),
+            load_units(metadata_dir),
+            indicator_catalog=default_indicator_catalog(metadata_dir),
+            boundary_changes=load_boundary_changes(metadata_dir / BOUNDARY_CHANGES_FILE.name),
+        )
         return staged[STAGED_COLUMNS]
 
     return staged_table

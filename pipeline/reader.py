@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import logging
 import re
 import zipfile
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.cells import CellError, ParsedCell, normalise_label, normalise_text, parse_cell, parse_year
 from pipeline.errors import InputError, InputProblem
@@ -49,6 +52,10 @@ FOOTER_PATTERN = re.compile(r"^(注|资料来源|数据来源|说明|备注)\s*[
 # Leading markers of sub-items in region columns: 其中：荔湾区, #荔湾区.
 REGION_PREFIX_PATTERN = re.compile(r"^(其中[:：]?|#)")
 LAYOUT_COLUMN_ROLES = ("label_column", "region_column", "year_column", "value_column", "unit_column")
+# Cells the bulk path parses without Python, in one vectorised pass: plain ASCII decimals, no sign but '-', no
+# grouping, no exponent, at most 15 digits each side (so Arrow's and Python's float parsing agree and stay finite).
+# Every other cell (placeholders, footnotes, full-width digits, %, 12,345) goes through parse_cell once per text.
+PLAIN_NUMBER_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$"
 
 logger = logging.getLogger(__name__)
 
@@ -117,16 +124,16 @@ def read_source_table(
     return stage_cells(cells, sidecar, file_name, region_lookup, units, today or dt.date.today(), catalog, changes)
 
 
-def default_indicator_catalog() -> pd.DataFrame:
-    """The package's indicator catalogue, parsed once per version of indicators.yaml (YAML parsing is slow)."""
-    path = METADATA_DIR / "indicators.yaml"
-    return cached_indicator_catalog(path.stat().st_mtime_ns, path.stat().st_size)
+def default_indicator_catalog(metadata_dir: Path = METADATA_DIR) -> pd.DataFrame:
+    """A metadata folder's indicator catalogue, parsed once per version of indicators.yaml (YAML parsing is slow)."""
+    path = metadata_dir / "indicators.yaml"
+    return cached_indicator_catalog(str(metadata_dir), path.stat().st_mtime_ns, path.stat().st_size)
 
 
-@lru_cache(maxsize=2)
-def cached_indicator_catalog(modified: int, size: int) -> pd.DataFrame:
-    """The indicator catalogue for one version (modification time and size) of indicators.yaml."""
-    return load_indicator_catalog()
+@lru_cache(maxsize=4)
+def cached_indicator_catalog(metadata_dir: str, modified: int, size: int) -> pd.DataFrame:
+    """The indicator catalogue for one version (modification time and size) of a folder's indicators.yaml."""
+    return load_indicator_catalog(Path(metadata_dir))
 
 
 def load_boundary_changes(path: Path = BOUNDARY_CHANGES_FILE) -> list[BoundaryChange]:
@@ -774,14 +781,16 @@ def wide_cell_frame(table: Table, layout: dict, headings: dict[int, tuple[int, s
     if not rows or not columns:
         return pd.DataFrame()
     per_column = len(columns)
+    row_positions = np.repeat(np.arange(len(rows)), per_column)
+    column_positions = np.tile(np.arange(per_column), len(rows))
 
-    def per_row(texts: list[str]) -> np.ndarray:
+    def per_row(texts: list[str]) -> pd.api.extensions.ExtensionArray:
         """One text per row, repeated for each of its value cells."""
-        return np.repeat(np.array(texts, dtype=object), per_column)
+        return spread_texts(texts, row_positions)
 
-    def per_cell(texts: list) -> np.ndarray:
-        """One entry per value column, repeated for every row."""
-        return np.tile(np.array(texts, dtype=object), len(rows))
+    def per_cell(texts: list[str]) -> pd.api.extensions.ExtensionArray:
+        """One text per value column, repeated for every row."""
+        return spread_texts(texts, column_positions)
 
     letters = [column_letter(table.first_column + column) for column in columns]
     numbers = [row.number for row in rows]
@@ -792,25 +801,53 @@ def wide_cell_frame(table: Table, layout: dict, headings: dict[int, tuple[int, s
     if "region_column" in roles:
         printed_regions = per_row([row_cell(row, roles["region_column"]) for row in rows])
     else:
-        printed_regions = np.full(len(rows) * per_column, str(layout.get("region", "")), dtype=object)
+        printed_regions = spread_texts([str(layout.get("region", ""))], np.zeros(len(row_positions), dtype="int64"))
     if "unit_column" in roles:
         printed_units = per_row([row_cell(row, roles["unit_column"]) for row in rows])
     else:
-        printed_units = np.full(len(rows) * per_column, "", dtype=object)
+        printed_units = spread_texts([""], np.zeros(len(row_positions), dtype="int64"))
+    cell_letters = pa.array(letters, type=pa.large_string()).take(pa.array(column_positions))
+    row_texts = pa.array([str(number) for number in numbers], type=pa.large_string()).take(pa.array(row_positions))
     return pd.DataFrame(
         {
             "source_row": np.repeat(np.array(numbers, dtype="int64"), per_column),
             "column_number": np.tile(np.array([table.first_column + column for column in columns]), len(rows)),
             "source_column": per_cell([table.names[column] or letters[index] for index, column in enumerate(columns)]),
-            "cell": per_cell(letters) + per_row([str(number) for number in numbers]),
+            "cell": pd.array(
+                pc.binary_join_element_wise(cell_letters, row_texts, pa.scalar("", pa.large_string())), dtype="str"
+            ),
             "printed_label": labels,
             "printed_region": printed_regions,
             "printed_unit": printed_units,
             "year": np.tile(np.array([headings[column][0] for column in columns], dtype="int64"), len(rows)),
             "year_column": np.full(len(rows) * per_column, None, dtype=object),
-            "raw_value": np.array([row_cell(row, column) for row in rows for column in columns], dtype=object),
+            "raw_value": value_cells(rows, columns),
         }
     )
+
+
+def spread_texts(texts, positions: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """texts[position] for every position, as a pandas text array built by Arrow (no Python string per row)."""
+    taken = pa.array(list(texts), type=pa.large_string()).take(pa.array(positions, type=pa.int64()))
+    return pd.array(taken, dtype="str")
+
+
+def value_cells(rows: list[GridRow], columns: list[int]) -> pd.api.extensions.ExtensionArray:
+    """The texts of the value cells, row by row and left to right ('' where a row is short), as one text array."""
+    width = max(columns) + 1
+    lengths = {len(row.cells) for row in rows}
+    if len(lengths) == 1 and min(lengths) >= width:
+        # Rows of one length (a well-formed CSV): one flat list of texts, the value cells picked out by Arrow.
+        length = lengths.pop()
+        flat = pa.array(list(itertools.chain.from_iterable(row.cells for row in rows)), type=pa.large_string())
+        picked = (np.arange(len(rows))[:, None] * length + np.array(columns)[None, :]).ravel()
+        return pd.array(flat.take(pa.array(picked, type=pa.int64())), dtype="str")
+    grid = np.empty((len(rows), width), dtype=object)
+    for position, row in enumerate(rows):
+        cells = row.cells[:width]
+        grid[position, : len(cells)] = cells
+        grid[position, len(cells) :] = ""
+    return pd.array(pa.array(grid[:, columns].ravel(), type=pa.large_string()), dtype="str")
 
 
 def long_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
@@ -950,80 +987,102 @@ def cell_records_in_bulk(
     labels = {normalise_label(label): code for label, code in sidecar.labels.items()}
     skip_labels = {normalise_label(label) for label in fields.get("skip_labels") or []}
     skip_regions = {region_key(region) for region in fields.get("skip_regions") or []}
-    regions = {region_key(name): code for name, code in region_lookup.items()}
+    regions = region_keys_of(tuple(region_lookup.items()))
     former = {region_key(change.old_name): change for change in changes}
     restated = fields.get("boundaries") == "restated"
     merged_into = {change.new_code: change for change in changes if change.change == "merged_into" and not restated}
 
-    blank = per_distinct(cells["raw_value"], lambda raw: not str(raw).strip()).astype(bool)
-    label_keys = per_distinct(cells["printed_label"], normalise_label)
-    region_keys = per_distinct(cells["printed_region"], region_key)
-    skipped = np.isin(label_keys, list(skip_labels)) | np.isin(region_keys, list(skip_regions))
-    skipped |= (label_keys == "") & (region_keys == "") & blank
+    plain = plain_number_mask(cells["raw_value"])
+    blank = np.zeros(len(cells), dtype=bool)  # a plain number is never blank
+    blank[~plain] = per_distinct(cells["raw_value"][~plain], lambda raw: not str(raw).strip()).astype(bool)
+    label_positions, printed_labels = distinct_values(cells["printed_label"])
+    region_positions, printed_regions = distinct_values(cells["printed_region"])
+    label_keys = [normalise_label(label) for label in printed_labels]
+    region_keys = [region_key(region) for region in printed_regions]
+    skipped = np.array([key in skip_labels for key in label_keys], dtype=bool)[label_positions]
+    skipped |= np.array([key in skip_regions for key in region_keys], dtype=bool)[region_positions]
+    no_label = np.array([key == "" for key in label_keys], dtype=bool)[label_positions]
+    skipped |= no_label & np.array([key == "" for key in region_keys], dtype=bool)[region_positions] & blank
     if fields.get("blank_cells") == "not_transcribed":
         skipped |= blank
     kept = ~skipped
-    cells = cells[kept].reset_index(drop=True)
-    label_keys, region_keys = label_keys[kept], region_keys[kept]
+    if not kept.all():
+        cells = cells[kept].reset_index(drop=True)
+        label_positions, region_positions, plain = label_positions[kept], region_positions[kept], plain[kept]
     if cells.empty:
         return pd.DataFrame(columns=[*STAGED_COLUMNS, "column_number", "cell"])
 
-    indicator_codes = pd.Series(label_keys).map(labels)
-    years = cells["year"].astype("int64")
-    if indicator_codes.isna().any() or not years.between(FIRST_YEAR, today.year).all():
+    indicator_of_label = [labels.get(key) for key in label_keys]
+    years = cells["year"].to_numpy(dtype="int64")
+    used_labels = np.unique(label_positions)
+    if any(indicator_of_label[position] is None for position in used_labels):
         return None
-    pairs = pd.DataFrame({"region_key": region_keys, "year": years})
-    distinct = pairs.drop_duplicates()
+    if not ((years >= FIRST_YEAR) & (years <= today.year)).all():
+        return None
+    # A region is resolved once per (printed name, year): boundary changes depend on the year.
+    pair_positions, pairs = pd.factorize(region_positions.astype("int64") * 10_000 + years)
     resolved = [
-        resolve_region(printed, year, regions, former, merged_into)
-        for printed, year in zip(distinct["region_key"], distinct["year"], strict=True)
+        resolve_region(region_keys[pair // 10_000], int(pair % 10_000), regions, former, merged_into) for pair in pairs
     ]
     if any(problem for _, _, problem in resolved):
         return None
-    distinct = distinct.assign(
-        region_code=[code for code, _, _ in resolved], region_status=[status for _, status, _ in resolved]
-    )
-    placed = pairs.merge(distinct, on=["region_key", "year"], how="left")
 
-    printed_units = per_distinct(cells["printed_unit"], normalise_text)
-    printed_units = np.where(printed_units == "", declared_unit, printed_units).astype(object)
-    if not np.isin(printed_units, list(units)).all():
+    unit_positions, printed_unit_texts = distinct_values(cells["printed_unit"])
+    printed_units = [normalise_text(text) or declared_unit for text in printed_unit_texts]
+    if any(unit not in units for unit in printed_units):
         return None
-    parsed = per_distinct(cells["raw_value"], parsed_or_none)
-    if any(cell is None for cell in parsed):
+    values = parsed_values(cells["raw_value"], plain)
+    if values is None:
         return None
-    percent = np.array([cell.percent for cell in parsed], dtype=bool)
-    indicator_units = indicator_codes.map(bounds).to_numpy(dtype=object)
+    numbers, decimals, percent, cell_statuses = values
+    indicator_units = np.array([bounds.get(code) for code in indicator_of_label], dtype=object)[label_positions]
+    canonical_units = [*(units[unit][0] for unit in printed_units)]
+    multipliers = [*(units[unit][1] for unit in printed_units)]
+    canonical_positions = unit_positions.astype("int64")
     if "%" in units:
-        printed_units = np.where(percent & (indicator_units == units["%"][0]), "%", printed_units).astype(object)
-    canonical_units = pd.Series(printed_units).map({printed: unit for printed, (unit, _) in units.items()})
-    multipliers = pd.Series(printed_units).map({printed: factor for printed, (_, factor) in units.items()})
-    canonical = canonical_units.to_numpy(dtype=object)
+        # A printed % sign is the cell's unit, in a percent indicator: position len(printed_units) stands for '%'.
+        canonical_units.append(units["%"][0])
+        multipliers.append(units["%"][1])
+        canonical_positions = np.where(
+            percent & (indicator_units == units["%"][0]), len(printed_units), canonical_positions
+        )
+    canonical = np.array(canonical_units, dtype=object)[canonical_positions]
+    multiplier = np.array(multipliers, dtype="float64")[canonical_positions]
     if ((percent & (canonical != "percent")) | (canonical != indicator_units)).any():
         return None
 
-    numbers = np.array([np.nan if cell.value is None else cell.value for cell in parsed], dtype="float64")
-    radius_by_decimals = {decimals: 0.5 * 10 ** (-decimals) for decimals in {cell.decimals for cell in parsed}}
-    half_digits = np.array([radius_by_decimals[cell.decimals] for cell in parsed], dtype="float64")
-    statuses = np.array([cell.status for cell in parsed], dtype=object) + placed["region_status"].to_numpy(dtype=object)
+    distinct_decimals, decimal_positions = np.unique(decimals, return_inverse=True)
+    radius_by_decimals = np.array([0.5 * 10 ** (-int(places)) for places in distinct_decimals], dtype="float64")
+    half_digits = radius_by_decimals[decimal_positions]
+    status_positions, status_pairs = pd.factorize(
+        pd.Series(cell_statuses, dtype=object)
+        + pd.Series([status for _, status, _ in resolved], dtype=object).to_numpy()[pair_positions]
+    )
+    count = len(cells)
     return pd.DataFrame(
         {
-            "source_id": sidecar.source_id,
-            "source_file": file_name,
+            "source_id": spread_texts([sidecar.source_id], np.zeros(count, dtype="int64")),
+            "source_file": spread_texts([file_name], np.zeros(count, dtype="int64")),
             "source_row": cells["source_row"].to_numpy(),
-            "source_column": cells["source_column"].to_numpy(dtype=object),
-            "printed_label": per_distinct(cells["printed_label"], normalise_text),
-            "region_code": placed["region_code"].to_numpy(dtype=object),
-            "year": years.to_numpy(),
-            "indicator_code": indicator_codes.to_numpy(dtype=object),
-            "value": numbers * multipliers.to_numpy(dtype="float64"),
-            "unit": canonical,
-            "status": per_distinct(pd.Series(statuses), lambda text: "".join(sorted(set(text)))),
-            "rounding_radius": np.where(np.isnan(numbers), np.nan, half_digits * multipliers.to_numpy(dtype="float64")),
+            "source_column": cells["source_column"].array,
+            "printed_label": spread_texts([normalise_text(label) for label in printed_labels], label_positions),
+            "region_code": spread_texts([code for code, _, _ in resolved], pair_positions),
+            "year": years,
+            "indicator_code": spread_texts(indicator_of_label, label_positions),
+            "value": numbers * multiplier,
+            "unit": spread_texts(canonical_units, canonical_positions),
+            "status": spread_texts(["".join(sorted(set(text))) for text in status_pairs], status_positions),
+            "rounding_radius": np.where(np.isnan(numbers), np.nan, half_digits * multiplier),
             "column_number": cells["column_number"].to_numpy(),
-            "cell": cells["cell"].to_numpy(dtype=object),
+            "cell": cells["cell"].array,
         }
     )
+
+
+def distinct_values(values: pd.Series) -> tuple[np.ndarray, list]:
+    """Every row's position among the distinct values, and the distinct values (a missing value counts as one)."""
+    positions, distinct = pd.factorize(values, use_na_sentinel=False)
+    return positions, list(distinct)
 
 
 def per_distinct(values: pd.Series, function) -> np.ndarray:
@@ -1032,6 +1091,44 @@ def per_distinct(values: pd.Series, function) -> np.ndarray:
     results = np.empty(len(distinct), dtype=object)
     results[:] = [function(value) for value in distinct]
     return results[codes]
+
+
+def plain_number_mask(raw_values: pd.Series) -> np.ndarray:
+    """True for cells printed as a plain decimal (PLAIN_NUMBER_PATTERN), found in one vectorised pass."""
+    texts = pa.array(raw_values, type=pa.large_string(), from_pandas=True)
+    matches = pc.fill_null(pc.match_substring_regex(texts, PLAIN_NUMBER_PATTERN), False)
+    return matches.to_numpy(zero_copy_only=False)
+
+
+def parsed_values(
+    raw_values: pd.Series, plain: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Value, printed decimals, % sign and status of every cell; None when a cell is neither number nor placeholder.
+
+    Plain decimals are parsed by Arrow in one pass (Arrow and Python both round a decimal text to the nearest
+    double, so the values are identical); every other cell goes through parse_cell once per distinct text.
+    """
+    count = len(raw_values)
+    numbers = np.full(count, np.nan, dtype="float64")
+    decimals = np.zeros(count, dtype="int64")
+    percent = np.zeros(count, dtype=bool)
+    statuses = np.full(count, "", dtype=object)
+    if plain.any():
+        texts = pa.array(raw_values[plain], type=pa.large_string())
+        numbers[plain] = pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False)
+        dots = pc.find_substring(texts, ".").to_numpy(zero_copy_only=False)
+        lengths = pc.binary_length(texts).to_numpy(zero_copy_only=False)
+        decimals[plain] = np.where(dots >= 0, lengths - dots - 1, 0)
+    rest = ~plain
+    if rest.any():
+        parsed = per_distinct(raw_values[rest], parsed_or_none)
+        if any(cell is None for cell in parsed):
+            return None
+        numbers[rest] = [np.nan if cell.value is None else cell.value for cell in parsed]
+        decimals[rest] = [cell.decimals for cell in parsed]
+        percent[rest] = [cell.percent for cell in parsed]
+        statuses[rest] = [cell.status for cell in parsed]
+    return numbers, decimals, percent, statuses
 
 
 def parsed_or_none(raw: object) -> ParsedCell | None:
@@ -1171,6 +1268,12 @@ def cell_records_one_by_one(
             }
         )
     return pd.DataFrame.from_records(records, columns=[*STAGED_COLUMNS, "column_number", "cell"]), problems
+
+
+@lru_cache(maxsize=4)
+def region_keys_of(lookup_items: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Region lookup by matching key (region_key of each printed name), built once per lookup table, not per table."""
+    return {region_key(name): code for name, code in lookup_items}
 
 
 def region_key(printed: object) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -259,16 +260,24 @@ def with_checks(schema: pa.DataFrameSchema, checks: list[pa.Check]) -> pa.DataFr
 
 def plausible(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
     """True where the value is missing or within its indicator's plausible range."""
-    low = frame["indicator_code"].map(bounds["valid_min"]).astype("float64")
-    high = frame["indicator_code"].map(bounds["valid_max"]).astype("float64")
+    low = pd.Series(per_code(frame["indicator_code"], bounds["valid_min"]), index=frame.index, dtype="float64")
+    high = pd.Series(per_code(frame["indicator_code"], bounds["valid_max"]), index=frame.index, dtype="float64")
     value = frame["value"]
     return value.isna() | ((low.isna() | (value >= low)) & (high.isna() | (value <= high)))
 
 
 def unit_matches(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
     """True where the unit is the catalogue's unit for the indicator (unknown indicators are left to isin)."""
-    expected = frame["indicator_code"].map(bounds["unit"])
-    return expected.isna() | (frame["unit"] == expected)
+    expected = pd.Series(per_code(frame["indicator_code"], bounds["unit"]), index=frame.index, dtype=object)
+    return expected.isna() | (frame["unit"].to_numpy(dtype=object) == expected)
+
+
+def per_code(codes: pd.Series, mapping: pd.Series) -> np.ndarray:
+    """mapping[code] for every row (missing where the code is unknown), looked up once per distinct code."""
+    positions, distinct = pd.factorize(codes)
+    looked_up = mapping.reindex(distinct).to_numpy(dtype=object if mapping.dtype == object else None)
+    missing = np.array([None if looked_up.dtype == object else np.nan], dtype=looked_up.dtype)
+    return np.concatenate([looked_up, missing])[positions]  # position -1 (a null code) → missing
 
 
 def schema_failures(errors: pa.errors.SchemaErrors, frame: pd.DataFrame, table: str) -> list[dict]:

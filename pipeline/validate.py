@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 import yaml
@@ -28,14 +29,23 @@ MAX_LISTED_FAILURES = 50
 @dg.asset(group_name=GROUP)
 def observations(staged_observations: pd.DataFrame) -> pd.DataFrame:
     """Staged observations in a stable order, the table that validation guards and the warehouse publishes."""
-    ordered = staged_observations.sort_values(["indicator_code", "region_code", "year", "source_id"], kind="stable")
+    return ordered_observations(staged_observations)
+
+
+def ordered_observations(staged: pd.DataFrame) -> pd.DataFrame:
+    """Staged observations sorted by indicator, region, year and source (stable), with a fresh index."""
+    ordered = staged.sort_values(["indicator_code", "region_code", "year", "source_id"], kind="stable")
     return ordered.reset_index(drop=True)[STAGED_COLUMNS]
 
 
 def schema_check_result(schema, frame: pd.DataFrame, table: str) -> dg.AssetCheckResult:
-    """Validate lazily; pass, or fail with every failing row (file, row, column, rule) in the metadata."""
+    """Validate lazily; pass, or fail with every failing row (file, row, column, rule) in the metadata.
+
+    inplace=True: pandera would otherwise copy the whole frame first; its only in-place change is the dtype
+    coercion the schema declares, which leaves frames of the published dtypes as they are.
+    """
     try:
-        schema.validate(frame, lazy=True)
+        schema.validate(frame, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as errors:
         failures = schema_failures(errors, frame, table)
         return dg.AssetCheckResult(
@@ -127,7 +137,8 @@ def observations_parts_within_totals(observations: pd.DataFrame, regions: pd.Dat
 
 def additive_indicator_codes(catalog_path=METADATA_DIR / "indicators.yaml") -> set[str]:
     """Indicators whose parts add up to the whole: `aggregation: sum`, unless marked `parts_can_exceed_total: true`."""
-    entries = yaml.safe_load(catalog_path.read_text(encoding="utf-8")) or []
+    entries = yaml.load(catalog_path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    entries = entries or []
     return {
         str(entry["indicator_code"])
         for entry in entries
@@ -138,21 +149,45 @@ def additive_indicator_codes(catalog_path=METADATA_DIR / "indicators.yaml") -> s
 def parts_exceeding_totals(observations: pd.DataFrame, regions: pd.DataFrame, additive: set[str]) -> list[dict]:
     """Per table, year and additive indicator: child regions whose sum exceeds the parent's printed total."""
     key = ["source_id", "year", "indicator_code"]
-    figures = observations[observations["indicator_code"].isin(additive) & observations["value"].notna()]
+    columns = [*key, "region_code", "value", "rounding_radius", "source_row", "source_column", "source_file"]
+    figures = observations.loc[observations["indicator_code"].isin(additive) & observations["value"].notna(), columns]
+    parent_of = regions.set_index("region_code")["parent_code"]
     figures = figures.assign(
-        parent_code=figures["region_code"].map(regions.set_index("region_code")["parent_code"]),
+        parent_code=pd.Series(per_distinct_code(figures["region_code"], parent_of), index=figures.index),
         radius=figures["rounding_radius"].fillna(0.0),
     )
+    # Only (table, year, indicator) groups that print a parent together with its children can fail: a table of
+    # villages without their towns' totals is skipped before any grouping.
+    totals = figures[["source_id", "region_code"]].drop_duplicates()
+    totals_printed = (
+        figures[["source_id", "parent_code"]]
+        .drop_duplicates()
+        .merge(totals, left_on=["source_id", "parent_code"], right_on=["source_id", "region_code"])
+    )
+    if totals_printed.empty:
+        return []
+    figures = figures[
+        figures["source_id"].isin(totals_printed["source_id"].unique())
+        & (
+            figures["parent_code"].isin(totals_printed["parent_code"].unique())
+            | figures["region_code"].isin(totals_printed["parent_code"].unique())
+        )
+    ]
     totals = figures.rename(
         columns={"region_code": "total_region", "value": "total", "radius": "total_radius", "source_row": "total_row"}
     )[[*key, "total_region", "total", "total_radius", "total_row", "source_column", "source_file"]]
-    parts = (
-        figures.dropna(subset=["parent_code"])
-        .groupby([*key, "parent_code"], as_index=False)
-        .agg(parts_sum=("value", "sum"), parts_radius=("radius", "sum"), part_rows=("source_row", list))
+    children = figures.dropna(subset=["parent_code"])
+    parts = children.groupby([*key, "parent_code"], as_index=False).agg(
+        parts_sum=("value", "sum"), parts_radius=("radius", "sum")
     )
     joined = parts.merge(totals, left_on=[*key, "parent_code"], right_on=[*key, "total_region"])
     exceeding = joined[joined["parts_sum"] - joined["parts_radius"] > joined["total"] + joined["total_radius"]]
+    part_rows = (
+        children.merge(exceeding[[*key, "parent_code"]], on=[*key, "parent_code"])
+        .groupby([*key, "parent_code"])["source_row"]
+        .agg(list)
+    )
+    exceeding = exceeding.join(part_rows.rename("part_rows"), on=[*key, "parent_code"])
     return [
         {
             "file": row.source_file,
@@ -168,6 +203,13 @@ def parts_exceeding_totals(observations: pd.DataFrame, regions: pd.DataFrame, ad
         }
         for row in exceeding.itertuples(index=False)
     ]
+
+
+def per_distinct_code(codes: pd.Series, mapping: pd.Series) -> np.ndarray:
+    """mapping[code] for every row (None where unknown), looked up once per distinct code."""
+    positions, distinct = pd.factorize(codes)
+    looked_up = np.append(mapping.reindex(distinct).to_numpy(dtype=object), None)
+    return looked_up[positions]  # position -1 (a null code) → None
 
 
 def describe_excess(record: dict) -> str:

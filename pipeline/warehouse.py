@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -139,7 +140,7 @@ def stage_warehouse(
     discard_staging(staging)
     with duckdb.connect(str(staging)) as connection:
         for position, (name, frame) in enumerate(tables.items()):
-            connection.register("incoming_frame", frame)
+            connection.register("incoming_frame", arrow_table(frame))
             # Table names come from the PUBLISHED_TABLES registry, never from data; they are quoted.
             connection.execute(f"CREATE TABLE {quoted(name)} AS SELECT * FROM incoming_frame")
             connection.unregister("incoming_frame")
@@ -155,6 +156,15 @@ def stage_warehouse(
             connection.execute(statement)
         connection.execute("CHECKPOINT")
     fsync_file(staging)
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """A frame as an Arrow table for DuckDB to scan without a row copy; all-null columns stay text, not NULL-typed."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for position, field_ in enumerate(table.schema):
+        if pa.types.is_null(field_.type):
+            table = table.set_column(position, field_.name, table.column(position).cast(pa.string()))
+    return table
 
 
 def audit_warehouse(

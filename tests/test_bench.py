@@ -121,5 +121,35 @@ def test_benchmark_writes_results_with_the_required_keys(tmp_path):
         assert written[key] is not None, key
     assert written == json.loads(json.dumps(result))
     assert written["observations"] == 26 * 30 * 20
-    assert set(written["stages"]) == {"pipeline", "pandas", "duckdb"}
+    assert set(written["stages"]) == {"pipeline", "job_memory", "pandas", "duckdb"}
     assert written["wall_s"] > 0 and written["peak_rss_mb"] > 0
+    # The real Dagster job ran on the synthetic panel (ProjectPaths.metadata_dir) and every check passed.
+    job = written["runs"]["job_memory"]
+    assert written["job_memory_success"] is True, (job.get("failed_steps"), job.get("failed_checks"), job.get("error"))
+    assert job["stages"]["read_and_stage"] > 0 and job["stages"]["warehouse_and_release"] > 0
+
+
+def test_project_paths_metadata_dir_feeds_the_ingest_assets(tmp_path):
+    """A copy of pipeline/metadata with the synthetic regions: the regions asset and a staged table use it."""
+    import shutil
+
+    from bench.pipeline_job import write_regions_csv
+    from pipeline import ingest
+    from pipeline.metadata import METADATA_DIR, load_regions
+    from pipeline.resources import ProjectPaths
+
+    panel = generate_panel(tmp_path / "raw", 0.001)
+    metadata_dir = tmp_path / "metadata"
+    shutil.copytree(METADATA_DIR, metadata_dir)
+    write_regions_csv(pd.concat([load_regions(), panel.regions], ignore_index=True), metadata_dir / "regions.csv")
+    paths = ProjectPaths(
+        raw_dir=str(panel.raw_dir), warehouse_dir=str(tmp_path / "out"), metadata_dir=str(metadata_dir)
+    )
+    regions = ingest.regions(project_paths=paths)
+    assert len(regions) == len(load_regions()) + len(panel.regions)
+    RegionSchema.validate(regions)
+    source_id = sorted(path.name.removesuffix(".meta.yaml") for path in panel.raw_dir.glob("*.meta.yaml"))[0]
+    staged = ingest.staged_table_asset(source_id)(project_paths=paths)
+    assert staged["region_code"].str.startswith("99").all() and len(staged) > 0
+    with pytest.raises(Exception, match="not in regions.csv"):
+        ingest.staged_table_asset(source_id)(project_paths=ProjectPaths(raw_dir=str(panel.raw_dir)))

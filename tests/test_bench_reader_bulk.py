@@ -7,11 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bench.generate import generate_panel
 from pipeline import reader
 from pipeline.metadata import load_units, region_name_lookup
 from pipeline.sidecar import load_sidecar, sidecar_paths
+from tests.conftest import write_table
 
 REPO_ROOT = Path(__file__).parent.parent
 TODAY = dt.date(2026, 11, 28)
@@ -66,3 +69,63 @@ def test_bulk_records_equal_cell_by_cell_records_on_the_synthetic_panel(tmp_path
 def normalised(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame as stage_cells returns it (the dtypes it casts to), for comparing the two paths."""
     return frame.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
+
+
+# Made-up cell texts: plain decimals (the vectorised path) mixed with every form the per-cell parser handles
+# (grouping, %, footnote markers, full-width digits, Unicode minus, spaces, placeholders) and a few it rejects.
+PLAIN_CELLS = st.from_regex(r"-?[0-9]{1,7}(\.[0-9]{1,4})?", fullmatch=True)
+OTHER_CELLS = st.sampled_from(
+    ["1,234.5", "12,345", "45.1%", "0.50%", "12.3①", "8*", "１２３", "−5", " 17 ", "12 345", "1e3", "+4", "5."]
+    + ["—", "…", "……", "x", "", "-", "--"]
+    + ["abc", "1.2.3", "12元"]
+)
+# Printed regions: official names, an alias, a renamed and a merged former district (boundary rules by year).
+PRINTED_REGIONS = ["广州市", "荔湾区", "黄埔区", "从化市", "萝岗区", "其中：越秀区"]
+LABELS = {
+    "农村居民人均可支配收入": ("rural_disposable_income_per_capita", "元"),
+    "常住人口城镇化率": ("urbanisation_rate", "%"),
+}
+
+
+@st.composite
+def made_up_wide_tables(draw) -> str:
+    """A made-up wide CSV (地区, 指标, 单位, a few years around the 2014 boundary change) of mixed cell texts."""
+    years = draw(st.lists(st.integers(2011, 2017), min_size=1, max_size=4, unique=True))
+    row_count = draw(st.integers(1, 6))
+    lines = [",".join(["地区", "指标", "单位", *map(str, years)])]
+    for _ in range(row_count):
+        region = draw(st.sampled_from(PRINTED_REGIONS))
+        label = draw(st.sampled_from(sorted(LABELS)))
+        unit = LABELS[label][1]
+        cells = [draw(st.one_of(PLAIN_CELLS, PLAIN_CELLS, OTHER_CELLS)) for _ in years]
+        lines.append(",".join(f'"{text}"' for text in [region, label, unit, *cells]))
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=made_up_wide_tables())
+def test_vectorised_and_cell_by_cell_paths_stage_the_same_rows(content, tmp_path_factory):
+    """On made-up tables, the bulk path (vectorised plain numbers + per-text parsing) stages exactly the rows the
+    cell-by-cell path stages, or gives up wherever the cell-by-cell path names a problem."""
+    raw_dir = tmp_path_factory.mktemp("made_up")
+    labels = {label: code for label, (code, _) in LABELS.items()}
+    layout = {"kind": "wide", "region_column": "地区", "label_column": "指标", "unit_column": "单位"}
+    sidecar_path = write_table(raw_dir, "made_up_mixed", content, layout=layout, labels=labels)
+    arguments = cells_and_arguments(sidecar_path, raw_dir, region_name_lookup())
+    bulk = reader.cell_records_in_bulk(*arguments)
+    one_by_one, problems = reader.cell_records_one_by_one(*arguments)
+    if problems:
+        assert bulk is None
+        return
+    assert bulk is not None, "the bulk path gave up on a table without problems"
+    pd.testing.assert_frame_equal(normalised(bulk), normalised(one_by_one))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("12", True), ("-3.50", True), ("007", True), ("1,234", False), ("+4", False), ("5.", False), ("１２", False)]
+    + [("45%", False), ("12①", False), (" 12", False), ("1e3", False), ("", False), ("1234567890123456", False)],
+)
+def test_only_plain_decimals_take_the_vectorised_path(text, expected):
+    """The vectorised path takes ASCII decimals only; everything else goes through parse_cell."""
+    assert bool(reader.plain_number_mask(pd.Series([text], dtype="str"))[0]) is expected
