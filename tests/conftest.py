@@ -12,6 +12,20 @@ from pipeline.sidecar import sha256_of
 
 FIXTURE_RAW = Path(__file__).parent / "fixtures" / "raw"
 REPO_ROOT = Path(__file__).parent.parent
+# MADE-UP urbanisation rates (%) of six Guangzhou districts, so the district views and the dispersion have rows.
+MADE_UP_DISTRICT_TABLE = """地区,指标,单位,2018,2019
+荔湾区,常住人口城镇人口比重,%,90.0,92.0
+越秀区,常住人口城镇人口比重,%,100.0,100.0
+海珠区,常住人口城镇人口比重,%,95.0,96.0
+天河区,常住人口城镇人口比重,%,98.0,98.5
+白云区,常住人口城镇人口比重,%,80.0,84.0
+番禺区,常住人口城镇人口比重,%,85.0,88.0
+"""
+DISTRICT_SIDECAR = {
+    "unit": "%",
+    "layout": {"kind": "wide", "region_column": "地区", "label_column": "指标", "unit_column": "单位"},
+    "labels": {"常住人口城镇人口比重": "urbanisation_rate"},
+}
 
 
 @pytest.fixture
@@ -72,3 +86,18 @@ def write_table(raw_dir: Path, source_id: str, content: str | bytes, **sidecar_f
 def table_writer():
     """The write_table helper, as a fixture."""
     return write_table
+
+
+@pytest.fixture(scope="session")
+def district_fixture_warehouse(tmp_path_factory) -> Path:
+    """One warehouse folder (and its releases) built by the real job from the fixture tables plus the made-up
+    district table; shared read-only by the documentation and report tests, so the job runs once for both."""
+    from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+
+    root = tmp_path_factory.mktemp("district_fixture_build")
+    raw_dir = root / "raw"
+    shutil.copytree(FIXTURE_RAW, raw_dir)
+    write_table(raw_dir, "fixture_district_urbanisation", MADE_UP_DISTRICT_TABLE, **DISTRICT_SIDECAR)
+    result = run_pipeline(raw_dir, root / "warehouse")
+    assert result.success, step_failure_messages(result) or failed_checks(result)
+    return root / "warehouse"

@@ -21,36 +21,16 @@ from pipeline.documentation import (
 from pipeline.release import RELEASE_VERSION_PLACEHOLDER, verify_release
 from pipeline.release_documents import RELEASE_MODELS, RELEASE_PRIMARY_KEYS
 from pipeline.warehouse import PUBLICATION_TABLE, audit_comments, audit_views
-from tests.conftest import FIXTURE_RAW, REPO_ROOT, write_table
-from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+from tests.conftest import DISTRICT_SIDECAR, FIXTURE_RAW, MADE_UP_DISTRICT_TABLE, REPO_ROOT, write_table
+from tests.pipeline_runs import run_pipeline, step_failure_messages
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "analyst_quickstart.ipynb"
-# MADE-UP urbanisation rates (%) of six Guangzhou districts, so the district views and the dispersion have rows.
-MADE_UP_DISTRICT_TABLE = """地区,指标,单位,2018,2019
-荔湾区,常住人口城镇人口比重,%,90.0,92.0
-越秀区,常住人口城镇人口比重,%,100.0,100.0
-海珠区,常住人口城镇人口比重,%,95.0,96.0
-天河区,常住人口城镇人口比重,%,98.0,98.5
-白云区,常住人口城镇人口比重,%,80.0,84.0
-番禺区,常住人口城镇人口比重,%,85.0,88.0
-"""
-DISTRICT_SIDECAR = {
-    "unit": "%",
-    "layout": {"kind": "wide", "region_column": "地区", "label_column": "指标", "unit_column": "单位"},
-    "labels": {"常住人口城镇人口比重": "urbanisation_rate"},
-}
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
+def built(district_fixture_warehouse) -> Path:
     """A warehouse folder built by the real job from the fixture tables plus a made-up district table."""
-    root = tmp_path_factory.mktemp("documented")
-    raw_dir = root / "raw"
-    shutil.copytree(FIXTURE_RAW, raw_dir)
-    write_table(raw_dir, "fixture_district_urbanisation", MADE_UP_DISTRICT_TABLE, **DISTRICT_SIDECAR)
-    result = run_pipeline(raw_dir, root / "warehouse")
-    assert result.success, step_failure_messages(result) or failed_checks(result)
-    return root / "warehouse"
+    return district_fixture_warehouse
 
 
 # --- the descriptions file and the dictionary, without a warehouse ---

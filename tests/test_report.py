@@ -18,8 +18,7 @@ from pipeline.documentation import STATUS_FLAGS
 from pipeline.publish import RELEASE_FILES
 from pipeline.release import RELEASE_VERSION_PLACEHOLDER, verify_release
 from pipeline.report import CHARTS, CONTENT_SECURITY_POLICY, report_html
-from tests.conftest import FIXTURE_RAW, REPO_ROOT, write_table
-from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+from tests.conftest import REPO_ROOT
 from tests.test_charts import (
     CATALOG,
     PNG_SIGNATURE,
@@ -27,7 +26,6 @@ from tests.test_charts import (
     made_up_dispersion,
     made_up_indicators,
 )
-from tests.test_documentation import DISTRICT_SIDECAR, MADE_UP_DISTRICT_TABLE
 
 CHART_FILES = [file_name for _, file_name, _, _ in CHARTS]
 REMOTE_REFERENCE = re.compile(
@@ -59,15 +57,9 @@ window.addEventListener("load", () => {
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory) -> Path:
+def release(district_fixture_warehouse) -> Path:
     """The release folder the real job cuts from the fixture tables plus a made-up district table."""
-    root = tmp_path_factory.mktemp("reported")
-    raw_dir = root / "raw"
-    shutil.copytree(FIXTURE_RAW, raw_dir)
-    write_table(raw_dir, "fixture_district_urbanisation", MADE_UP_DISTRICT_TABLE, **DISTRICT_SIDECAR)
-    result = run_pipeline(raw_dir, root / "warehouse")
-    assert result.success, step_failure_messages(result) or failed_checks(result)
-    return (root / "warehouse" / "releases" / "latest").resolve()
+    return (district_fixture_warehouse / "releases" / "latest").resolve()
 
 
 @pytest.fixture(scope="module")  # module scope: set up (and skipped) before the module-scoped release is built
