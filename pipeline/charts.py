@@ -174,13 +174,7 @@ def income_ratio_figure(indicators: pd.DataFrame, regions: pd.DataFrame) -> Figu
         axes.set_title(
             "城乡居民人均可支配收入比（城镇 ÷ 农村）\nUrban–rural per-capita disposable income ratio (urban ÷ rural)"
         )
-        axes.set_xlabel("年份 year")
-        axes.set_ylabel("倍 ratio")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if rows.empty:
-            no_data(axes)
-        else:
-            axes.legend(loc="best", fontsize=8)
+        finish_time_axes(axes, "倍 ratio", rows.empty)
         figure.supxlabel(f"{METHOD_NOTE}\n{flag_note(flagged)}", fontsize=8)
         return figure
 
@@ -210,13 +204,12 @@ def district_urbanisation_figure(values: pd.DataFrame, regions: pd.DataFrame, di
                 label=label,
             )
         left.set_title("广州各区常住人口城镇化率\nUrbanisation rate of Guangzhou's districts")
-        left.set_xlabel("年份 year")
-        left.set_ylabel("% 城镇人口占常住人口 urban share of residents")
-        left.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if rates.empty:
-            no_data(left)
-        else:
-            left.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+        finish_time_axes(
+            left,
+            "% 城镇人口占常住人口 urban share of residents",
+            rates.empty,
+            legend_placement={"loc": "center left", "bbox_to_anchor": (1.0, 0.5)},
+        )
         spread = dispersion[
             (dispersion["indicator_code"] == URBANISATION_INDICATOR)
             & (dispersion["parent_region_code"] == GUANGZHOU)
@@ -229,13 +222,8 @@ def district_urbanisation_figure(values: pd.DataFrame, regions: pd.DataFrame, di
                 years, measure_values = gapped_series(series)
                 right.plot(years, measure_values, marker="o", label=label)
         right.set_title("区际差异：城镇化率的变异系数\nDispersion across districts (coefficient of variation)")
-        right.set_xlabel("年份 year")
-        right.set_ylabel("变异系数 CV (std ÷ mean)")
-        right.xaxis.set_major_locator(MaxNLocator(integer=True))
-        if spread.empty:
-            no_data(right)
-        else:
-            right.legend(loc="best", fontsize=8)
+        finish_time_axes(right, "变异系数 CV (std ÷ mean)", spread.empty)
+        if not spread.empty:
             counts = sorted(set(spread["n_units"].astype(int)))
             right.annotate(
                 f"参与计算的区数 districts with a value: {', '.join(map(str, counts))}",
@@ -324,6 +312,17 @@ def flag_note(flagged: pd.DataFrame) -> str:
     letters = sorted({letter for status in flagged["status"].astype(str) for letter in status})
     flags = "; ".join(f"{letter} = {' '.join(STATUS_FLAGS.get(letter, (letter, '')))}" for letter in letters)
     return f"红圈 = 有标记的数值 flagged value: {flags}." if flags else "本图无标记值 no flagged value shown."
+
+
+def finish_time_axes(axes, y_label: str, empty: bool, legend_placement: dict | None = None) -> None:
+    """Year on x (whole years), the y label, and a legend, or a 'no data' note when the panel is empty."""
+    axes.set_xlabel("年份 year")
+    axes.set_ylabel(y_label)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if empty:
+        no_data(axes)
+    else:
+        axes.legend(**(legend_placement or {"loc": "best"}), fontsize=8)
 
 
 def no_data(axes) -> None:

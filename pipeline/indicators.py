@@ -33,16 +33,7 @@ ORDER = ["indicator_code", "region_code", "year", "method"]
 PAIRED_COLUMNS = ["region_code", "year", "value", "status", "source_ids", "rounding_radius"]
 RATIO_COLUMNS = ["region_code", "year", *INDICATOR_COLUMNS[:1], *INDICATOR_COLUMNS[3:], "value_low", "value_high"]
 POOL_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids", "rounding_radius"]
-POOL_DTYPES = {
-    "indicator_code": "str",
-    "region_code": "str",
-    "year": "int64",
-    "value": "float64",
-    "unit": "str",
-    "status": "str",
-    "source_ids": "str",
-    "rounding_radius": "float64",
-}
+POOL_DTYPES = {**{column: INDICATOR_DTYPES[column] for column in POOL_COLUMNS[:-1]}, "rounding_radius": "float64"}
 # Filtering rows by slicing their unbroken runs beats a gather of every column up to this many runs.
 MAX_SLICED_RUNS = 2_000
 VALUE_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids"]

@@ -44,13 +44,7 @@ def real_and_fixture_tables() -> list[tuple[Path, Path]]:
 def test_bulk_records_equal_cell_by_cell_records(sidecar_path, raw_dir):
     """On every real and fixture table, both paths produce the same frame (values, dtypes, order), with no problems."""
     arguments = cells_and_arguments(sidecar_path, raw_dir, region_name_lookup())
-    bulk = reader.cell_records_in_bulk(*arguments)
-    one_by_one, problems = reader.cell_records_one_by_one(*arguments)
-    if problems:
-        assert bulk is None
-        return
-    assert bulk is not None, "the bulk path gave up on a table without problems"
-    pd.testing.assert_frame_equal(normalised(bulk), normalised(one_by_one))
+    assert_both_paths_agree(arguments)
 
 
 def test_bulk_records_equal_cell_by_cell_records_on_the_synthetic_panel(tmp_path):
@@ -112,13 +106,7 @@ def test_vectorised_and_cell_by_cell_paths_stage_the_same_rows(content, tmp_path
     layout = {"kind": "wide", "region_column": "地区", "label_column": "指标", "unit_column": "单位"}
     sidecar_path = write_table(raw_dir, "made_up_mixed", content, layout=layout, labels=labels)
     arguments = cells_and_arguments(sidecar_path, raw_dir, region_name_lookup())
-    bulk = reader.cell_records_in_bulk(*arguments)
-    one_by_one, problems = reader.cell_records_one_by_one(*arguments)
-    if problems:
-        assert bulk is None
-        return
-    assert bulk is not None, "the bulk path gave up on a table without problems"
-    pd.testing.assert_frame_equal(normalised(bulk), normalised(one_by_one))
+    assert_both_paths_agree(arguments)
 
 
 @pytest.mark.parametrize(
@@ -129,3 +117,14 @@ def test_vectorised_and_cell_by_cell_paths_stage_the_same_rows(content, tmp_path
 def test_only_plain_decimals_take_the_vectorised_path(text, expected):
     """The vectorised path takes ASCII decimals only; everything else goes through parse_cell."""
     assert bool(reader.plain_number_mask(pd.Series([text], dtype="str"))[0]) is expected
+
+
+def assert_both_paths_agree(arguments: tuple) -> None:
+    """Bulk and cell-by-cell staging give the same frame, or the bulk path gives up where the other names a problem."""
+    bulk = reader.cell_records_in_bulk(*arguments)
+    one_by_one, problems = reader.cell_records_one_by_one(*arguments)
+    if problems:
+        assert bulk is None
+        return
+    assert bulk is not None, "the bulk path gave up on a table without problems"
+    pd.testing.assert_frame_equal(normalised(bulk), normalised(one_by_one))
