@@ -23,7 +23,7 @@ from pipeline.indicators import indicator_values
 from pipeline.indicators import indicators as indicators_asset
 from pipeline.ingest import source_records
 from pipeline.metadata import load_indicator_catalog, load_units
-from pipeline.reader import STAGED_COLUMNS, read_source_table
+from pipeline.reader import combined_staged_tables, read_source_table
 from pipeline.release import content_hash, prepare_release
 from pipeline.schemas import DispersionSchema, IndicatorSchema, StagedObservationSchema, observation_schema
 from pipeline.sidecar import load_sidecar, sidecar_paths
@@ -40,6 +40,7 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
     stages: dict[str, float] = {}
     counts: dict[str, int] = {}
     checks: dict[str, bool] = {}
+    peaks: dict[str, float] = {}  # the process's peak RSS so far, after each stage: where the peak was reached
     catalog = load_indicator_catalog()
     units = load_units()
     lookup = dict(zip(regions["name_zh"], regions["region_code"], strict=True))
@@ -49,14 +50,13 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
     sidecars = [load_sidecar(path, raw_dir) for path in paths]
     sources = source_records(paths, raw_dir)
     frames = [
-        read_source_table(sidecar, raw_dir, lookup, units, dt.date(2026, 11, 28), indicator_catalog=catalog)[
-            STAGED_COLUMNS
-        ]
+        read_source_table(sidecar, raw_dir, lookup, units, dt.date(2026, 11, 28), indicator_catalog=catalog)
         for sidecar in sidecars
     ]
-    staged = pd.concat(frames, ignore_index=True)
+    staged = combined_staged_tables(frames)
     del frames
     stages["read_and_stage"] = time.perf_counter() - started
+    peaks["read_and_stage"] = peak_rss_mb()
     counts["staged_observations"] = len(staged)
 
     started = time.perf_counter()
@@ -71,11 +71,13 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
     excesses = validate.parts_exceeding_totals(observations, regions, validate.additive_indicator_codes())
     checks["observations_parts_within_totals"] = not excesses
     stages["validate"] = time.perf_counter() - started
+    peaks["validate"] = peak_rss_mb()
 
     if derived:
         started = time.perf_counter()
         indicators = indicators_asset(observations, sources, catalog, regions)
         stages["indicators"] = time.perf_counter() - started
+        peaks["indicators"] = peak_rss_mb()
         counts["indicators"] = len(indicators)
 
         started = time.perf_counter()
@@ -83,6 +85,7 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
         dispersion = dispersion_table(values, unit_sets(regions), catalog)
         del values
         stages["dispersion"] = time.perf_counter() - started
+        peaks["dispersion"] = peak_rss_mb()
         counts["dispersion"] = len(dispersion)
     else:
         indicators = pd.DataFrame(columns=list(IndicatorSchema.to_schema().columns))
@@ -104,14 +107,21 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
         {"release_version": version, "content_hash": digest, "built_at": "bench"},
     )
     stages["warehouse"] = time.perf_counter() - started
+    peaks["warehouse"] = peak_rss_mb()
 
     started = time.perf_counter()
     releases = output_dir / "releases"
     releases.mkdir(parents=True, exist_ok=True)
     prepare_release(tables, {}, releases, version, digest, {}, {}, None)
     stages["release"] = time.perf_counter() - started
+    peaks["release"] = peak_rss_mb()
     gc.collect()
-    return {"stages": stages, "counts": counts, "checks": checks}
+    return {"stages": stages, "counts": counts, "checks": checks, "peak_rss_mb_after_stage": peaks}
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def main(raw_dir: str, regions_file: str, *options: str) -> None:
@@ -119,7 +129,7 @@ def main(raw_dir: str, regions_file: str, *options: str) -> None:
     regions = pd.read_parquet(regions_file)
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as output:
         result = run_stages(Path(raw_dir), regions, Path(output), derived="--io-only" not in options)
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 

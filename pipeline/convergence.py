@@ -228,6 +228,10 @@ def combined_fits(fits: list[dict[str, np.ndarray]], first_year: int) -> dict[st
 
 def break_flags(statuses: pd.Series) -> np.ndarray:
     """Whether each status carries the `b` (series break) flag, as integers."""
+    if isinstance(statuses.dtype, pd.CategoricalDtype):
+        # Once per distinct status; a missing status (code -1) carries no flag.
+        flagged = np.array([BREAK_FLAG in status for status in statuses.cat.categories], dtype="int64")
+        return np.append(flagged, 0)[statuses.cat.codes.to_numpy()]
     array = pa.chunked_array(pa.array(statuses.fillna("").astype("str"), from_pandas=True))
     return np.asarray(pc.match_substring(array, BREAK_FLAG).to_numpy(zero_copy_only=False), dtype="int64")
 

@@ -404,11 +404,17 @@ def positions_in(column: pd.Series, labels: list[str], wanted: np.ndarray | None
 
     Only the unbroken runs of wanted rows are looked up (values sorted by indicator hold them in a few runs).
     """
+    if wanted is None:
+        wanted = np.ones(len(column), dtype=bool)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # Each distinct text is looked up once; the rows take their category's position (code -1: absent).
+        categories = pa.array(column.cat.categories.to_numpy(dtype=object), type=pa.large_string())
+        found = pc.index_in(categories, value_set=pa.array(labels, type=pa.large_string()))
+        by_code = np.append(pc.fill_null(found, len(labels)).to_numpy().astype("int64"), len(labels))
+        return np.where(wanted, by_code[column.cat.codes.to_numpy()], len(labels))
     array = pa.chunked_array(pa.array(column.astype("str"), from_pandas=True))
     value_set = pa.array(labels, type=array.type)
     positions = np.full(len(column), len(labels), dtype="int64")
-    if wanted is None:
-        wanted = np.ones(len(column), dtype=bool)
     edges = np.flatnonzero(np.diff(np.concatenate([[False], wanted, [False]]).astype("int8")))
     runs = list(zip(edges[0::2], edges[1::2], strict=True))
     if len(runs) > MAX_LOOKUP_RUNS:

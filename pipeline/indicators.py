@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline.frames import ordered_codes, stacked_frames
 from pipeline.metadata import load_indicator_catalog
 from pipeline.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema
 from pipeline.sidecar import AUTHORITY_RANK
@@ -430,6 +431,9 @@ def neighbour_equality(column: pd.Series) -> np.ndarray:
     if is_number_column(column):
         values = column.to_numpy()
         return values[1:] == values[:-1]
+    codes = ordered_codes(column)
+    if codes is not None:
+        return (codes[1:] == codes[:-1]) & (codes[1:] >= 0)
     array = text_array(column)
     equal = pc.fill_null(pc.equal(array[1:], array[:-1]), False)
     return np.asarray(equal.to_numpy(), dtype=bool)
@@ -442,6 +446,10 @@ def neighbour_increase(column: pd.Series, where: np.ndarray) -> np.ndarray:
     if is_number_column(column):
         values = column.to_numpy()
         return (values[1:] > values[:-1])[where]
+    codes = ordered_codes(column)
+    if codes is not None:
+        later, earlier = codes[1:][where], codes[:-1][where]
+        return (later > earlier) & (earlier >= 0)
     array = text_array(column)
     mask = pa.array(where)
     later, earlier = array[1:].filter(mask), array[:-1].filter(mask)
@@ -517,7 +525,7 @@ def indicator_values(observations: pd.DataFrame, sources: pd.DataFrame, indicato
     frames = [frame for frame in frames if not frame.empty]
     if not frames:
         return empty_frame(POOL_DTYPES)[VALUE_COLUMNS]
-    values = pd.concat(frames, ignore_index=True)
+    values = stacked_frames(frames)
     return values.astype({"year": "int64", "value": "float64"})
 
 

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from pipeline.cells import CellError, ParsedCell, normalise_label, normalise_text, parse_cell, parse_year
 from pipeline.errors import InputError, InputProblem
+from pipeline.frames import categorical_texts, spread_texts, stacked_frames
 from pipeline.metadata import METADATA_DIR, load_indicator_catalog
 from pipeline.sidecar import CELL_RANGE_PATTERN, MAX_FILE_BYTES, Sidecar, declared_format
 
@@ -38,6 +39,25 @@ STAGED_COLUMNS = [
     "status",
     "rounding_radius",
 ]
+# Text columns of the staged tables, held as categoricals (codes + sorted distinct texts) while in memory; the
+# published types stay text (the warehouse and the release decode them).
+TEXT_COLUMNS = [
+    "source_id",
+    "source_file",
+    "source_column",
+    "printed_label",
+    "region_code",
+    "indicator_code",
+    "unit",
+    "status",
+]
+STAGED_DTYPES = {
+    **dict.fromkeys(TEXT_COLUMNS, "str"),
+    "source_row": "int64",
+    "year": "int64",
+    "value": "float64",
+    "rounding_radius": "float64",
+}
 # Size limits (besides MAX_FILE_BYTES, 20 MiB, checked on the file before it is hashed): rows and columns
 # of the grid read, and the uncompressed size of an XLSX (a zip archive; this stops zip bombs).
 MAX_ROWS = 100_000
@@ -826,10 +846,13 @@ def wide_cell_frame(table: Table, layout: dict, headings: dict[int, tuple[int, s
     )
 
 
-def spread_texts(texts, positions: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """texts[position] for every position, as a pandas text array built by Arrow (no Python string per row)."""
-    taken = pa.array(list(texts), type=pa.large_string()).take(pa.array(positions, type=pa.int64()))
-    return pd.array(taken, dtype="str")
+def combined_staged_tables(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Staged tables stacked in order, text columns categorical (one union of sorted categories), fresh index."""
+    frames = [frame[STAGED_COLUMNS] for frame in frames if not frame.empty]
+    if not frames:
+        empty = pd.DataFrame({column: pd.Series([], dtype=STAGED_DTYPES[column]) for column in STAGED_COLUMNS})
+        return categorical_texts(empty, TEXT_COLUMNS)
+    return stacked_frames([categorical_texts(frame, TEXT_COLUMNS) for frame in frames])
 
 
 def value_cells(rows: list[GridRow], columns: list[int]) -> pd.api.extensions.ExtensionArray:
@@ -965,7 +988,8 @@ def stage_cells(
     fields = sidecar.fields
     staged = apply_status_rules(staged, fields.get("status") or [], str(sidecar.path))
     staged = staged[STAGED_COLUMNS]
-    return staged.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
+    staged = staged.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
+    return categorical_texts(staged, TEXT_COLUMNS)
 
 
 def cell_records_in_bulk(
@@ -1372,6 +1396,8 @@ def duplicate_problems(staged: pd.DataFrame, file_name: str) -> list[InputProble
 def apply_status_rules(staged: pd.DataFrame, rules: list[dict], sidecar_name: str) -> pd.DataFrame:
     """Set status flags (b, e, p, u) from the sidecar's rules: per table, indicator, column, region, year or cells."""
     problems = []
+    if rules:
+        staged = staged.assign(status=staged["status"].astype("str"))  # flags are added per row: plain texts
     for number, rule in enumerate(rules, start=1):
         selected = pd.Series(True, index=staged.index)
         if "indicators" in rule:

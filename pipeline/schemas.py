@@ -9,6 +9,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from pipeline.frames import packed_keys, repeated_rows
+
 REGION_LEVELS = ["country", "province", "prefecture_city", "district", "county", "county_city", "town", "village"]
 DISTRICT_GROUPS = ["old_city_new_vitality", "industry_city_integration", "urban_rural_integration"]
 METHODS = ["derived", "published"]
@@ -23,6 +25,8 @@ DERIVATION_INPUTS = {
 }
 AGGREGATIONS = ["", "sum", "weighted_mean"]
 STATUS_PATTERN = r"^[a-z:]*$"
+# In sort order (validate.ordered_observations sorts by it), so repeats of a key are neighbours.
+OBSERVATION_KEY = ["indicator_code", "region_code", "year", "source_id"]
 # What each named rule expects, for error messages that say what would have been right.
 RULE_EXPECTATIONS = {
     "known_region_code": "a region_code listed in pipeline/metadata/regions.csv",
@@ -187,7 +191,11 @@ class ObservationSchema(StagedObservationSchema):
     class Config:
         strict = True
         coerce = True
-        unique = ["region_code", "year", "indicator_code", "source_id"]
+
+    @pa.dataframe_check(name="unique_per_region_year_indicator_source")
+    def unique_per_region_year_indicator_source(cls, frame: pd.DataFrame) -> Series[bool]:
+        """One figure per region, year, indicator and source: every copy of a repeated key fails."""
+        return pd.Series(~repeated_rows(frame, OBSERVATION_KEY), index=frame.index)
 
 
 class IndicatorSchema(pa.DataFrameModel):
@@ -267,9 +275,25 @@ def plausible(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
 
 
 def unit_matches(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
-    """True where the unit is the catalogue's unit for the indicator (unknown indicators are left to isin)."""
-    expected = pd.Series(per_code(frame["indicator_code"], bounds["unit"]), index=frame.index, dtype=object)
-    return expected.isna() | (frame["unit"].to_numpy(dtype=object) == expected)
+    """True where the unit is the catalogue's unit for the indicator (unknown indicators are left to isin).
+
+    Decided once per distinct (indicator, unit) pair, then spread to the rows.
+    """
+    pairs = packed_keys(frame, ["indicator_code", "unit"])
+    if pairs is None:
+        positions = np.arange(len(frame))
+        distinct = frame[["indicator_code", "unit"]]
+    else:
+        positions, uniques = pd.factorize(pairs)
+        first_rows = np.empty(len(uniques), dtype="int64")
+        first_rows[positions[::-1]] = np.arange(len(positions))[::-1]  # the last write per pair is its first row
+        distinct = frame[["indicator_code", "unit"]].iloc[first_rows]
+    expected = per_code(distinct["indicator_code"], bounds["unit"])
+    units = distinct["unit"].to_numpy(dtype=object)
+    matches = np.array(
+        [known is None or known == unit for known, unit in zip(expected, units, strict=True)], dtype=bool
+    )
+    return pd.Series(matches[positions], index=frame.index)
 
 
 def per_code(codes: pd.Series, mapping: pd.Series) -> np.ndarray:
