@@ -132,6 +132,20 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
         code: [weight for weight in text.split(";") if weight]
         for code, text in zip(flagged["indicator_code"], flagged["weights"], strict=True)
     }
+    # One indicator at a time, with the rows of its weight indicators: memory in proportion to one indicator's
+    # values, not all of them. Groups of different indicators are independent; in code order, the parts stack
+    # into the order of the whole table.
+    parts = []
+    for code in sorted(weight_lists):
+        rows = values["indicator_code"].isin([code, *weight_lists[code]]).to_numpy()
+        part = indicator_dispersion(values[rows], units, {code: weight_lists[code]})
+        if not part.empty:
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else empty_frame(DISPERSION_DTYPES)
+
+
+def indicator_dispersion(values: pd.DataFrame, units: pd.DataFrame, weight_lists: dict[str, list[str]]) -> pd.DataFrame:
+    """The dispersion rows of the indicators in weight_lists (each with its candidate weight indicators)."""
     groups = GroupedLevels.of(values, units, weight_lists, MINIMUM_UNITS)
     if groups.count == 0:
         return empty_frame(DISPERSION_DTYPES)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pandas.api.types import union_categoricals
 
 
@@ -107,3 +108,22 @@ def repeated_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         repeated[:-1] |= same
         return repeated
     return pd.Series(packed).duplicated(keep=False).to_numpy()
+
+
+def decoded_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every categorical column turned back into a text column (an Arrow take, no Python strings)."""
+    converted = {
+        column: pd.array(text_array(frame[column]), dtype="str")
+        for column in frame.columns
+        if isinstance(frame[column].dtype, pd.CategoricalDtype)
+    }
+    return frame.assign(**converted) if converted else frame
+
+
+def text_array(column: pd.Series) -> pa.Array:
+    """A text or categorical column as an Arrow large_string array (categoricals decoded by Arrow)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = pa.array(column.cat.categories.to_numpy(dtype=object), type=pa.large_string())
+        codes = column.cat.codes.to_numpy()
+        return categories.take(pa.array(codes, mask=codes < 0))
+    return pa.array(column, type=pa.large_string(), from_pandas=True)

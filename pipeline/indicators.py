@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline import frames
 from pipeline.frames import ordered_codes, stacked_frames
 from pipeline.metadata import load_indicator_catalog
 from pipeline.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema
@@ -107,9 +108,9 @@ def indicators(
     for code in sorted(set(derived) | set(published)):
         parts = [frame for frame in (derived.get(code), published.get(code)) if frame is not None]
         if len(parts) > 1:
-            parts = [pd.concat(parts).sort_values(["region_code", "year", "method"], kind="stable")]
+            parts = [stacked_frames(parts).sort_values(["region_code", "year", "method"], kind="stable")]
         blocks.append(parts[0])
-    result = pd.concat(blocks, ignore_index=True) if blocks else empty_indicators()
+    result = frames.decoded_texts(frames.stacked_frames(blocks)) if blocks else empty_indicators()
     return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]
 
 
@@ -178,8 +179,8 @@ def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) ->
 
 def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     """Every derived catalogue entry, in catalogue order; later entries may use earlier ones as inputs."""
-    frames = list(derived_blocks(pool_of(preferred), derived_entries, regions).values())
-    return pd.concat(frames, ignore_index=True) if frames else empty_indicators()
+    blocks = list(derived_blocks(pool_of(preferred), derived_entries, regions).values())
+    return stacked_frames(blocks) if blocks else empty_indicators()
 
 
 def derived_blocks(
@@ -380,8 +381,15 @@ def merged_column(pairs: pd.DataFrame, column: str, suffixes: list[str], merge) 
     combination = np.zeros(len(pairs), dtype="int64")
     encoded = []
     for suffix in suffixes:
-        array = pc.fill_null(text_array(pairs[f"{column}{suffix}"]), "").combine_chunks().dictionary_encode()
-        codes, distinct = array.indices.to_numpy(zero_copy_only=False), array.dictionary.to_pylist()
+        values = pairs[f"{column}{suffix}"]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # The codes as they are; a missing value (code -1) is the empty text after the categories.
+            distinct = [*values.cat.categories, ""]
+            codes = values.cat.codes.to_numpy().astype("int64")
+            codes = np.where(codes < 0, len(distinct) - 1, codes)
+        else:
+            array = pc.fill_null(text_array(values), "").combine_chunks().dictionary_encode()
+            codes, distinct = array.indices.to_numpy(zero_copy_only=False), array.dictionary.to_pylist()
         combination, _ = pd.factorize(combination * len(distinct) + codes)
         encoded.append((codes, distinct))
     # pd.factorize numbers combinations in order of first appearance, so these are their first rows.
@@ -462,7 +470,9 @@ def is_number_column(column: pd.Series) -> bool:
 
 
 def text_array(column: pd.Series) -> pa.ChunkedArray:
-    """A text column as an Arrow array (no copy when it is Arrow-backed already)."""
+    """A text column as an Arrow array (no copy when it is Arrow-backed already; categoricals decoded by Arrow)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return pa.chunked_array([frames.text_array(column)])
     return pa.chunked_array(pa.array(column.astype("str"), from_pandas=True))
 
 
