@@ -41,11 +41,12 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
     counts: dict[str, int] = {}
     checks: dict[str, bool] = {}
     peaks: dict[str, float] = {}  # the process's peak RSS so far, after each stage: where the peak was reached
+    cpu: dict[str, float] = {}  # CPU seconds (user + system, all threads) per stage: less noisy than wall on a shared machine
     catalog = load_indicator_catalog()
     units = load_units()
     lookup = dict(zip(regions["name_zh"], regions["region_code"], strict=True))
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     paths = sidecar_paths(raw_dir)
     sidecars = [load_sidecar(path, raw_dir) for path in paths]
     sources = source_records(paths, raw_dir)
@@ -57,9 +58,10 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
     del frames
     stages["read_and_stage"] = time.perf_counter() - started
     peaks["read_and_stage"] = peak_rss_mb()
+    cpu["read_and_stage"] = round(time.process_time() - cpu_started, 3)
     counts["staged_observations"] = len(staged)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     checks["staged_observations_schema"] = validate.schema_check_result(
         StagedObservationSchema, staged, "staged_observations"
     ).passed
@@ -72,26 +74,29 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
     checks["observations_parts_within_totals"] = not excesses
     stages["validate"] = time.perf_counter() - started
     peaks["validate"] = peak_rss_mb()
+    cpu["validate"] = round(time.process_time() - cpu_started, 3)
 
     if derived:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         indicators = indicators_asset(observations, sources, catalog, regions)
         stages["indicators"] = time.perf_counter() - started
         peaks["indicators"] = peak_rss_mb()
+        cpu["indicators"] = round(time.process_time() - cpu_started, 3)
         counts["indicators"] = len(indicators)
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         values = indicator_values(observations, sources, indicators)
         dispersion = dispersion_table(values, unit_sets(regions), catalog)
         del values
         stages["dispersion"] = time.perf_counter() - started
         peaks["dispersion"] = peak_rss_mb()
+        cpu["dispersion"] = round(time.process_time() - cpu_started, 3)
         counts["dispersion"] = len(dispersion)
     else:
         indicators = pd.DataFrame(columns=list(IndicatorSchema.to_schema().columns))
         dispersion = pd.DataFrame(columns=list(DispersionSchema.to_schema().columns))
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     tables = {
         "regions": regions,
         "sources": sources,
@@ -108,15 +113,17 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
     )
     stages["warehouse"] = time.perf_counter() - started
     peaks["warehouse"] = peak_rss_mb()
+    cpu["warehouse"] = round(time.process_time() - cpu_started, 3)
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     releases = output_dir / "releases"
     releases.mkdir(parents=True, exist_ok=True)
     prepare_release(tables, {}, releases, version, digest, {}, {}, None)
     stages["release"] = time.perf_counter() - started
     peaks["release"] = peak_rss_mb()
+    cpu["release"] = round(time.process_time() - cpu_started, 3)
     gc.collect()
-    return {"stages": stages, "counts": counts, "checks": checks, "peak_rss_mb_after_stage": peaks}
+    return {"stages": stages, "counts": counts, "checks": checks, "peak_rss_mb_after_stage": peaks, "cpu_s": cpu}
 
 
 def peak_rss_mb() -> float:
