@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.indicators import empty_frame, indicator_values
+from pipeline.indicators import empty_frame
 from pipeline.schemas import MINIMUM_UNITS, DispersionSchema
 from pipeline.validate import known_codes_schema_check
 
@@ -57,17 +57,10 @@ DENSE_KEY_SPACE = 50_000_000
 MAX_LOOKUP_RUNS = 1_000
 
 
-@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
-def dispersion(
-    observations: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicators: pd.DataFrame,
-    indicator_catalog: pd.DataFrame,
-    regions: pd.DataFrame,
-) -> pd.DataFrame:
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+def dispersion(preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     """Dispersion (cv, weighted_cv, theil, gini, max_min_ratio) across the units under each parent, years with ≥5 units."""
-    values = indicator_values(observations, sources, indicators)
-    return dispersion_table(values, unit_sets(regions), indicator_catalog)
+    return dispersion_table(preferred_values, unit_sets(regions), indicator_catalog)
 
 
 dispersion_schema = known_codes_schema_check(

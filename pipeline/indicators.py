@@ -114,32 +114,26 @@ def indicators(
     return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]
 
 
-@dg.asset(
-    group_name=GROUP,
-    ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")},
-)
+@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources")})
+def preferred_values(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
+    """One value per indicator, region and year: derived here if possible, else the preferred published figure."""
+    return indicator_values(observations, sources, indicators)
+
+
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
 def group_aggregates(
-    observations: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicators: pd.DataFrame,
-    indicator_catalog: pd.DataFrame,
-    regions: pd.DataFrame,
+    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> pd.DataFrame:
     """Indicator values of the 一区一策 district groups and the typical counties, where every member has a value."""
-    values = indicator_values(observations, sources, indicators)
-    return aggregate_groups(values, region_groups(regions), indicator_catalog)
+    return aggregate_groups(preferred_values, region_groups(regions), indicator_catalog)
 
 
-@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
 def paired_city_ratios(
-    observations: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicators: pd.DataFrame,
-    indicator_catalog: pd.DataFrame,
-    regions: pd.DataFrame,
+    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> pd.DataFrame:
     """Guangzhou's value divided by each paired city's, for every indicator and year both have."""
-    values = indicator_values(observations, sources, indicators)
+    values = preferred_values
     paired = list(regions.loc[regions["paired_city"].astype(bool), "region_code"])
     codes = list(indicator_catalog.loc[indicator_catalog["paired_ratio"].astype(bool), "indicator_code"])
     return pair_ratios(values, PAIRING_REFERENCE_REGION, paired, codes)
