@@ -135,7 +135,8 @@ def content_hash(tables: dict[str, pd.DataFrame], extra_files: dict[str, bytes])
 
     Values are hashed column by column from their Arrow form, never rendered as text, so it is fast on millions of
     rows; it does not depend on file bytes, Parquet settings, chunking or on how a text column is held in memory
-    (plain text or categorical): text is hashed as its sorted distinct values, then each row's position among them.
+    (plain text or categorical): numbers as a validity bitmap then their bytes, text as its sorted distinct values
+    then each row's position among them (int32, -1 missing).
     Rows are hashed in the order the tables have (every published table is sorted).
     """
     digest = hashlib.sha256()
@@ -156,17 +157,17 @@ def update_with_column(digest, column: pa.Array | pa.ChunkedArray) -> None:
     fixed_width = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
     if fixed_width or pa.types.is_boolean(column.type):
         digest.update(f"column {column.type} {len(column)}\n".encode())
-        digest.update(pc.is_valid(column).to_numpy(zero_copy_only=False).tobytes())
+        digest.update(np.packbits(pc.is_valid(column).to_numpy(zero_copy_only=False)))
         zero = False if pa.types.is_boolean(column.type) else 0
-        digest.update(column.fill_null(zero).to_numpy(zero_copy_only=False).tobytes())
+        digest.update(np.ascontiguousarray(column.fill_null(zero).to_numpy(zero_copy_only=False)))
         return
     distinct, positions = sorted_distinct_texts(column)
     digest.update(f"column {pa.large_string()} {len(column)} {len(distinct)}\n".encode())
-    digest.update(pc.binary_length(distinct).to_numpy(zero_copy_only=False).astype("int64").tobytes())
+    digest.update(pc.binary_length(distinct).to_numpy(zero_copy_only=False).astype("int64"))
     offsets = np.frombuffer(distinct.buffers()[1], dtype="int64")[distinct.offset : distinct.offset + len(distinct) + 1]
     if len(offsets) and distinct.buffers()[2] is not None:
         digest.update(memoryview(distinct.buffers()[2])[offsets[0] : offsets[-1]])
-    digest.update(positions.tobytes())
+    digest.update(positions)
 
 
 def sorted_distinct_texts(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
@@ -180,14 +181,14 @@ def sorted_distinct_texts(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
             column = column.cast(pa.large_string())  # strings; dates, nulls and anything else as their text
         column = pc.dictionary_encode(column)
     dictionary = column.dictionary.cast(pa.large_string())
-    indices = column.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype("int64")
+    indices = column.indices.fill_null(-1).to_numpy(zero_copy_only=False)  # its own integer width; -1 missing
     used = np.zeros(len(dictionary) + 1, dtype=bool)
     used[indices] = True  # index -1 marks the extra last slot
     used_positions = np.flatnonzero(used[:-1])
     distinct = dictionary.take(pa.array(used_positions))
     order = pc.sort_indices(distinct).to_numpy()
-    rank = np.full(len(dictionary) + 1, -1, dtype="int64")
-    rank[used_positions[order]] = np.arange(len(order))
+    rank = np.full(len(dictionary) + 1, -1, dtype="int32")  # a column has fewer than 2**31 distinct texts
+    rank[used_positions[order]] = np.arange(len(order), dtype="int32")
     return distinct.take(pa.array(order)), rank[indices]
 
 
