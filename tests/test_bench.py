@@ -59,7 +59,14 @@ def test_pipeline_stages_and_references_agree(panel, tmp_path):
     pipeline = pipeline_stages.run_stages(panel.raw_dir, regions, tmp_path / "pipeline")
     assert pipeline["counts"]["staged_observations"] == panel.observations == 52 * 30 * 20
     assert all(pipeline["checks"].values()), pipeline["checks"]
-    assert set(pipeline["stages"]) == {"read_and_stage", "validate", "indicators", "dispersion", "warehouse", "release"}
+    assert set(pipeline["stages"]) == {
+        "read_and_stage",
+        "validate",
+        "indicators",
+        "dispersion",
+        "content_hash",
+        "warehouse_and_release",
+    }
     assert (tmp_path / "pipeline" / "indicators.duckdb").is_file()
     references = []
     for module in (pandas_reference, duckdb_floor):
