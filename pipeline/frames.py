@@ -91,7 +91,9 @@ def packed_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray | None:
         bits += width
         if bits > 63:
             return None
-        packed = (packed << width) | (np.asarray(codes, dtype="int64") + 1)
+        shifted = np.add(codes, 1, dtype="int64")
+        packed <<= width
+        packed |= shifted
     return packed
 
 
