@@ -128,18 +128,22 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
     # One indicator at a time, with the rows of its weight indicators: memory in proportion to one indicator's
     # values, not all of them. Groups of different indicators are independent; in code order, the parts stack
     # into the order of the whole table.
+    code_of_row, code_names = category_positions(values["indicator_code"])
+    unit_regions = sorted_unit_regions(units)
     parts = []
     for code in sorted(weight_lists):
-        rows = values["indicator_code"].isin([code, *weight_lists[code]]).to_numpy()
-        part = indicator_dispersion(values[rows], units, {code: weight_lists[code]})
+        wanted = np.append(code_names.isin([code, *weight_lists[code]]), False)  # the last slot: a missing code
+        part = indicator_dispersion(values[wanted[code_of_row]], units, {code: weight_lists[code]}, unit_regions)
         if not part.empty:
             parts.append(part)
     return pd.concat(parts, ignore_index=True) if parts else empty_frame(DISPERSION_DTYPES)
 
 
-def indicator_dispersion(values: pd.DataFrame, units: pd.DataFrame, weight_lists: dict[str, list[str]]) -> pd.DataFrame:
+def indicator_dispersion(
+    values: pd.DataFrame, units: pd.DataFrame, weight_lists: dict[str, list[str]], unit_regions: list[str] | None = None
+) -> pd.DataFrame:
     """The dispersion rows of the indicators in weight_lists (each with its candidate weight indicators)."""
-    groups = GroupedLevels.of(values, units, weight_lists, MINIMUM_UNITS)
+    groups = GroupedLevels.of(values, units, weight_lists, MINIMUM_UNITS, unit_regions)
     if groups.count == 0:
         return empty_frame(DISPERSION_DTYPES)
     weight_code, weights = groups.population_weights(weight_lists)
@@ -194,9 +198,19 @@ class Placement:
     values: np.ndarray
 
     @classmethod
-    def of(cls, values: pd.DataFrame, units: pd.DataFrame, codes: list[str], placed_codes: list[str]) -> Placement:
-        """Look up the given codes' rows; place the non-missing values of `placed_codes` in their regions' sets."""
-        regions = sorted(units["region_code"].unique())
+    def of(
+        cls,
+        values: pd.DataFrame,
+        units: pd.DataFrame,
+        codes: list[str],
+        placed_codes: list[str],
+        unit_regions: list[str] | None = None,
+    ) -> Placement:
+        """Look up the given codes' rows; place the non-missing values of `placed_codes` in their regions' sets.
+
+        unit_regions: sorted_unit_regions(units), when the caller places several batches in the same units.
+        """
+        regions = sorted_unit_regions(units) if unit_regions is None else unit_regions
         code = positions_in(values["indicator_code"], codes)
         region = positions_in(values["region_code"], regions, code < len(codes))
         all_values = values["value"].to_numpy(dtype="float64")
@@ -266,11 +280,16 @@ class GroupedLevels:
 
     @classmethod
     def of(
-        cls, values: pd.DataFrame, units: pd.DataFrame, weight_lists: dict[str, list[str]], minimum_units: int
+        cls,
+        values: pd.DataFrame,
+        units: pd.DataFrame,
+        weight_lists: dict[str, list[str]],
+        minimum_units: int,
+        unit_regions: list[str] | None = None,
     ) -> GroupedLevels:
         """Place each flagged value in every unit set of its region; keep groups with at least `minimum_units` values."""
         codes = sorted({*weight_lists, *(code for lists in weight_lists.values() for code in lists)})
-        placed = Placement.of(values, units, codes, list(weight_lists))
+        placed = Placement.of(values, units, codes, list(weight_lists), unit_regions)
         set_count, year_span = len(placed.set_parent), placed.year_span
         key = (placed.code[placed.row] * set_count + placed.set_of_unit[placed.unit]) * year_span
         key += placed.year_offset[placed.row]
@@ -398,6 +417,19 @@ class GroupedLevels:
             lowest[groups], highest[groups] = ordered[:, 0], ordered[:, -1]
             gini_sums[groups] = ordered @ (2.0 * np.arange(1, count + 1) - count - 1)
         return lowest, highest, gini_sums
+
+
+def sorted_unit_regions(units: pd.DataFrame) -> list[str]:
+    """The distinct region codes of the unit table, sorted."""
+    return sorted(units["region_code"].unique())
+
+
+def category_positions(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's position among the column's distinct texts (its categories; -1 missing), and those texts."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), column.cat.categories
+    positions, distinct = pd.factorize(column)
+    return positions, pd.Index(distinct)
 
 
 def labels_at(labels: list[str], positions: np.ndarray) -> pd.Series:
