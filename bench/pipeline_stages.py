@@ -2,8 +2,9 @@
 
 This calls the same functions the assets call, in the same order, with the synthetic region table passed where
 the assets pass the real one: the stages' own cost, without Dagster's. Raw tables are staged in one process per
-core (each is its own asset, which Dagster's multiprocess executor runs in parallel); the warehouse and the
-release are written at the same time, as publish_tables writes them. bench/pipeline_job.py runs the real job.
+core (each is its own asset, which Dagster's multiprocess executor runs in parallel; `make run` uses the in-process
+executor, for the real bundle is small: `--serial-read` measures that); the warehouse and the release are written
+at the same time, as publish_tables writes them. bench/pipeline_job.py runs the real job.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ from pipeline.sidecar import load_sidecar, sidecar_paths
 from pipeline.warehouse import stage_warehouse
 
 
-def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: bool = True) -> dict:
+def run_stages(
+    raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: bool = True, parallel_read: bool = True
+) -> dict:
     """Run every stage on raw_dir; return wall seconds per stage, row counts and check outcomes.
 
     derived=False skips the indicators and dispersion stages (their tables are published empty): the I/O and
@@ -58,7 +61,7 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
     paths = sidecar_paths(raw_dir)
     # Each raw table is its own staged_table asset, so Dagster's multiprocess executor (make run) stages them in
     # parallel processes; here as in a pool of one process per core, results sent back to this process.
-    workers = min(len(paths), os.cpu_count() or 1)
+    workers = min(len(paths), os.cpu_count() or 1) if parallel_read else 1
     tasks = [(path, raw_dir, lookup, units, catalog) for path in paths]
     if workers > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
@@ -175,10 +178,20 @@ def peak_rss_mb() -> float:
 
 
 def main(raw_dir: str, regions_file: str, *options: str) -> None:
-    """Entry point for a subprocess (option --io-only: no indicators, no dispersion): stage timings and peak RSS as JSON."""
+    """Entry point for a subprocess: stage timings and peak RSS as JSON.
+
+    Options: --io-only (no indicators, no dispersion), --serial-read (the raw tables staged one after another in
+    this process, as `make run`'s in-process executor does, instead of a process per core).
+    """
     regions = pd.read_parquet(regions_file)
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as output:
-        result = run_stages(Path(raw_dir), regions, Path(output), derived="--io-only" not in options)
+        result = run_stages(
+            Path(raw_dir),
+            regions,
+            Path(output),
+            derived="--io-only" not in options,
+            parallel_read="--serial-read" not in options,
+        )
     result["peak_rss_mb"] = result["peak_rss_mb_with_workers"]
     print(json.dumps(result))
 
