@@ -20,7 +20,7 @@ import pyarrow.csv as arrow_csv
 
 from pipeline.cells import CellError, ParsedCell, normalise_label, normalise_text, parse_cell, parse_year
 from pipeline.errors import InputError, InputProblem
-from pipeline.frames import categorical_texts, spread_texts, stacked_frames
+from pipeline.frames import categorical_texts, packed_keys, spread_texts, stacked_frames
 from pipeline.metadata import METADATA_DIR, load_indicator_catalog
 from pipeline.sidecar import CELL_RANGE_PATTERN, MAX_FILE_BYTES, Sidecar, declared_format
 
@@ -1157,18 +1157,24 @@ def cell_records_in_bulk(
 
     indicator_of_label = [labels.get(key) for key in label_keys]
     years = cells["year"].to_numpy(dtype="int64")
-    used_labels = np.unique(label_positions)
+    used_labels = np.flatnonzero(np.bincount(label_positions, minlength=len(label_keys)))
     if any(indicator_of_label[position] is None for position in used_labels):
         return None
     if not ((years >= FIRST_YEAR) & (years <= today.year)).all():
         return None
-    # A region is resolved once per (printed name, year): boundary changes depend on the year.
-    pair_positions, pairs = pd.factorize(region_positions.astype("int64") * 10_000 + years)
-    resolved = [
-        resolve_region(region_keys[pair // 10_000], int(pair % 10_000), regions, former, merged_into) for pair in pairs
-    ]
-    if any(problem for _, _, problem in resolved):
+    # A region is resolved once per printed name; whether a figure lies on a former boundary depends on its year.
+    used_regions = np.flatnonzero(np.bincount(region_positions, minlength=len(region_keys)))
+    resolved = {
+        position: printed_region_code(region_keys[position], regions, former, merged_into) for position in used_regions
+    }
+    if any(problem for _, problem, _ in resolved.values()):
         return None
+    region_codes = [resolved[position][0] if position in resolved else None for position in range(len(region_keys))]
+    merged_since = np.full(len(region_keys), np.iinfo("int64").min, dtype="int64")
+    for position, (_, _, absorbed) in resolved.items():
+        if absorbed is not None:
+            merged_since[position] = absorbed.year
+    former_boundary = years < merged_since[region_positions]
 
     unit_positions, printed_unit_texts = distinct_values(cells["printed_unit"])
     printed_units = [normalise_text(text) or declared_unit for text in printed_unit_texts]
@@ -1177,8 +1183,15 @@ def cell_records_in_bulk(
     values = parsed_values(cells["raw_value"], plain)
     if values is None:
         return None
-    numbers, decimals, percent, cell_statuses = values
-    indicator_units = np.array([bounds.get(code) for code in indicator_of_label], dtype=object)[label_positions]
+    numbers, decimals, percent, status_positions, status_texts = values
+    unit_numbers: dict[str, int] = {}  # canonical unit → a number, to compare units per cell without Python objects
+
+    def unit_number(unit: str | None) -> int:
+        """The unit's number (-1 for none)."""
+        return -1 if unit is None else unit_numbers.setdefault(unit, len(unit_numbers))
+
+    indicator_units = np.array([unit_number(bounds.get(code)) for code in indicator_of_label], dtype="int64")
+    indicator_units = indicator_units[label_positions]
     canonical_units = [*(units[unit][0] for unit in printed_units)]
     multipliers = [*(units[unit][1] for unit in printed_units)]
     canonical_positions = unit_positions.astype("int64")
@@ -1187,20 +1200,24 @@ def cell_records_in_bulk(
         canonical_units.append(units["%"][0])
         multipliers.append(units["%"][1])
         canonical_positions = np.where(
-            percent & (indicator_units == units["%"][0]), len(printed_units), canonical_positions
+            percent & (indicator_units == unit_number(units["%"][0])), len(printed_units), canonical_positions
         )
-    canonical = np.array(canonical_units, dtype=object)[canonical_positions]
+    canonical = np.array([unit_number(unit) for unit in canonical_units], dtype="int64")[canonical_positions]
     multiplier = np.array(multipliers, dtype="float64")[canonical_positions]
-    if ((percent & (canonical != "percent")) | (canonical != indicator_units)).any():
+    if ((percent & (canonical != unit_number("percent"))) | (canonical != indicator_units)).any():
         return None
 
-    distinct_decimals, decimal_positions = np.unique(decimals, return_inverse=True)
-    radius_by_decimals = np.array([0.5 * 10 ** (-int(places)) for places in distinct_decimals], dtype="float64")
-    half_digits = radius_by_decimals[decimal_positions]
-    status_positions, status_pairs = pd.factorize(
-        pd.Series(cell_statuses, dtype=object)
-        + pd.Series([status for _, status, _ in resolved], dtype=object).to_numpy()[pair_positions]
+    fewest = int(decimals.min())
+    radius_by_decimals = np.array(
+        [0.5 * 10 ** (-places) for places in range(fewest, int(decimals.max()) + 1)], dtype="float64"
     )
+    half_digits = radius_by_decimals[decimals - fewest]
+    # Status: the cell's own (placeholders) plus b for a figure on a former boundary, one text per combination.
+    combined_positions = status_positions * 2 + former_boundary
+    combined_texts = [
+        "".join(sorted(set(status_texts[combination // 2]) | ({"b"} if combination % 2 else set())))
+        for combination in range(2 * len(status_texts))
+    ]
     count = len(cells)
     return pd.DataFrame(
         {
@@ -1209,12 +1226,12 @@ def cell_records_in_bulk(
             "source_row": cells["source_row"].to_numpy(),
             "source_column": cells["source_column"].array,
             "printed_label": spread_texts([normalise_text(label) for label in printed_labels], label_positions),
-            "region_code": spread_texts([code for code, _, _ in resolved], pair_positions),
+            "region_code": spread_texts(region_codes, region_positions),
             "year": years,
             "indicator_code": spread_texts(indicator_of_label, label_positions),
             "value": numbers * multiplier,
             "unit": spread_texts(canonical_units, canonical_positions),
-            "status": spread_texts(["".join(sorted(set(text))) for text in status_pairs], status_positions),
+            "status": spread_texts(combined_texts, combined_positions),
             "rounding_radius": np.where(np.isnan(numbers), np.nan, half_digits * multiplier),
             "column_number": cells["column_number"].to_numpy(),
         }
@@ -1244,8 +1261,9 @@ def plain_number_mask(raw_values: pd.Series) -> np.ndarray:
 
 def parsed_values(
     raw_values: pd.Series, plain: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Value, printed decimals, % sign and status of every cell; None when a cell is neither number nor placeholder.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]] | None:
+    """Value, printed decimals, % sign and status (position among the distinct status texts, which are returned
+    last; '' first) of every cell; None when a cell is neither number nor placeholder.
 
     Plain decimals are parsed by Arrow in one pass (Arrow and Python both round a decimal text to the nearest
     double, so the values are identical); every other cell goes through parse_cell once per distinct text.
@@ -1254,7 +1272,8 @@ def parsed_values(
     numbers = np.full(count, np.nan, dtype="float64")
     decimals = np.zeros(count, dtype="int64")
     percent = np.zeros(count, dtype=bool)
-    statuses = np.full(count, "", dtype=object)
+    status_positions = np.zeros(count, dtype="int64")
+    status_texts = [""]
     if plain.any():
         texts = pa.array(raw_values[plain], type=pa.large_string())
         numbers[plain] = pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False)
@@ -1269,8 +1288,10 @@ def parsed_values(
         numbers[rest] = [np.nan if cell.value is None else cell.value for cell in parsed]
         decimals[rest] = [cell.decimals for cell in parsed]
         percent[rest] = [cell.percent for cell in parsed]
-        statuses[rest] = [cell.status for cell in parsed]
-    return numbers, decimals, percent, statuses
+        status_number = {"": 0}
+        status_positions[rest] = [status_number.setdefault(cell.status, len(status_number)) for cell in parsed]
+        status_texts = list(status_number)
+    return numbers, decimals, percent, status_positions, status_texts
 
 
 def parsed_or_none(raw: object) -> ParsedCell | None:
@@ -1430,34 +1451,40 @@ def resolve_region(
     merged_into: dict[str, BoundaryChange],
 ) -> tuple[str | None, str, tuple[str, str, str] | None]:
     """Region code, extra status ('b' for figures on a former boundary) and a problem (rule, message, expected)."""
+    code, problem, absorbed = printed_region_code(printed, regions, former, merged_into)
+    return code, "b" if absorbed is not None and year < absorbed.year else "", problem
+
+
+def printed_region_code(
+    printed: str, regions: dict[str, str], former: dict[str, BoundaryChange], merged_into: dict[str, BoundaryChange]
+) -> tuple[str | None, tuple[str, str, str] | None, BoundaryChange | None]:
+    """Region code of a printed name, a problem (rule, message, expected), and the merger into it, if any, before
+    whose year its figures lie on a former boundary."""
     change = former.get(printed)
     if change is not None and change.change == "renamed":
-        return change.new_code, "", None
+        return change.new_code, None, None
     if change is not None:
         return (
             None,
-            "",
             (
                 "former_region",
                 f"{change.old_name} ({change.old_code}) was merged into {change.new_name} ({change.new_code}) in {change.year}; its figures cover only part of today's {change.new_name}",
                 "the row left out via the sidecar's skip_regions (say so in caveats), or the former region added to regions.csv",
             ),
+            None,
         )
     code = regions.get(printed)
     if code is None:
         return (
             None,
-            "",
             (
                 "unknown_region",
                 f"region {printed!r} is not in regions.csv, region_aliases.csv or boundary_changes.csv",
                 "an official name or a listed alias (add aliases to region_aliases.csv), or the row in skip_regions",
             ),
+            None,
         )
-    absorbed = merged_into.get(code)
-    if absorbed is not None and year < absorbed.year:
-        return code, "b", None
-    return code, "", None
+    return code, None, merged_into.get(code)
 
 
 def value_problem(
@@ -1492,7 +1519,14 @@ def value_problem(
 def duplicate_problems(staged: pd.DataFrame, file_name: str) -> list[InputProblem]:
     """Two figures for the same indicator, region and year in one table: name both rows."""
     key = ["indicator_code", "region_code", "year"]
-    repeated = staged[staged.duplicated(key, keep="first")]
+    packed = packed_keys(staged, key)
+    if packed is None:
+        repeats = staged.duplicated(key, keep="first").to_numpy()
+    else:
+        repeats = pd.Series(packed).duplicated(keep="first").to_numpy()
+    if not repeats.any():
+        return []
+    repeated = staged[repeats]
     problems = []
     for row in repeated.itertuples(index=False):
         first = staged[
