@@ -675,9 +675,8 @@ def column_letter(number: int) -> str:
 
 def locate_table(grid: Grid, sidecar: Sidecar, file_name: str, units: dict[str, tuple[str, float]]) -> Table:
     """Find the header below any title rows, check a printed unit line, and cut off notes below the data."""
-    nonblank = [nonblank_cells(column) for column in grid.columns]
-    filled = np.logical_or.reduce(nonblank) if nonblank else np.zeros(len(grid.numbers), dtype=bool)
-    kept = np.flatnonzero(filled)  # positions of the rows with any text
+    first = first_filled_columns(grid)
+    kept = np.flatnonzero(first >= 0)  # positions of the rows with any text
     if not len(kept):
         raise InputError([InputProblem(file_name, "empty_file", "the file has no cells", expected="a header and rows")])
     layout = sidecar.layout
@@ -686,7 +685,7 @@ def locate_table(grid: Grid, sidecar: Sidecar, file_name: str, units: dict[str, 
     header_count = int(layout.get("header_rows", 1))
     header = grid_rows(grid, kept[start : start + header_count])
     data = kept[start + header_count :]
-    footer = footer_position(grid, data, nonblank)
+    footer = footer_position(grid, data, first[data])
     if footer is not None:
         data = data[:footer]
     problems = unit_line_problems(grid_rows(grid, kept[:start]), sidecar, file_name, units, grid.first_column)
@@ -755,13 +754,26 @@ def header_start(grid: Grid, kept: np.ndarray, layout: dict, named: dict[str, st
     )
 
 
-def footer_position(grid: Grid, positions: np.ndarray, nonblank: list[np.ndarray]) -> int | None:
-    """Index among these rows of the first whose first non-blank cell opens the notes (注：…, 资料来源：…), or None."""
-    first = np.full(len(positions), -1, dtype="int64")
-    for column, found in enumerate(nonblank):
-        first[(first < 0) & found[positions]] = column
+def first_filled_columns(grid: Grid) -> np.ndarray:
+    """Per row, the column of its first non-blank cell (-1 for a blank row); a column is checked only on the rows
+    still blank left of it."""
+    first = np.full(len(grid.numbers), -1, dtype="int64")
+    pending = np.arange(len(grid.numbers))
+    for position, column in enumerate(grid.columns):
+        if not len(pending):
+            break
+        texts = column if len(pending) == len(column) else column.take(pa.array(pending, type=pa.int64()))
+        found = nonblank_cells(texts)
+        first[pending[found]] = position
+        pending = pending[~found]
+    return first
+
+
+def footer_position(grid: Grid, positions: np.ndarray, first: np.ndarray) -> int | None:
+    """Index among these rows (none blank; first: the column of each one's first non-blank cell) of the first whose
+    first non-blank cell opens the notes (注：…, 资料来源：…), or None."""
     footer = np.zeros(len(positions), dtype=bool)
-    for column in np.unique(first[first >= 0]):
+    for column in np.unique(first):
         chosen = np.flatnonzero(first == column)
         texts = grid.columns[column].take(pa.array(positions[chosen], type=pa.int64()))
         footer[chosen] = per_distinct_text(texts, lambda text: bool(FOOTER_PATTERN.match(normalise_text(text))), bool)
