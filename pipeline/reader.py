@@ -248,6 +248,11 @@ def read_csv_grid(sidecar: Sidecar, file_name: str) -> Grid:
         count = len(columns[0])
         numbers = np.arange(1, count + 1, dtype="int64")
         return Grid(columns, numbers, np.full(count, len(columns), dtype="int64"), encoding=encoding)
+    return csv_module_grid(text, delimiter, file_name, encoding)
+
+
+def csv_module_grid(text: str, delimiter: str, file_name: str, encoding: str | None = None) -> Grid:
+    """A CSV read row by row with the csv module (any quoting, ragged rows), each row with the line it starts on."""
     rows = []
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     line = 0
@@ -278,20 +283,21 @@ def arrow_csv_columns(text: str, delimiter: str) -> list[pa.Array] | None:
     line is one row and row numbers are line numbers), every row as wide as the first, no field at the csv module's
     size limit, and the table within MAX_ROWS and MAX_COLUMNS (the csv module path reports the others).
     """
-    if len(delimiter) != 1 or delimiter in '"\r\n' or '"' in text or "\x00" in text or text.startswith("\ufeff"):
+    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n\x00' or text.startswith("\ufeff"):
         return None
-    if text.count("\r") != text.count("\r\n"):
+    data = text.encode("utf-8")
+    if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
         return None
-    if text.startswith(("\n", "\r\n")) or "\n\n" in text or "\n\r\n" in text:
+    if data.startswith((b"\n", b"\r\n")) or b"\n\n" in data or b"\n\r\n" in data:
         return None
-    lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     end = text.find("\n")
     width = (text if end < 0 else text[:end]).count(delimiter) + 1
     if lines > MAX_ROWS or width > MAX_COLUMNS:
         return None
     try:
         read = arrow_csv.read_csv(
-            io.BytesIO(text.encode("utf-8")),
+            io.BytesIO(data),
             read_options=arrow_csv.ReadOptions(autogenerate_column_names=True),
             parse_options=arrow_csv.ParseOptions(
                 delimiter=delimiter, quote_char=False, escape_char=False, ignore_empty_lines=False
