@@ -990,7 +990,8 @@ def wide_cell_frame(table: Table, layout: dict, headings: dict[int, tuple[int, s
             "printed_unit": printed_units,
             "year": np.tile(np.array([headings[column][0] for column in columns], dtype="int64"), row_count),
             "raw_value": value_cells(data, columns),
-        }
+        },
+        copy=False,  # every column is a fresh array of its own: no second copy into consolidated blocks
     )
 
 
@@ -1174,7 +1175,7 @@ def cell_records_in_bulk(
         return pd.DataFrame(columns=[*STAGED_COLUMNS, "column_number"])
 
     indicator_of_label = [labels.get(key) for key in label_keys]
-    years = cells["year"].to_numpy(dtype="int64")
+    years = cells["year"].to_numpy(dtype="int64", copy=True)
     used_labels = np.flatnonzero(np.bincount(label_positions, minlength=len(label_keys)))
     if any(indicator_of_label[position] is None for position in used_labels):
         return None
@@ -1241,8 +1242,8 @@ def cell_records_in_bulk(
         {
             "source_id": spread_texts([sidecar.source_id], np.zeros(count, dtype="int64")),
             "source_file": spread_texts([file_name], np.zeros(count, dtype="int64")),
-            "source_row": cells["source_row"].to_numpy(),
-            "source_column": cells["source_column"].array,
+            "source_row": cells["source_row"].to_numpy(copy=True),
+            "source_column": cells["source_column"].array.copy(),
             "printed_label": spread_texts([normalise_text(label) for label in printed_labels], label_positions),
             "region_code": spread_texts(region_codes, region_positions),
             "year": years,
@@ -1251,8 +1252,9 @@ def cell_records_in_bulk(
             "unit": spread_texts(canonical_units, canonical_positions),
             "status": spread_texts(combined_texts, combined_positions),
             "rounding_radius": np.where(np.isnan(numbers), np.nan, half_digits * multiplier),
-            "column_number": cells["column_number"].to_numpy(),
-        }
+            "column_number": cells["column_number"].to_numpy(copy=True),
+        },
+        copy=False,  # every column is a fresh array of its own: no second copy into consolidated blocks
     )
 
 
@@ -1540,6 +1542,8 @@ def duplicate_problems(staged: pd.DataFrame, file_name: str) -> list[InputProble
     packed = packed_keys(staged, key)
     if packed is None:
         repeats = staged.duplicated(key, keep="first").to_numpy()
+    elif not (np.diff(np.sort(packed)) == 0).any():
+        return []  # every key once (the usual case), found by sorting, without hashing
     else:
         repeats = pd.Series(packed).duplicated(keep="first").to_numpy()
     if not repeats.any():
