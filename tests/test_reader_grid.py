@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +13,11 @@ from pipeline import reader
 # Made-up CSV texts: mostly plain cells in rectangular rows, mixed with what matters to CSV parsing: quotes, a bare
 # CR, NUL, a byte order mark, other delimiters, blank and whitespace-only lines, ragged rows, both line ends.
 PLAIN_CELLS = st.sampled_from(["a", "12.5", "地区", "注：x", " ", "\u3000", ""])
-TRICKY_CELLS = st.sampled_from(['"', '"a,b"', '""', "\r", "\x00", "\ufeff", ";", "\t", "a\nb"])
+TRICKY_CELLS = st.sampled_from(
+    ['"', '"a,b"', '""', "\r", "\x00", "\ufeff", ";", "\t", "a\nb", "\x0b", "\x0c", "\x1c", "\x85", "\u2028"]
+)
+# Whitespace by str.strip() (ASCII and not), and text that is not.
+SPACE_OR_TEXT = st.text(alphabet=[" ", "\t", "\x0b", "\x1c", "\x85", "\xa0", "\u2028", "\u3000", "a", "-", "中"])
 
 
 @st.composite
@@ -83,3 +88,10 @@ def test_plain_csv_texts_take_the_fast_path(text):
 def test_other_csv_texts_go_through_the_csv_module(text):
     """Texts where Arrow and the csv module could differ are left to the csv module."""
     assert reader.arrow_csv_columns(text, ",") is None
+
+
+@given(texts=st.lists(SPACE_OR_TEXT, min_size=1, max_size=20))
+def test_nonblank_cells_agree_with_str_strip(texts):
+    """A cell is blank exactly when str.strip() leaves nothing of it (Unicode whitespace included)."""
+    found = reader.nonblank_cells(pa.array(texts, type=pa.string()))
+    assert found.tolist() == [bool(text.strip()) for text in texts]
