@@ -10,7 +10,6 @@ at the same time, as publish_tables writes them. bench/pipeline_job.py runs the 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import multiprocessing
 import os
@@ -144,7 +143,6 @@ def run_stages(
     stages["warehouse_and_release"] = time.perf_counter() - started
     peaks["warehouse_and_release"] = peak_rss_mb()
     cpu["warehouse_and_release"] = round(cpu_seconds() - cpu_started, 3)
-    gc.collect()
     return {
         "stages": stages,
         "counts": counts,
