@@ -57,6 +57,7 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
     staged = pd.concat(frames, ignore_index=True)
     del frames
     stages["read_and_stage"] = time.perf_counter() - started
+    print(f"stage read_and_stage {stages['read_and_stage']:.1f}s", file=sys.stderr, flush=True)
     counts["staged_observations"] = len(staged)
 
     started = time.perf_counter()
@@ -71,11 +72,13 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
     excesses = validate.parts_exceeding_totals(observations, regions, validate.additive_indicator_codes())
     checks["observations_parts_within_totals"] = not excesses
     stages["validate"] = time.perf_counter() - started
+    print(f"stage validate {stages['validate']:.1f}s", file=sys.stderr, flush=True)
 
     if derived:
         started = time.perf_counter()
         indicators = indicators_asset(observations, sources, catalog, regions)
         stages["indicators"] = time.perf_counter() - started
+        print(f"stage indicators {stages['indicators']:.1f}s", file=sys.stderr, flush=True)
         counts["indicators"] = len(indicators)
 
         started = time.perf_counter()
@@ -83,6 +86,7 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
         dispersion = dispersion_table(values, unit_sets(regions), catalog)
         del values
         stages["dispersion"] = time.perf_counter() - started
+        print(f"stage dispersion {stages['dispersion']:.1f}s", file=sys.stderr, flush=True)
         counts["dispersion"] = len(dispersion)
     else:
         indicators = pd.DataFrame(columns=list(IndicatorSchema.to_schema().columns))
@@ -104,12 +108,14 @@ def run_stages(raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: 
         {"release_version": version, "content_hash": digest, "built_at": "bench"},
     )
     stages["warehouse"] = time.perf_counter() - started
+    print(f"stage warehouse {stages['warehouse']:.1f}s", file=sys.stderr, flush=True)
 
     started = time.perf_counter()
     releases = output_dir / "releases"
     releases.mkdir(parents=True, exist_ok=True)
     prepare_release(tables, {}, releases, version, digest, {}, {}, None)
     stages["release"] = time.perf_counter() - started
+    print(f"stage release {stages['release']:.1f}s", file=sys.stderr, flush=True)
     gc.collect()
     return {"stages": stages, "counts": counts, "checks": checks}
 
