@@ -125,6 +125,8 @@ def prepared_panel(folder: Path, scale: float) -> tuple[Panel, float, bool]:
             description["tables"],
         )
         return panel, description["generate_s"], True
+    if (folder / "raw").is_dir() and any((folder / "raw").iterdir()):
+        raise ValueError(f"{folder / 'raw'} holds tables but no {PANEL_FILE} (an interrupted generation?): remove it")
     started = time.perf_counter()
     panel = generate_panel(folder / "raw", scale)
     generate_seconds = time.perf_counter() - started

@@ -231,3 +231,6 @@ def test_benchmark_records_a_killed_script_and_reuses_a_kept_panel(tmp_path):
     assert len(list((tmp_path / "results").glob("bench_*_scale_0.001.json"))) >= 1
     with pytest.raises(ValueError, match="not 0.002"):
         benchmark(0.002, results_dir=tmp_path / "results", only=["pipeline"], panel_dir=panel_dir)
+    (panel_dir / "panel.json").unlink()  # as after an interrupted generation: the tables are not trusted
+    with pytest.raises(ValueError, match="no panel.json"):
+        benchmark(0.001, results_dir=tmp_path / "results", only=["pipeline"], panel_dir=panel_dir)
