@@ -72,9 +72,7 @@ def run_stages(
         frames = [staged_table(task) for task in tasks]
     staged = combined_staged_tables(frames)
     del frames
-    stages["read_and_stage"] = time.perf_counter() - started
-    peaks["read_and_stage"] = peak_rss_mb()
-    cpu["read_and_stage"] = round(cpu_seconds() - cpu_started, 3)
+    finish_stage("read_and_stage", started, cpu_started, stages, peaks, cpu)
     worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers > 1 else 0.0
     counts["staged_observations"] = len(staged)
 
@@ -89,25 +87,19 @@ def run_stages(
     ).passed
     excesses = validate.parts_exceeding_totals(observations, regions, validate.additive_indicator_codes())
     checks["observations_parts_within_totals"] = not excesses
-    stages["validate"] = time.perf_counter() - started
-    peaks["validate"] = peak_rss_mb()
-    cpu["validate"] = round(cpu_seconds() - cpu_started, 3)
+    finish_stage("validate", started, cpu_started, stages, peaks, cpu)
 
     if derived:
         started, cpu_started = time.perf_counter(), cpu_seconds()
         indicators = indicators_asset(observations, sources, catalog, regions)
-        stages["indicators"] = time.perf_counter() - started
-        peaks["indicators"] = peak_rss_mb()
-        cpu["indicators"] = round(cpu_seconds() - cpu_started, 3)
+        finish_stage("indicators", started, cpu_started, stages, peaks, cpu)
         counts["indicators"] = len(indicators)
 
         started, cpu_started = time.perf_counter(), cpu_seconds()
         values = indicator_values(observations, sources, indicators)
         dispersion = dispersion_table(values, unit_sets(regions), catalog)
         del values
-        stages["dispersion"] = time.perf_counter() - started
-        peaks["dispersion"] = peak_rss_mb()
-        cpu["dispersion"] = round(cpu_seconds() - cpu_started, 3)
+        finish_stage("dispersion", started, cpu_started, stages, peaks, cpu)
         counts["dispersion"] = len(dispersion)
     else:
         indicators = pd.DataFrame(columns=list(IndicatorSchema.to_schema().columns))
@@ -123,9 +115,7 @@ def run_stages(
     }
     version = "2026.11.28"
     digest = content_hash(tables, {})
-    stages["content_hash"] = time.perf_counter() - started
-    peaks["content_hash"] = peak_rss_mb()
-    cpu["content_hash"] = round(cpu_seconds() - cpu_started, 3)
+    finish_stage("content_hash", started, cpu_started, stages, peaks, cpu)
 
     # As publish_tables does: the release's Parquet files are written while DuckDB writes the warehouse.
     started, cpu_started = time.perf_counter(), cpu_seconds()
@@ -140,9 +130,7 @@ def run_stages(
         lambda: prepare_release(tables, {}, releases, version, digest, {}, {}, None),
         discard=remove_folder,
     )
-    stages["warehouse_and_release"] = time.perf_counter() - started
-    peaks["warehouse_and_release"] = peak_rss_mb()
-    cpu["warehouse_and_release"] = round(cpu_seconds() - cpu_started, 3)
+    finish_stage("warehouse_and_release", started, cpu_started, stages, peaks, cpu)
     return {
         "stages": stages,
         "counts": counts,
@@ -155,6 +143,15 @@ def run_stages(
         # read plus every read worker at the largest worker's peak, whichever is larger.
         "peak_rss_mb_with_workers": round(max(peak_rss_mb(), peaks["read_and_stage"] + workers * worker_peak), 1),
     }
+
+
+def finish_stage(name: str, started: float, cpu_started: float, stages: dict, peaks: dict, cpu: dict) -> None:
+    """Record a stage's wall and CPU seconds and the peak RSS so far; tell stderr (bench.run's memory guard reads
+    these `stage <name> <seconds>s` lines to know where a killed run was)."""
+    stages[name] = time.perf_counter() - started
+    peaks[name] = peak_rss_mb()
+    cpu[name] = round(cpu_seconds() - cpu_started, 3)
+    print(f"stage {name} {stages[name]:.1f}s", file=sys.stderr, flush=True)
 
 
 def staged_table(task: tuple) -> pd.DataFrame:
