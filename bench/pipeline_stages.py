@@ -1,10 +1,10 @@
 """The pipeline's own stage functions on a synthetic raw folder, timed stage by stage (read → … → release).
 
 This calls the same functions the assets call, in the same order, with the synthetic region table passed where
-the assets pass the real one: the stages' own cost, without Dagster's. Raw tables are staged in one process per
-core (each is its own asset, which Dagster's multiprocess executor runs in parallel; `make run` uses the in-process
-executor, for the real bundle is small: `--serial-read` measures that); the warehouse and the release are written
-at the same time, as publish_tables writes them. bench/pipeline_job.py runs the real job.
+the assets pass the real one: the stages' own cost, without Dagster's. Raw tables are staged one after another, as
+`make run`'s in-process executor stages them (`--parallel-read`: a process per core, as Dagster's multiprocess
+executor would); the warehouse and the release are written at the same time, as publish_tables writes them.
+bench/pipeline_job.py runs the real job.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from pipeline.warehouse import stage_warehouse
 
 
 def run_stages(
-    raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: bool = True, parallel_read: bool = True
+    raw_dir: Path, regions: pd.DataFrame, output_dir: Path, derived: bool = True, parallel_read: bool = False
 ) -> dict:
     """Run every stage on raw_dir; return wall seconds per stage, row counts and check outcomes.
 
@@ -58,8 +58,9 @@ def run_stages(
 
     started, cpu_started = time.perf_counter(), cpu_seconds()
     paths = sidecar_paths(raw_dir)
-    # Each raw table is its own staged_table asset, so Dagster's multiprocess executor (make run) stages them in
-    # parallel processes; here as in a pool of one process per core, results sent back to this process.
+    # Each raw table is its own staged_table asset: make run's in-process executor stages them one after another
+    # (the default here); Dagster's multiprocess executor would stage them in parallel processes, which
+    # parallel_read imitates with a pool of one process per core, the frames sent back to this process.
     workers = min(len(paths), os.cpu_count() or 1) if parallel_read else 1
     tasks = [(path, raw_dir, lookup, units, catalog) for path in paths]
     if workers > 1:
@@ -175,8 +176,8 @@ def peak_rss_mb() -> float:
 def main(raw_dir: str, regions_file: str, *options: str) -> None:
     """Entry point for a subprocess: stage timings and peak RSS as JSON.
 
-    Options: --io-only (no indicators, no dispersion), --serial-read (the raw tables staged one after another in
-    this process, as `make run`'s in-process executor does, instead of a process per core).
+    Options: --io-only (no indicators, no dispersion), --parallel-read (the raw tables staged in a process per
+    core, as Dagster's multiprocess executor would, instead of one after another as `make run` does).
     """
     regions = pd.read_parquet(regions_file)
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as output:
@@ -185,7 +186,7 @@ def main(raw_dir: str, regions_file: str, *options: str) -> None:
             regions,
             Path(output),
             derived="--io-only" not in options,
-            parallel_read="--serial-read" not in options,
+            parallel_read="--parallel-read" in options,
         )
     result["peak_rss_mb"] = result["peak_rss_mb_with_workers"]
     print(json.dumps(result))

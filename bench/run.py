@@ -25,13 +25,13 @@ from bench.generate import Panel, generate_panel
 
 RESULTS_DIR = Path(__file__).parent / "results"
 # Script name → module and extra arguments. `pipeline` calls the stage functions in asset order, the raw tables
-# staged in a process per core (`pipeline_serial_read`: one after another; `pipeline_io_only` without indicators
+# staged one after another (`pipeline_parallel_read`: in a process per core; `pipeline_io_only` without indicators
 # and dispersion: read, validate, warehouse, release); `job_memory` and
 # `job_fs` run the real Dagster job (build_everything) with outputs kept in memory or pickled to disk between steps.
 SCRIPTS = {
     "pipeline": ("bench.pipeline_stages", []),
     "pipeline_io_only": ("bench.pipeline_stages", ["--io-only"]),
-    "pipeline_serial_read": ("bench.pipeline_stages", ["--serial-read"]),
+    "pipeline_parallel_read": ("bench.pipeline_stages", ["--parallel-read"]),
     "job_memory": ("bench.pipeline_job", ["memory"]),
     "job_fs": ("bench.pipeline_job", ["fs"]),
     "pandas": ("bench.pandas_reference", []),
