@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -87,6 +88,25 @@ def test_generated_tables_are_labelled_synthetic_and_outside_raw(panel):
         assert fields["caveats"] == [SYNTHETIC_CAVEAT]
         assert "SYNTHETIC" in fields["title"]
     assert Path(__file__).parent.parent / "raw" not in panel.raw_dir.parents
+
+
+def test_parallel_read_stages_the_same_observations(tmp_path):
+    """Staging the raw tables in a process per core (--parallel-read) gives the serial read's table and checks."""
+    panel = generate_panel(tmp_path / "raw", 0.0125)  # two synthetic cities: two tables
+    assert panel.tables == 2
+    serial = pipeline_stages.run_stages(panel.raw_dir, panel.regions, tmp_path / "serial", derived=False)
+    parallel = pipeline_stages.run_stages(
+        panel.raw_dir, panel.regions, tmp_path / "parallel", derived=False, parallel_read=True
+    )
+    assert serial["read_workers"] == 1 and parallel["read_workers"] == min(2, os.cpu_count() or 1)
+    assert parallel["counts"] == serial["counts"] == {"staged_observations": panel.observations}
+    assert all(parallel["checks"].values()) and all(serial["checks"].values())
+    # prepare_release leaves each release in its temporary folder (publish_tables would commit it).
+    released = [
+        pd.read_parquet(next((tmp_path / run / "releases").glob("*/observations.parquet")))
+        for run in ("serial", "parallel")
+    ]
+    pd.testing.assert_frame_equal(*released)
 
 
 def test_pipeline_stages_and_references_agree(panel, tmp_path):
