@@ -27,6 +27,8 @@ VILLAGES = 26_000
 YEARS = list(range(2005, 2025))
 INDICATOR_COUNT = 30
 PROVINCE_CODE = "990000"
+# Above SCALE=1 the synthetic province gets more cities, as many as its two-digit city segment allows (9901…9999).
+MAX_CITIES = 99
 # Rows per raw table: well under the reader's MAX_ROWS (100,000) and its 20 MiB file limit.
 ROWS_PER_TABLE = 40_000
 # Printed unit and a value range per canonical unit (made-up but inside the catalogue's plausible ranges).
@@ -77,7 +79,10 @@ def synthetic_regions(scale: float) -> pd.DataFrame:
     counties = max(1, round(COUNTIES * scale))
     towns = max(counties, round(TOWNS * scale))
     villages = max(5 * towns, round(VILLAGES * scale))
-    cities = min(CITIES, counties)
+    # Up to SCALE=1 Guangdong's 21 cities; above it more synthetic cities (at most 99 fit in 99XX00), so that every
+    # code segment keeps its width: ≤ 99 counties per city, ≤ 999 towns per county, ≤ 999 villages per town.
+    cities = min(CITIES, counties) if scale <= 1 else min(MAX_CITIES, max(CITIES, round(CITIES * scale)))
+    check_code_widths(cities, counties, towns, villages)
     records = [region_record(PROVINCE_CODE, "合成省", "province", None)]
     city_codes = [f"99{number:02d}00" for number in range(1, cities + 1)]
     records += [region_record(code, f"合成市{code}", "prefecture_city", PROVINCE_CODE) for code in city_codes]
@@ -98,6 +103,15 @@ def synthetic_regions(scale: float) -> pd.DataFrame:
         code = f"{town}{number // towns + 1:03d}"
         records.append(region_record(code, f"合成村{code}", "village", town))
     return pd.DataFrame.from_records(records, columns=REGION_COLUMNS)
+
+
+def check_code_widths(cities: int, counties: int, towns: int, villages: int) -> None:
+    """Refuse a scale whose counts per parent overflow a code segment (the codes would no longer be GB/T-shaped)."""
+    widths = (("counties per city", counties, cities, 99), ("towns per county", towns, counties, 999))
+    widths += (("villages per town", villages, towns, 999),)
+    for what, children, parents, limit in widths:
+        if math.ceil(children / parents) > limit:
+            raise ValueError(f"scale too large for synthetic region codes: {what} would exceed {limit}")
 
 
 def region_record(code: str, name: str, level: str, parent: str | None) -> dict:

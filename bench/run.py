@@ -3,48 +3,78 @@
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import datetime as dt
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import psutil
 
-from bench.generate import generate_panel
+from bench.generate import Panel, generate_panel
 
 RESULTS_DIR = Path(__file__).parent / "results"
-# Script name → module and extra arguments. `pipeline` calls the stage functions in asset order (`pipeline_io_only`
-# without indicators and dispersion: read, validate, warehouse, release); `job_memory` and
+# Script name → module and extra arguments. `pipeline` calls the stage functions in asset order, the raw tables
+# staged one after another (`pipeline_parallel_read`: in a process per core; `pipeline_io_only` without indicators
+# and dispersion: read, validate, warehouse, release); `job_memory` and
 # `job_fs` run the real Dagster job (build_everything) with outputs kept in memory or pickled to disk between steps.
 SCRIPTS = {
     "pipeline": ("bench.pipeline_stages", []),
     "pipeline_io_only": ("bench.pipeline_stages", ["--io-only"]),
+    "pipeline_parallel_read": ("bench.pipeline_stages", ["--parallel-read"]),
     "job_memory": ("bench.pipeline_job", ["memory"]),
     "job_fs": ("bench.pipeline_job", ["fs"]),
     "pandas": ("bench.pandas_reference", []),
     "duckdb": ("bench.duckdb_floor", []),
 }
 DEFAULT_SCRIPTS = ["pipeline", "job_memory", "pandas", "duckdb"]
+# The memory guard: a script whose process tree's resident memory goes above the limit is killed (and so is one
+# running while the machine's available memory falls below the floor, whoever uses it), and its result says so.
+DEFAULT_MEMORY_LIMIT_GB = 20.0
+AVAILABLE_MEMORY_FLOOR_GB = 1.0
+POLL_SECONDS = 0.5
+# Stage order of the scripts that print `stage <name> <seconds>s` to stderr as each stage finishes.
+STAGE_ORDER = {
+    "bench.pipeline_stages": [
+        "read_and_stage",
+        "validate",
+        "indicators",
+        "dispersion",
+        "content_hash",
+        "warehouse_and_release",
+    ],
+}
+PANEL_FILE = "panel.json"
 
 
-def benchmark(scale: float, results_dir: Path = RESULTS_DIR, only: list[str] | None = None) -> dict:
-    """One benchmark run at a scale: panel generated, each script in its own process, results written and returned."""
+def benchmark(
+    scale: float,
+    results_dir: Path = RESULTS_DIR,
+    only: list[str] | None = None,
+    memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
+    panel_dir: Path | None = None,
+) -> dict:
+    """One benchmark run at a scale: panel generated (or reused from panel_dir), each script in its own process
+    under the memory guard, results written and returned."""
     commit = git_commit()  # before the scripts start: the code they import
     with tempfile.TemporaryDirectory(prefix="bench-panel-") as folder:
-        raw_dir = Path(folder) / "raw"
-        started = time.perf_counter()
-        panel = generate_panel(raw_dir, scale)
-        generate_seconds = time.perf_counter() - started
-        regions_file = Path(folder) / "regions.parquet"
-        panel.regions.to_parquet(regions_file, index=False)
-        raw_bytes = sum(path.stat().st_size for path in raw_dir.iterdir())
-        runs = {name: timed_process(*SCRIPTS[name], raw_dir, regions_file) for name in only or DEFAULT_SCRIPTS}
+        panel, generate_seconds, reused = prepared_panel(Path(panel_dir or folder), scale)
+        regions_file = panel.raw_dir.parent / "regions.parquet"
+        raw_bytes = sum(path.stat().st_size for path in panel.raw_dir.iterdir())
+        runs = {
+            name: timed_process(*SCRIPTS[name], panel.raw_dir, regions_file, memory_limit_gb, Path(folder))
+            for name in only or DEFAULT_SCRIPTS
+        }
     result = {
         "scale": scale,
         "observations": panel.observations,
@@ -56,7 +86,9 @@ def benchmark(scale: float, results_dir: Path = RESULTS_DIR, only: list[str] | N
             "raw_tables": panel.tables,
             "raw_bytes": raw_bytes,
             "generate_s": round(generate_seconds, 3),
+            "reused": reused,
         },
+        "memory_limit_gb": memory_limit_gb,
         "what_ran": "pipeline: the pipeline's own stage functions called in asset order (bench/pipeline_stages.py); job_memory / job_fs: the Dagster job build_everything with ProjectPaths.metadata_dir pointing at the synthetic regions, outputs kept in memory / pickled by the fs I/O manager (bench/pipeline_job.py); pandas and duckdb: bench/pandas_reference.py and bench/duckdb_floor.py on the same files",
         "wall_s": runs.get("pipeline", {}).get("wall_s"),
         "peak_rss_mb": runs.get("pipeline", {}).get("peak_rss_mb"),
@@ -86,23 +118,164 @@ def benchmark(scale: float, results_dir: Path = RESULTS_DIR, only: list[str] | N
     return result
 
 
-def timed_process(module: str, arguments: list[str], raw_dir: Path, regions_file: Path) -> dict:
-    """Run one script in a fresh Python process; its wall time (process start to exit) and its own report."""
+def prepared_panel(folder: Path, scale: float) -> tuple[Panel, float, bool]:
+    """The panel in folder (raw/, regions.parquet, panel.json): reused when panel.json says this scale, else generated."""
+    description_file = folder / PANEL_FILE
+    if description_file.is_file():
+        description = json.loads(description_file.read_text())
+        if description["scale"] != scale:
+            raise ValueError(f"{description_file} holds a panel at scale {description['scale']}, not {scale}")
+        regions = pd.read_parquet(folder / "regions.parquet")
+        panel = Panel(
+            folder / "raw",
+            regions,
+            description["indicator_codes"],
+            description["observations"],
+            description["tables"],
+        )
+        return panel, description["generate_s"], True
+    if (folder / "raw").is_dir() and any((folder / "raw").iterdir()):
+        raise ValueError(f"{folder / 'raw'} holds tables but no {PANEL_FILE} (an interrupted generation?): remove it")
     started = time.perf_counter()
-    finished = subprocess.run(
+    panel = generate_panel(folder / "raw", scale)
+    generate_seconds = time.perf_counter() - started
+    panel.regions.to_parquet(folder / "regions.parquet", index=False)
+    description = {
+        "scale": scale,
+        "observations": panel.observations,
+        "tables": panel.tables,
+        "indicator_codes": panel.indicator_codes,
+        "generate_s": round(generate_seconds, 3),
+    }
+    description_file.write_text(json.dumps(description, indent=2) + "\n")
+    return panel, generate_seconds, False
+
+
+def timed_process(
+    module: str,
+    arguments: list[str],
+    raw_dir: Path,
+    regions_file: Path,
+    memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
+    work_dir: Path | None = None,
+) -> dict:
+    """Run one script in a fresh Python process under the memory guard; its wall time and its own report.
+
+    The process runs in work_dir (where DuckDB spills), in a session of its own so that a kill reaches its children.
+    """
+    root = str(Path(__file__).parent.parent)
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    started = time.perf_counter()
+    process = subprocess.Popen(
         [sys.executable, "-m", module, str(raw_dir), str(regions_file), *arguments],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        check=False,
+        cwd=work_dir or root,
+        env=environment,
+        start_new_session=True,
     )
+    stdout: list[str] = []
+    stderr: collections.deque[str] = collections.deque(maxlen=400)
+    finished_stages: dict[str, float] = {}
+    readers = [
+        threading.Thread(target=collect_lines, args=(process.stdout, stdout.append), daemon=True),
+        threading.Thread(
+            target=collect_lines, args=(process.stderr, stderr_collector(stderr, finished_stages)), daemon=True
+        ),
+    ]
+    for reader in readers:
+        reader.start()
+    peak_bytes, kill_reason = guard_memory(process, memory_limit_gb)
+    for reader in readers:
+        reader.join()
     wall = time.perf_counter() - started
-    if finished.returncode != 0:
-        return {"wall_s": None, "error": finished.stderr[-4000:]}
-    report = json.loads(finished.stdout.strip().splitlines()[-1])
+    watched_peak_mb = round(peak_bytes / 2**20, 1)
+    if kill_reason:
+        order = [
+            stage
+            for stage in STAGE_ORDER.get(module, [])
+            if stage not in ("indicators", "dispersion") or "--io-only" not in arguments
+        ]
+        return {
+            "wall_s": None,
+            "error": kill_reason,
+            "killed_after_s": round(wall, 3),
+            "peak_rss_mb": watched_peak_mb,
+            "watched_peak_rss_mb": watched_peak_mb,
+            "stages_finished": {name: round(seconds, 3) for name, seconds in finished_stages.items()},
+            "last_stage_finished": next(reversed(finished_stages), None),
+            "killed_during": next((stage for stage in order if stage not in finished_stages), None),
+            "load_average_at_kill": [round(value, 2) for value in os.getloadavg()],
+        }
+    if process.returncode != 0:
+        return {"wall_s": None, "error": "".join(stderr)[-4000:], "watched_peak_rss_mb": watched_peak_mb}
+    report = json.loads("".join(stdout).strip().splitlines()[-1])
     report["wall_s"] = round(wall, 3)
     report["stages"] = {name: round(seconds, 3) for name, seconds in report["stages"].items()}
     report["peak_rss_mb"] = round(report["peak_rss_mb"], 1)
+    report["watched_peak_rss_mb"] = watched_peak_mb
     return report
+
+
+def guard_memory(process: subprocess.Popen, memory_limit_gb: float) -> tuple[int, str | None]:
+    """Poll the process tree's RSS until it exits; kill its session above the limit. Return peak bytes and why killed."""
+    peak = 0
+    limit = memory_limit_gb * 2**30
+    while process.poll() is None:
+        used = tree_rss(process.pid)
+        peak = max(peak, used)
+        available = psutil.virtual_memory().available
+        reason = None
+        if used > limit:
+            reason = f"killed: RSS above {memory_limit_gb:g} GB"
+        elif available < AVAILABLE_MEMORY_FLOOR_GB * 2**30:
+            reason = (
+                f"killed: machine's available memory below {AVAILABLE_MEMORY_FLOOR_GB:g} GB"
+                f" (script at {used / 2**30:.1f} GB RSS)"
+            )
+        if reason:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return peak, reason
+        time.sleep(POLL_SECONDS)
+    return peak, None
+
+
+def tree_rss(pid: int) -> int:
+    """Resident bytes of a process and all its descendants (0 for any that exited meanwhile)."""
+    try:
+        root = psutil.Process(pid)
+        members = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for member in members:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += member.memory_info().rss
+    return total
+
+
+def collect_lines(stream, sink) -> None:
+    """Feed every line of a child's output stream to sink (a reader thread's body, so that pipes never fill)."""
+    for line in stream:
+        sink(line)
+    stream.close()
+
+
+def stderr_collector(tail: collections.deque, finished_stages: dict[str, float]):
+    """A sink for stderr lines: keeps the tail and notes each `stage <name> <seconds>s` progress line."""
+
+    def collect(line: str) -> None:
+        """Remember the line; record a finished stage."""
+        tail.append(line)
+        words = line.split()
+        if len(words) == 3 and words[0] == "stage" and words[2].endswith("s"):
+            with contextlib.suppress(ValueError):
+                finished_stages[words[1]] = float(words[2][:-1])
+
+    return collect
 
 
 def git_commit() -> str:
@@ -136,12 +309,25 @@ def machine() -> dict:
 
 
 def main() -> None:
-    """Command line: --scale (default from SCALE, 1.0) and --only to run some of the three scripts."""
+    """Command line: --scale (default from SCALE, 1.0), --only some scripts, --memory-limit-gb, --panel-dir."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=float, default=float(os.environ.get("SCALE", "1.0")))
     parser.add_argument("--only", nargs="*", choices=list(SCRIPTS))
+    parser.add_argument(
+        "--memory-limit-gb",
+        type=float,
+        default=DEFAULT_MEMORY_LIMIT_GB,
+        help="kill a script whose process tree's RSS goes above this (its result records the error)",
+    )
+    parser.add_argument(
+        "--panel-dir",
+        type=Path,
+        help="keep the generated panel in this folder and reuse it when it already holds one at this scale",
+    )
     arguments = parser.parse_args()
-    result = benchmark(arguments.scale, only=arguments.only)
+    result = benchmark(
+        arguments.scale, only=arguments.only, memory_limit_gb=arguments.memory_limit_gb, panel_dir=arguments.panel_dir
+    )
     summary = {
         key: result.get(key)
         for key in (

@@ -15,7 +15,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from pipeline.documentation import STATUS_FLAGS
-from pipeline.indicators import indicator_values
 
 GROUP = "publish"
 CJK_FONT_FAMILY = "Noto Sans CJK SC"
@@ -68,15 +67,10 @@ def income_ratio_chart(indicators: pd.DataFrame, regions: pd.DataFrame) -> dg.Ou
 
 @dg.asset(group_name=GROUP)
 def district_urbanisation_chart(
-    observations: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicators: pd.DataFrame,
-    regions: pd.DataFrame,
-    dispersion: pd.DataFrame,
+    preferred_values: pd.DataFrame, regions: pd.DataFrame, dispersion: pd.DataFrame
 ) -> dg.Output[bytes]:
     """PNG: urbanisation rate of each Guangzhou district by year, and its coefficient of variation across districts."""
-    values = indicator_values(observations, sources, indicators)
-    png = chart_png(district_urbanisation_figure, values, regions, dispersion)
+    png = chart_png(district_urbanisation_figure, preferred_values, regions, dispersion)
     return chart_output(png, "广州各区城镇化率 Guangzhou district urbanisation")
 
 

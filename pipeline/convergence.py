@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.dispersion import Placement, labels_at, run_bounds, unit_sets
-from pipeline.indicators import BREAK_FLAG, empty_frame, indicator_values
+from pipeline.indicators import BREAK_FLAG, empty_frame
 from pipeline.schemas import MINIMUM_UNITS, ConvergenceSchema
 from pipeline.validate import known_codes_schema_check
 
@@ -46,17 +46,10 @@ CONVERGENCE_DTYPES = {
 }
 
 
-@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
-def convergence(
-    observations: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicators: pd.DataFrame,
-    indicator_catalog: pd.DataFrame,
-    regions: pd.DataFrame,
-) -> pd.DataFrame:
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+def convergence(preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     """β-convergence across the units under each parent, for the longest window and rolling 5-year windows."""
-    values = indicator_values(observations, sources, indicators)
-    return convergence_table(values, unit_sets(regions), indicator_catalog)
+    return convergence_table(preferred_values, unit_sets(regions), indicator_catalog)
 
 
 convergence_schema = known_codes_schema_check(
@@ -228,6 +221,10 @@ def combined_fits(fits: list[dict[str, np.ndarray]], first_year: int) -> dict[st
 
 def break_flags(statuses: pd.Series) -> np.ndarray:
     """Whether each status carries the `b` (series break) flag, as integers."""
+    if isinstance(statuses.dtype, pd.CategoricalDtype):
+        # Once per distinct status; a missing status (code -1) carries no flag.
+        flagged = np.array([BREAK_FLAG in status for status in statuses.cat.categories], dtype="int64")
+        return np.append(flagged, 0)[statuses.cat.codes.to_numpy()]
     array = pa.chunked_array(pa.array(statuses.fillna("").astype("str"), from_pandas=True))
     return np.asarray(pc.match_substring(array, BREAK_FLAG).to_numpy(zero_copy_only=False), dtype="int64")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
@@ -76,17 +77,22 @@ def coverage_table(observations: pd.DataFrame, regions: pd.DataFrame) -> pd.Data
     years_of_indicator = present.groupby("indicator_code")["year"].unique()
     records = []
     for (indicator_code, level), at_level in present.groupby(["indicator_code", "level"], sort=True):
+        # Each region of the level as its position among the level's sorted members: a year's coverage is a mask.
+        member_codes = np.array(members[level], dtype=object)
+        positions = pd.Index(members[level]).get_indexer(at_level["region_code"])
+        years = at_level["year"].to_numpy()
         for year in sorted(years_of_indicator[indicator_code]):
-            with_value = set(at_level.loc[at_level["year"] == year, "region_code"])
-            missing = [code for code in members[level] if code not in with_value]
+            with_value = np.zeros(len(member_codes), dtype=bool)
+            with_value[positions[years == year]] = True
+            missing = member_codes[~with_value].tolist()
             records.append(
                 {
                     "indicator_code": indicator_code,
                     "level": level,
                     "year": int(year),
-                    "regions_with_value": len(with_value),
-                    "regions_at_level": len(members[level]),
-                    "coverage_share": len(with_value) / len(members[level]),
+                    "regions_with_value": int(with_value.sum()),
+                    "regions_at_level": len(member_codes),
+                    "coverage_share": int(with_value.sum()) / len(member_codes),
                     "missing_count": len(missing),
                     "missing_regions": listed_regions(missing, names),
                 }

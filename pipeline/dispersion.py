@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.indicators import empty_frame, indicator_values
+from pipeline.indicators import empty_frame
 from pipeline.schemas import MINIMUM_UNITS, DispersionSchema
 from pipeline.validate import known_codes_schema_check
 
@@ -57,17 +57,10 @@ DENSE_KEY_SPACE = 50_000_000
 MAX_LOOKUP_RUNS = 1_000
 
 
-@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
-def dispersion(
-    observations: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicators: pd.DataFrame,
-    indicator_catalog: pd.DataFrame,
-    regions: pd.DataFrame,
-) -> pd.DataFrame:
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+def dispersion(preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     """Dispersion (cv, weighted_cv, theil, gini, max_min_ratio) across the units under each parent, years with ≥5 units."""
-    values = indicator_values(observations, sources, indicators)
-    return dispersion_table(values, unit_sets(regions), indicator_catalog)
+    return dispersion_table(preferred_values, unit_sets(regions), indicator_catalog)
 
 
 dispersion_schema = known_codes_schema_check(
@@ -132,7 +125,25 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
         code: [weight for weight in text.split(";") if weight]
         for code, text in zip(flagged["indicator_code"], flagged["weights"], strict=True)
     }
-    groups = GroupedLevels.of(values, units, weight_lists, MINIMUM_UNITS)
+    # One indicator at a time, with the rows of its weight indicators: memory in proportion to one indicator's
+    # values, not all of them. Groups of different indicators are independent; in code order, the parts stack
+    # into the order of the whole table.
+    code_of_row, code_names = category_positions(values["indicator_code"])
+    unit_regions = sorted_unit_regions(units)
+    parts = []
+    for code in sorted(weight_lists):
+        wanted = np.append(code_names.isin([code, *weight_lists[code]]), False)  # the last slot: a missing code
+        part = indicator_dispersion(values[wanted[code_of_row]], units, {code: weight_lists[code]}, unit_regions)
+        if not part.empty:
+            parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else empty_frame(DISPERSION_DTYPES)
+
+
+def indicator_dispersion(
+    values: pd.DataFrame, units: pd.DataFrame, weight_lists: dict[str, list[str]], unit_regions: list[str] | None = None
+) -> pd.DataFrame:
+    """The dispersion rows of the indicators in weight_lists (each with its candidate weight indicators)."""
+    groups = GroupedLevels.of(values, units, weight_lists, MINIMUM_UNITS, unit_regions)
     if groups.count == 0:
         return empty_frame(DISPERSION_DTYPES)
     weight_code, weights = groups.population_weights(weight_lists)
@@ -187,9 +198,19 @@ class Placement:
     values: np.ndarray
 
     @classmethod
-    def of(cls, values: pd.DataFrame, units: pd.DataFrame, codes: list[str], placed_codes: list[str]) -> Placement:
-        """Look up the given codes' rows; place the non-missing values of `placed_codes` in their regions' sets."""
-        regions = sorted(units["region_code"].unique())
+    def of(
+        cls,
+        values: pd.DataFrame,
+        units: pd.DataFrame,
+        codes: list[str],
+        placed_codes: list[str],
+        unit_regions: list[str] | None = None,
+    ) -> Placement:
+        """Look up the given codes' rows; place the non-missing values of `placed_codes` in their regions' sets.
+
+        unit_regions: sorted_unit_regions(units), when the caller places several batches in the same units.
+        """
+        regions = sorted_unit_regions(units) if unit_regions is None else unit_regions
         code = positions_in(values["indicator_code"], codes)
         region = positions_in(values["region_code"], regions, code < len(codes))
         all_values = values["value"].to_numpy(dtype="float64")
@@ -259,11 +280,16 @@ class GroupedLevels:
 
     @classmethod
     def of(
-        cls, values: pd.DataFrame, units: pd.DataFrame, weight_lists: dict[str, list[str]], minimum_units: int
+        cls,
+        values: pd.DataFrame,
+        units: pd.DataFrame,
+        weight_lists: dict[str, list[str]],
+        minimum_units: int,
+        unit_regions: list[str] | None = None,
     ) -> GroupedLevels:
         """Place each flagged value in every unit set of its region; keep groups with at least `minimum_units` values."""
         codes = sorted({*weight_lists, *(code for lists in weight_lists.values() for code in lists)})
-        placed = Placement.of(values, units, codes, list(weight_lists))
+        placed = Placement.of(values, units, codes, list(weight_lists), unit_regions)
         set_count, year_span = len(placed.set_parent), placed.year_span
         key = (placed.code[placed.row] * set_count + placed.set_of_unit[placed.unit]) * year_span
         key += placed.year_offset[placed.row]
@@ -393,6 +419,19 @@ class GroupedLevels:
         return lowest, highest, gini_sums
 
 
+def sorted_unit_regions(units: pd.DataFrame) -> list[str]:
+    """The distinct region codes of the unit table, sorted."""
+    return sorted(units["region_code"].unique())
+
+
+def category_positions(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's position among the column's distinct texts (its categories; -1 missing), and those texts."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.cat.codes.to_numpy(), column.cat.categories
+    positions, distinct = pd.factorize(column)
+    return positions, pd.Index(distinct)
+
+
 def labels_at(labels: list[str], positions: np.ndarray) -> pd.Series:
     """A text column holding labels[position] for each position (an Arrow take, no Python strings per row)."""
     taken = pc.take(pa.array(labels, type=pa.large_string()), pa.array(positions))
@@ -404,11 +443,17 @@ def positions_in(column: pd.Series, labels: list[str], wanted: np.ndarray | None
 
     Only the unbroken runs of wanted rows are looked up (values sorted by indicator hold them in a few runs).
     """
+    if wanted is None:
+        wanted = np.ones(len(column), dtype=bool)
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # Each distinct text is looked up once; the rows take their category's position (code -1: absent).
+        categories = pa.array(column.cat.categories.to_numpy(dtype=object), type=pa.large_string())
+        found = pc.index_in(categories, value_set=pa.array(labels, type=pa.large_string()))
+        by_code = np.append(pc.fill_null(found, len(labels)).to_numpy().astype("int64"), len(labels))
+        return np.where(wanted, by_code[column.cat.codes.to_numpy()], len(labels))
     array = pa.chunked_array(pa.array(column.astype("str"), from_pandas=True))
     value_set = pa.array(labels, type=array.type)
     positions = np.full(len(column), len(labels), dtype="int64")
-    if wanted is None:
-        wanted = np.ones(len(column), dtype=bool)
     edges = np.flatnonzero(np.diff(np.concatenate([[False], wanted, [False]]).astype("int8")))
     runs = list(zip(edges[0::2], edges[1::2], strict=True))
     if len(runs) > MAX_LOOKUP_RUNS:

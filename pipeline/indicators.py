@@ -8,6 +8,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from pipeline import frames
+from pipeline.frames import ordered_codes, stacked_frames
 from pipeline.metadata import load_indicator_catalog
 from pipeline.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema
 from pipeline.sidecar import AUTHORITY_RANK
@@ -106,38 +108,32 @@ def indicators(
     for code in sorted(set(derived) | set(published)):
         parts = [frame for frame in (derived.get(code), published.get(code)) if frame is not None]
         if len(parts) > 1:
-            parts = [pd.concat(parts).sort_values(["region_code", "year", "method"], kind="stable")]
+            parts = [stacked_frames(parts).sort_values(["region_code", "year", "method"], kind="stable")]
         blocks.append(parts[0])
-    result = pd.concat(blocks, ignore_index=True) if blocks else empty_indicators()
+    result = frames.decoded_texts(frames.stacked_frames(blocks)) if blocks else empty_indicators()
     return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]
 
 
-@dg.asset(
-    group_name=GROUP,
-    ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")},
-)
+@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources")})
+def preferred_values(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
+    """One value per indicator, region and year: derived here if possible, else the preferred published figure."""
+    return indicator_values(observations, sources, indicators)
+
+
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
 def group_aggregates(
-    observations: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicators: pd.DataFrame,
-    indicator_catalog: pd.DataFrame,
-    regions: pd.DataFrame,
+    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> pd.DataFrame:
     """Indicator values of the 一区一策 district groups and the typical counties, where every member has a value."""
-    values = indicator_values(observations, sources, indicators)
-    return aggregate_groups(values, region_groups(regions), indicator_catalog)
+    return aggregate_groups(preferred_values, region_groups(regions), indicator_catalog)
 
 
-@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
 def paired_city_ratios(
-    observations: pd.DataFrame,
-    sources: pd.DataFrame,
-    indicators: pd.DataFrame,
-    indicator_catalog: pd.DataFrame,
-    regions: pd.DataFrame,
+    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> pd.DataFrame:
     """Guangzhou's value divided by each paired city's, for every indicator and year both have."""
-    values = indicator_values(observations, sources, indicators)
+    values = preferred_values
     paired = list(regions.loc[regions["paired_city"].astype(bool), "region_code"])
     codes = list(indicator_catalog.loc[indicator_catalog["paired_ratio"].astype(bool), "indicator_code"])
     return pair_ratios(values, PAIRING_REFERENCE_REGION, paired, codes)
@@ -177,8 +173,8 @@ def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) ->
 
 def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     """Every derived catalogue entry, in catalogue order; later entries may use earlier ones as inputs."""
-    frames = list(derived_blocks(pool_of(preferred), derived_entries, regions).values())
-    return pd.concat(frames, ignore_index=True) if frames else empty_indicators()
+    blocks = list(derived_blocks(pool_of(preferred), derived_entries, regions).values())
+    return stacked_frames(blocks) if blocks else empty_indicators()
 
 
 def derived_blocks(
@@ -379,8 +375,15 @@ def merged_column(pairs: pd.DataFrame, column: str, suffixes: list[str], merge) 
     combination = np.zeros(len(pairs), dtype="int64")
     encoded = []
     for suffix in suffixes:
-        array = pc.fill_null(text_array(pairs[f"{column}{suffix}"]), "").combine_chunks().dictionary_encode()
-        codes, distinct = array.indices.to_numpy(zero_copy_only=False), array.dictionary.to_pylist()
+        values = pairs[f"{column}{suffix}"]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            # The codes as they are; a missing value (code -1) is the empty text after the categories.
+            distinct = [*values.cat.categories, ""]
+            codes = values.cat.codes.to_numpy().astype("int64")
+            codes = np.where(codes < 0, len(distinct) - 1, codes)
+        else:
+            array = pc.fill_null(text_array(values), "").combine_chunks().dictionary_encode()
+            codes, distinct = array.indices.to_numpy(zero_copy_only=False), array.dictionary.to_pylist()
         combination, _ = pd.factorize(combination * len(distinct) + codes)
         encoded.append((codes, distinct))
     # pd.factorize numbers combinations in order of first appearance, so these are their first rows.
@@ -430,6 +433,9 @@ def neighbour_equality(column: pd.Series) -> np.ndarray:
     if is_number_column(column):
         values = column.to_numpy()
         return values[1:] == values[:-1]
+    codes = ordered_codes(column)
+    if codes is not None:
+        return (codes[1:] == codes[:-1]) & (codes[1:] >= 0)
     array = text_array(column)
     equal = pc.fill_null(pc.equal(array[1:], array[:-1]), False)
     return np.asarray(equal.to_numpy(), dtype=bool)
@@ -442,6 +448,10 @@ def neighbour_increase(column: pd.Series, where: np.ndarray) -> np.ndarray:
     if is_number_column(column):
         values = column.to_numpy()
         return (values[1:] > values[:-1])[where]
+    codes = ordered_codes(column)
+    if codes is not None:
+        later, earlier = codes[1:][where], codes[:-1][where]
+        return (later > earlier) & (earlier >= 0)
     array = text_array(column)
     mask = pa.array(where)
     later, earlier = array[1:].filter(mask), array[:-1].filter(mask)
@@ -454,7 +464,9 @@ def is_number_column(column: pd.Series) -> bool:
 
 
 def text_array(column: pd.Series) -> pa.ChunkedArray:
-    """A text column as an Arrow array (no copy when it is Arrow-backed already)."""
+    """A text column as an Arrow array (no copy when it is Arrow-backed already; categoricals decoded by Arrow)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return pa.chunked_array([frames.text_array(column)])
     return pa.chunked_array(pa.array(column.astype("str"), from_pandas=True))
 
 
@@ -517,7 +529,7 @@ def indicator_values(observations: pd.DataFrame, sources: pd.DataFrame, indicato
     frames = [frame for frame in frames if not frame.empty]
     if not frames:
         return empty_frame(POOL_DTYPES)[VALUE_COLUMNS]
-    values = pd.concat(frames, ignore_index=True)
+    values = stacked_frames(frames)
     return values.astype({"year": "int64", "value": "float64"})
 
 

@@ -19,6 +19,7 @@ from pipeline.metadata import METADATA_DIR, load_indicator_catalog, load_regions
 from pipeline.reader import (
     BOUNDARY_CHANGES_FILE,
     STAGED_COLUMNS,
+    combined_staged_tables,
     default_indicator_catalog,
     load_boundary_changes,
     read_source_table,
@@ -228,9 +229,7 @@ def staged_observations_asset(source_ids: list[str]) -> dg.AssetsDefinition:
     )
     def combined(**staged_tables: pd.DataFrame) -> pd.DataFrame:
         """Every raw table's staged observations in one frame, with file, row and column."""
-        frames = [staged_tables[source_id] for source_id in source_ids if not staged_tables[source_id].empty]
-        staged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=STAGED_COLUMNS)
-        return staged[STAGED_COLUMNS]
+        return combined_staged_tables([staged_tables[source_id] for source_id in source_ids])
 
     return combined
 

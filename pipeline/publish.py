@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import dagster as dg
 import pandas as pd
@@ -51,6 +54,8 @@ from pipeline.warehouse import (
     swap_in,
 )
 
+T = TypeVar("T")
+U = TypeVar("U")
 GROUP = "publish"
 # The published tables, in their published order: name (= upstream asset = warehouse table = release file stem)
 # → pandera model, primary key and references checked in the staging warehouse. Add a table with one entry here.
@@ -196,16 +201,24 @@ def publish_tables(
         }
         staging = staging_path_for(live)
         temporary = None
-        try:
+
+        def warehouse() -> dict[str, int]:
+            """The staging warehouse, written and audited."""
             stage_warehouse(tables, staging, publication_row, statements)
-            counts = audit_warehouse(staging, tables, specs, publication_row, require_comments=bool(statements))
+            return audit_warehouse(staging, tables, specs, publication_row, require_comments=bool(statements))
+
+        def release() -> Path:
+            """The release, written into its temporary folder."""
+            descriptions = {name: spec.column_descriptions() for name, spec in specs.items()}
+            keys = {name: list(spec.primary_key) for name, spec in specs.items()}
+            models = {name: spec.model for name, spec in specs.items()}
+            return prepare_release(
+                tables, extra_files, releases_dir, version, content, descriptions, keys, previous, models
+            )
+
+        try:
+            counts, temporary = alongside(warehouse, release if changed else None, discard=remove_folder)
             if changed:
-                descriptions = {name: spec.column_descriptions() for name, spec in specs.items()}
-                keys = {name: list(spec.primary_key) for name, spec in specs.items()}
-                models = {name: spec.model for name, spec in specs.items()}
-                temporary = prepare_release(
-                    tables, extra_files, releases_dir, version, content, descriptions, keys, previous, models
-                )
                 problems = verify_release(temporary, expected_version=version)
                 if problems:
                     raise WarehouseAuditError([f"release {problem}" for problem in problems])
@@ -234,3 +247,30 @@ def publish_tables(
         row_counts=counts,
         previous_version=previous.version if previous and changed else None,
     )
+
+
+def alongside(
+    foreground: Callable[[], T], background: Callable[[], U] | None, discard: Callable[[U], None]
+) -> tuple[T, U | None]:
+    """Run `background` in a thread while `foreground` runs here; both results, or the first error.
+
+    The warehouse (DuckDB) and the release (Parquet) are written this way: both spend their time in native code
+    that releases the GIL, so on two cores they overlap. When the foreground fails, the background is waited for
+    and its result discarded, so a failed audit leaves no release folder behind.
+    """
+    if background is None:
+        return foreground(), None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(background)
+        try:
+            result = foreground()
+        except BaseException:
+            if pending.exception() is None:
+                discard(pending.result())
+            raise
+        return result, pending.result()
+
+
+def remove_folder(path: Path) -> None:
+    """Delete a folder written for nothing (a release whose warehouse failed its audit)."""
+    shutil.rmtree(path, ignore_errors=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import itertools
 import logging
 import re
 import zipfile
@@ -17,9 +16,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as arrow_csv
 
 from pipeline.cells import CellError, ParsedCell, normalise_label, normalise_text, parse_cell, parse_year
 from pipeline.errors import InputError, InputProblem
+from pipeline.frames import categorical_texts, packed_keys, spread_texts, stacked_frames
 from pipeline.metadata import METADATA_DIR, load_indicator_catalog
 from pipeline.sidecar import CELL_RANGE_PATTERN, MAX_FILE_BYTES, Sidecar, declared_format
 
@@ -38,6 +39,25 @@ STAGED_COLUMNS = [
     "status",
     "rounding_radius",
 ]
+# Text columns of the staged tables, held as categoricals (codes + sorted distinct texts) while in memory; the
+# published types stay text (the warehouse and the release decode them).
+TEXT_COLUMNS = [
+    "source_id",
+    "source_file",
+    "source_column",
+    "printed_label",
+    "region_code",
+    "indicator_code",
+    "unit",
+    "status",
+]
+STAGED_DTYPES = {
+    **dict.fromkeys(TEXT_COLUMNS, "str"),
+    "source_row": "int64",
+    "year": "int64",
+    "value": "float64",
+    "rounding_radius": "float64",
+}
 # Size limits (besides MAX_FILE_BYTES, 20 MiB, checked on the file before it is hashed): rows and columns
 # of the grid read, and the uncompressed size of an XLSX (a zip archive; this stops zip bombs).
 MAX_ROWS = 100_000
@@ -70,21 +90,24 @@ class GridRow:
 
 @dataclass
 class Grid:
-    """The raw table as rows of text, with the number of its first column (1 = A) for cell references."""
+    """The raw table as columns of text (one Arrow array per column, '' where a row is short), with each row's
+    number in the file or sheet and its count of cells, and the number of its first column (1 = A)."""
 
-    rows: list[GridRow]
+    columns: list[pa.Array]
+    numbers: np.ndarray
+    lengths: np.ndarray
     first_column: int = 1
     encoding: str | None = None
 
 
 @dataclass
 class Table:
-    """A located table: header names per column, the data rows and the roles of the named columns."""
+    """A located table: header names per column, the data rows (a Grid) and the roles of the named columns."""
 
     names: list[str]
     header_parts: list[list[str]]
     header_row: int
-    data: list[GridRow]
+    data: Grid
     roles: dict[str, int] = field(default_factory=dict)
     first_column: int = 1
 
@@ -219,8 +242,19 @@ def read_csv_grid(sidecar: Sidecar, file_name: str) -> Grid:
         raise InputError(
             [InputProblem(file_name, "empty_file", "the file holds no text", expected="a header and data rows")]
         )
+    delimiter = str(sidecar.fields.get("delimiter", ","))
+    columns = arrow_csv_columns(text, delimiter)
+    if columns is not None:
+        count = len(columns[0])
+        numbers = np.arange(1, count + 1, dtype="int64")
+        return Grid(columns, numbers, np.full(count, len(columns), dtype="int64"), encoding=encoding)
+    return csv_module_grid(text, delimiter, file_name, encoding)
+
+
+def csv_module_grid(text: str, delimiter: str, file_name: str, encoding: str | None = None) -> Grid:
+    """A CSV read row by row with the csv module (any quoting, ragged rows), each row with the line it starts on."""
     rows = []
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=str(sidecar.fields.get("delimiter", ",")), strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     line = 0
     try:
         for cells in reader:
@@ -239,7 +273,113 @@ def read_csv_grid(sidecar: Sidecar, file_name: str) -> Grid:
                 )
             ]
         ) from error
-    return Grid(rows, encoding=encoding)
+    return grid_of_rows(rows, encoding=encoding)
+
+
+def arrow_csv_columns(text: str, delimiter: str) -> list[pa.Array] | None:
+    """The CSV's columns read by Arrow, only where that provably gives the csv module's grid, else None.
+
+    That is: no quote character, no NUL, no byte order mark, no carriage return but in CR LF, no empty line (so every
+    line is one row and row numbers are line numbers), every row as wide as the first, no field at the csv module's
+    size limit, and the table within MAX_ROWS and MAX_COLUMNS (the csv module path reports the others).
+    """
+    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n\x00' or text.startswith("\ufeff"):
+        return None
+    data = text.encode("utf-8")
+    if b'"' in data or b"\x00" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    if data.startswith((b"\n", b"\r\n")) or b"\n\n" in data or b"\n\r\n" in data:
+        return None
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    end = text.find("\n")
+    width = (text if end < 0 else text[:end]).count(delimiter) + 1
+    if lines > MAX_ROWS or width > MAX_COLUMNS:
+        return None
+    try:
+        read = arrow_csv.read_csv(
+            io.BytesIO(data),
+            read_options=arrow_csv.ReadOptions(autogenerate_column_names=True),
+            parse_options=arrow_csv.ParseOptions(
+                delimiter=delimiter, quote_char=False, escape_char=False, ignore_empty_lines=False
+            ),
+            convert_options=arrow_csv.ConvertOptions(
+                column_types={f"f{column}": pa.string() for column in range(width)},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    if read.num_rows != lines or read.num_columns != width:
+        return None
+    columns = [column.combine_chunks() for column in read.columns]
+    limit = csv.field_size_limit()
+    if any((pc.max(pc.utf8_length(column)).as_py() or 0) >= limit for column in columns):
+        return None
+    return columns
+
+
+def grid_of_rows(rows: list[GridRow], first_column: int = 1, encoding: str | None = None) -> Grid:
+    """Rows of text as a Grid: one text array per column, '' where a row is short."""
+    width = max((len(row.cells) for row in rows), default=0)
+    columns = [
+        pa.array([row.cells[column] if column < len(row.cells) else "" for row in rows], type=pa.string())
+        for column in range(width)
+    ]
+    numbers = np.array([row.number for row in rows], dtype="int64")
+    lengths = np.array([len(row.cells) for row in rows], dtype="int64")
+    return Grid(columns, numbers, lengths, first_column, encoding)
+
+
+def grid_rows(grid: Grid, positions: np.ndarray) -> list[GridRow]:
+    """The grid's rows at these positions, each with its cells as read (short rows stay short)."""
+    positions = np.asarray(positions, dtype="int64")
+    if not len(positions):
+        return []
+    index = pa.array(positions)
+    texts = [column.take(index).to_pylist() for column in grid.columns]
+    return [
+        GridRow(int(grid.numbers[position]), [texts[column][place] for column in range(int(grid.lengths[position]))])
+        for place, position in enumerate(positions)
+    ]
+
+
+def grid_part(grid: Grid, positions: np.ndarray) -> Grid:
+    """The grid's rows at these positions (a slice where they are consecutive) as a Grid of their own."""
+    positions = np.asarray(positions, dtype="int64")
+    if len(positions) and positions[-1] - positions[0] + 1 == len(positions):
+        columns = [column.slice(int(positions[0]), len(positions)) for column in grid.columns]
+    else:
+        index = pa.array(positions, type=pa.int64())
+        columns = [column.take(index) for column in grid.columns]
+    return Grid(columns, grid.numbers[positions], grid.lengths[positions], grid.first_column, grid.encoding)
+
+
+def nonblank_cells(column: pa.Array) -> np.ndarray:
+    """True for cells with text besides whitespace (what str.strip() leaves non-empty), per cell of a column.
+
+    A printable ASCII character other than space settles it in one vectorised pass; the other cells are checked
+    with str.strip() once per distinct text.
+    """
+    found = pc.fill_null(pc.match_substring_regex(column, "[!-~]"), False).to_numpy(zero_copy_only=False).copy()
+    rest = np.flatnonzero(~found)
+    if len(rest):
+        found[rest] = per_distinct_text(column.take(pa.array(rest)), lambda text: bool(text.strip()), bool)
+    return found
+
+
+def per_distinct_text(texts: pa.Array, function, dtype) -> np.ndarray:
+    """function applied once per distinct text of an Arrow text array, spread back to every cell."""
+    encoded = pc.dictionary_encode(texts)
+    results = np.array([function(text) for text in encoded.dictionary.to_pylist()], dtype=dtype)
+    return results[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def spread_column(texts: pa.Array, positions: np.ndarray) -> pd.Categorical:
+    """texts[position] for every position, as a categorical over the sorted distinct texts used (see spread_texts)."""
+    encoded = pc.dictionary_encode(texts)
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype("int64")
+    return spread_texts(encoded.dictionary.to_pylist(), codes[positions])
 
 
 def expected_texts(sidecar: Sidecar) -> list[str]:
@@ -439,7 +579,7 @@ def read_xlsx_grid(sidecar: Sidecar, file_name: str) -> Grid:
         rows.append(GridRow(row_number, texts))
     if problems:
         raise InputError(problems)
-    return Grid(rows, first_column=min_column)
+    return grid_of_rows(rows, first_column=min_column)
 
 
 def check_xlsx_archive(path: Path, file_name: str) -> None:
@@ -541,22 +681,21 @@ def column_letter(number: int) -> str:
 
 def locate_table(grid: Grid, sidecar: Sidecar, file_name: str, units: dict[str, tuple[str, float]]) -> Table:
     """Find the header below any title rows, check a printed unit line, and cut off notes below the data."""
-    rows = [row for row in grid.rows if any(cell.strip() for cell in row.cells)]
-    if not rows:
+    first = first_filled_columns(grid)
+    kept = np.flatnonzero(first >= 0)  # positions of the rows with any text
+    if not len(kept):
         raise InputError([InputProblem(file_name, "empty_file", "the file has no cells", expected="a header and rows")])
     layout = sidecar.layout
     named = {role: normalise_label(layout[role]) for role in LAYOUT_COLUMN_ROLES if layout.get(role)}
-    start = header_start(rows, layout, named, file_name, grid.encoding)
+    start = header_start(grid, kept, layout, named, file_name)
     header_count = int(layout.get("header_rows", 1))
-    header = rows[start : start + header_count]
-    data = rows[start + header_count :]
-    for index, row in enumerate(data):
-        first = next((cell for cell in row.cells if cell.strip()), "")
-        if FOOTER_PATTERN.match(normalise_text(first)):
-            data = data[:index]
-            break
-    problems = unit_line_problems(rows[:start], sidecar, file_name, units, grid.first_column)
-    if not data:
+    header = grid_rows(grid, kept[start : start + header_count])
+    data = kept[start + header_count :]
+    footer = footer_position(grid, data, first[data])
+    if footer is not None:
+        data = data[:footer]
+    problems = unit_line_problems(grid_rows(grid, kept[:start]), sidecar, file_name, units, grid.first_column)
+    if not len(data):
         problems.append(
             InputProblem(
                 file_name,
@@ -580,17 +719,17 @@ def locate_table(grid: Grid, sidecar: Sidecar, file_name: str, units: dict[str, 
     names = [" ".join(part[column] for part in parts if part[column]) for column in range(width)]
     for role, column in roles.items():
         names[column] = layout[role]
-    table = Table(names, parts, header[-1].number, data, roles, grid.first_column)
+    table = Table(names, parts, header[-1].number, grid_part(grid, data), roles, grid.first_column)
     check_header(table, sidecar, file_name, width)
     return table
 
 
-def header_start(rows: list[GridRow], layout: dict, named: dict[str, str], file_name: str, encoding) -> int:
-    """Index of the first header row: the sidecar's header_row, or the first row naming a layout column."""
+def header_start(grid: Grid, kept: np.ndarray, layout: dict, named: dict[str, str], file_name: str) -> int:
+    """Index among the non-blank rows of the first header row: layout.header_row, or the first row naming a column."""
     if layout.get("header_row") is not None:
-        for index, row in enumerate(rows):
-            if row.number == int(layout["header_row"]):
-                return index
+        matches = np.flatnonzero(grid.numbers[kept] == int(layout["header_row"]))
+        if len(matches):
+            return int(matches[0])
         raise InputError(
             [
                 InputProblem(
@@ -601,10 +740,12 @@ def header_start(rows: list[GridRow], layout: dict, named: dict[str, str], file_
                 )
             ]
         )
-    for index, row in enumerate(rows[:50]):
+    rows = grid_rows(grid, kept[:50])
+    for index, row in enumerate(rows):
         keys = {normalise_label(cell) for cell in row.cells}
         if keys & set(named.values()):
             return index
+    encoding = grid.encoding
     garbled = f"; if the text looks garbled, check the sidecar's encoding ({encoding})" if encoding else ""
     raise InputError(
         [
@@ -617,6 +758,33 @@ def header_start(rows: list[GridRow], layout: dict, named: dict[str, str], file_
             )
         ]
     )
+
+
+def first_filled_columns(grid: Grid) -> np.ndarray:
+    """Per row, the column of its first non-blank cell (-1 for a blank row); a column is checked only on the rows
+    still blank left of it."""
+    first = np.full(len(grid.numbers), -1, dtype="int64")
+    pending = np.arange(len(grid.numbers))
+    for position, column in enumerate(grid.columns):
+        if not len(pending):
+            break
+        texts = column if len(pending) == len(column) else column.take(pa.array(pending, type=pa.int64()))
+        found = nonblank_cells(texts)
+        first[pending[found]] = position
+        pending = pending[~found]
+    return first
+
+
+def footer_position(grid: Grid, positions: np.ndarray, first: np.ndarray) -> int | None:
+    """Index among these rows (none blank; first: the column of each one's first non-blank cell) of the first whose
+    first non-blank cell opens the notes (注：…, 资料来源：…), or None."""
+    footer = np.zeros(len(positions), dtype=bool)
+    for column in np.unique(first):
+        chosen = np.flatnonzero(first == column)
+        texts = grid.columns[column].take(pa.array(positions[chosen], type=pa.int64()))
+        footer[chosen] = per_distinct_text(texts, lambda text: bool(FOOTER_PATTERN.match(normalise_text(text))), bool)
+    hits = np.flatnonzero(footer)
+    return int(hits[0]) if len(hits) else None
 
 
 def fill_spanning_headers(parts: list[list[str]], id_columns: set[int]) -> None:
@@ -707,6 +875,11 @@ def cell_reference(table: Table, row: GridRow, column: int) -> str:
     return f"{column_letter(table.first_column + column)}{row.number}"
 
 
+def cell_name(column_number: int, row_number: int) -> str:
+    """Spreadsheet-style reference of a cell (C7) from its column number (1 = A) and row number."""
+    return f"{column_letter(int(column_number))}{int(row_number)}"
+
+
 def row_cell(row: GridRow, column: int | None) -> str:
     """The text of a row's cell, empty where the row is short or no column is given."""
     if column is None or column >= len(row.cells):
@@ -717,6 +890,7 @@ def row_cell(row: GridRow, column: int | None) -> str:
 def wide_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
     """Figures in a grid: one record per value cell, with the year (and label) from its header."""
     roles = table.roles
+    data = table.data
     id_columns = set(roles.values())
     ignored = {normalise_label(name) for name in layout.get("ignore_columns") or []}
     value_columns = [
@@ -724,7 +898,7 @@ def wide_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
         for column, name in enumerate(table.names)
         if column not in id_columns
         and normalise_label(name) not in ignored
-        and (name or any(row_cell(row, column).strip() for row in table.data))
+        and (name or nonblank_cells(data.columns[column]).any())
     ]
     problems = []
     headings = {}
@@ -764,10 +938,13 @@ def wide_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
                 )
             ]
         )
-    for row in table.data:
-        extra = [column for column in range(len(table.names), len(row.cells)) if row.cells[column].strip()]
-        if extra:
-            problems.append(ragged_row_problem(table, row, extra[0], file_name))
+    extra = [nonblank_cells(column) for column in data.columns[len(table.names) :]]
+    if extra:
+        beyond = np.vstack(extra)  # one row per column right of the header
+        for position in np.flatnonzero(beyond.any(axis=0)):
+            row = grid_rows(data, [position])[0]
+            column = len(table.names) + int(np.argmax(beyond[:, position]))
+            problems.append(ragged_row_problem(table, row, column, file_name))
     if problems:
         raise InputError(problems)
     return wide_cell_frame(table, layout, headings)
@@ -776,78 +953,63 @@ def wide_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
 def wide_cell_frame(table: Table, layout: dict, headings: dict[int, tuple[int, str]]) -> pd.DataFrame:
     """The value cells of a wide table, row by row and left to right, built column-wise (what cell_record gives per cell)."""
     roles = table.roles
-    rows = table.data
+    data = table.data
     columns = list(headings)
-    if not rows or not columns:
+    row_count = len(data.numbers)
+    if not row_count or not columns:
         return pd.DataFrame()
     per_column = len(columns)
-    row_positions = np.repeat(np.arange(len(rows)), per_column)
-    column_positions = np.tile(np.arange(per_column), len(rows))
-
-    def per_row(texts: list[str]) -> pd.api.extensions.ExtensionArray:
-        """One text per row, repeated for each of its value cells."""
-        return spread_texts(texts, row_positions)
+    row_positions = np.repeat(np.arange(row_count), per_column)
+    column_positions = np.tile(np.arange(per_column), row_count)
+    every_cell = np.zeros(len(row_positions), dtype="int64")
 
     def per_cell(texts: list[str]) -> pd.api.extensions.ExtensionArray:
         """One text per value column, repeated for every row."""
         return spread_texts(texts, column_positions)
 
     letters = [column_letter(table.first_column + column) for column in columns]
-    numbers = [row.number for row in rows]
     if "label_column" in roles:
-        labels = per_row([str(row_cell(row, roles["label_column"])) for row in rows])
+        labels = spread_column(data.columns[roles["label_column"]], row_positions)
     else:
         labels = per_cell([str(layout.get("label", headings[column][1])) for column in columns])
     if "region_column" in roles:
-        printed_regions = per_row([row_cell(row, roles["region_column"]) for row in rows])
+        printed_regions = spread_column(data.columns[roles["region_column"]], row_positions)
     else:
-        printed_regions = spread_texts([str(layout.get("region", ""))], np.zeros(len(row_positions), dtype="int64"))
+        printed_regions = spread_texts([str(layout.get("region", ""))], every_cell)
     if "unit_column" in roles:
-        printed_units = per_row([row_cell(row, roles["unit_column"]) for row in rows])
+        printed_units = spread_column(data.columns[roles["unit_column"]], row_positions)
     else:
-        printed_units = spread_texts([""], np.zeros(len(row_positions), dtype="int64"))
-    cell_letters = pa.array(letters, type=pa.large_string()).take(pa.array(column_positions))
-    row_texts = pa.array([str(number) for number in numbers], type=pa.large_string()).take(pa.array(row_positions))
+        printed_units = spread_texts([""], every_cell)
     return pd.DataFrame(
         {
-            "source_row": np.repeat(np.array(numbers, dtype="int64"), per_column),
-            "column_number": np.tile(np.array([table.first_column + column for column in columns]), len(rows)),
+            "source_row": np.repeat(data.numbers.astype("int64"), per_column),
+            "column_number": np.tile(np.array([table.first_column + column for column in columns]), row_count),
             "source_column": per_cell([table.names[column] or letters[index] for index, column in enumerate(columns)]),
-            "cell": pd.array(
-                pc.binary_join_element_wise(cell_letters, row_texts, pa.scalar("", pa.large_string())), dtype="str"
-            ),
             "printed_label": labels,
             "printed_region": printed_regions,
             "printed_unit": printed_units,
-            "year": np.tile(np.array([headings[column][0] for column in columns], dtype="int64"), len(rows)),
-            "year_column": np.full(len(rows) * per_column, None, dtype=object),
-            "raw_value": value_cells(rows, columns),
-        }
+            "year": np.tile(np.array([headings[column][0] for column in columns], dtype="int64"), row_count),
+            "raw_value": value_cells(data, columns),
+        },
+        copy=False,  # every column is a fresh array of its own: no second copy into consolidated blocks
     )
 
 
-def spread_texts(texts, positions: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """texts[position] for every position, as a pandas text array built by Arrow (no Python string per row)."""
-    taken = pa.array(list(texts), type=pa.large_string()).take(pa.array(positions, type=pa.int64()))
-    return pd.array(taken, dtype="str")
+def combined_staged_tables(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Staged tables stacked in order, text columns categorical (one union of sorted categories), fresh index."""
+    frames = [frame[STAGED_COLUMNS] for frame in frames if not frame.empty]
+    if not frames:
+        empty = pd.DataFrame({column: pd.Series([], dtype=STAGED_DTYPES[column]) for column in STAGED_COLUMNS})
+        return categorical_texts(empty, TEXT_COLUMNS)
+    return stacked_frames([categorical_texts(frame, TEXT_COLUMNS) for frame in frames])
 
 
-def value_cells(rows: list[GridRow], columns: list[int]) -> pd.api.extensions.ExtensionArray:
+def value_cells(data: Grid, columns: list[int]) -> pd.api.extensions.ExtensionArray:
     """The texts of the value cells, row by row and left to right ('' where a row is short), as one text array."""
-    width = max(columns) + 1
-    lengths = {len(row.cells) for row in rows}
-    if len(lengths) == 1 and min(lengths) >= width:
-        # Rows of one length (a well-formed CSV): one flat list of texts, the value cells picked out by Arrow.
-        length = lengths.pop()
-        flat = pa.array(list(itertools.chain.from_iterable(row.cells for row in rows)), type=pa.large_string())
-        picked = (np.arange(len(rows))[:, None] * length + np.array(columns)[None, :]).ravel()
-        return pd.array(flat.take(pa.array(picked, type=pa.int64())), dtype="str")
-    grid = np.empty((len(rows), width), dtype=object)
-    for position, row in enumerate(rows):
-        cells = row.cells[:width]
-        grid[position, : len(cells)] = cells
-        grid[position, len(cells) :] = ""
-    return pd.array(pa.array(grid[:, columns].ravel(), type=pa.large_string()), dtype="str")
+    row_count = len(data.numbers)
+    stacked = pa.concat_arrays([data.columns[column] for column in columns])  # column after column
+    order = (np.arange(len(columns))[None, :] * row_count + np.arange(row_count)[:, None]).ravel()
+    return pd.array(stacked.take(pa.array(order, type=pa.int64())), dtype="str")
 
 
 def long_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
@@ -856,7 +1018,7 @@ def long_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
     value_column = roles["value_column"]
     problems = []
     records = []
-    for row in table.data:
+    for row in grid_rows(table.data, np.arange(len(table.data.numbers))):
         extra = [column for column in range(len(table.names), len(row.cells)) if row.cells[column].strip()]
         if extra:
             problems.append(ragged_row_problem(table, row, extra[0], file_name))
@@ -922,7 +1084,6 @@ def cell_record(
         "source_row": row.number,
         "column_number": table.first_column + column,
         "source_column": table.names[column] or column_letter(table.first_column + column),
-        "cell": cell_reference(table, row, column),
         "printed_label": label,
         "printed_region": row_cell(row, roles["region_column"])
         if "region_column" in roles
@@ -965,7 +1126,8 @@ def stage_cells(
     fields = sidecar.fields
     staged = apply_status_rules(staged, fields.get("status") or [], str(sidecar.path))
     staged = staged[STAGED_COLUMNS]
-    return staged.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
+    staged = staged.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
+    return categorical_texts(staged, TEXT_COLUMNS)
 
 
 def cell_records_in_bulk(
@@ -1010,22 +1172,28 @@ def cell_records_in_bulk(
         cells = cells[kept].reset_index(drop=True)
         label_positions, region_positions, plain = label_positions[kept], region_positions[kept], plain[kept]
     if cells.empty:
-        return pd.DataFrame(columns=[*STAGED_COLUMNS, "column_number", "cell"])
+        return pd.DataFrame(columns=[*STAGED_COLUMNS, "column_number"])
 
     indicator_of_label = [labels.get(key) for key in label_keys]
-    years = cells["year"].to_numpy(dtype="int64")
-    used_labels = np.unique(label_positions)
+    years = cells["year"].to_numpy(dtype="int64", copy=True)
+    used_labels = np.flatnonzero(np.bincount(label_positions, minlength=len(label_keys)))
     if any(indicator_of_label[position] is None for position in used_labels):
         return None
     if not ((years >= FIRST_YEAR) & (years <= today.year)).all():
         return None
-    # A region is resolved once per (printed name, year): boundary changes depend on the year.
-    pair_positions, pairs = pd.factorize(region_positions.astype("int64") * 10_000 + years)
-    resolved = [
-        resolve_region(region_keys[pair // 10_000], int(pair % 10_000), regions, former, merged_into) for pair in pairs
-    ]
-    if any(problem for _, _, problem in resolved):
+    # A region is resolved once per printed name; whether a figure lies on a former boundary depends on its year.
+    used_regions = np.flatnonzero(np.bincount(region_positions, minlength=len(region_keys)))
+    resolved = {
+        position: printed_region_code(region_keys[position], regions, former, merged_into) for position in used_regions
+    }
+    if any(problem for _, problem, _ in resolved.values()):
         return None
+    region_codes = [resolved[position][0] if position in resolved else None for position in range(len(region_keys))]
+    merged_since = np.full(len(region_keys), np.iinfo("int64").min, dtype="int64")
+    for position, (_, _, absorbed) in resolved.items():
+        if absorbed is not None:
+            merged_since[position] = absorbed.year
+    former_boundary = years < merged_since[region_positions]
 
     unit_positions, printed_unit_texts = distinct_values(cells["printed_unit"])
     printed_units = [normalise_text(text) or declared_unit for text in printed_unit_texts]
@@ -1034,8 +1202,15 @@ def cell_records_in_bulk(
     values = parsed_values(cells["raw_value"], plain)
     if values is None:
         return None
-    numbers, decimals, percent, cell_statuses = values
-    indicator_units = np.array([bounds.get(code) for code in indicator_of_label], dtype=object)[label_positions]
+    numbers, decimals, percent, status_positions, status_texts = values
+    unit_numbers: dict[str, int] = {}  # canonical unit → a number, to compare units per cell without Python objects
+
+    def unit_number(unit: str | None) -> int:
+        """The unit's number (-1 for none)."""
+        return -1 if unit is None else unit_numbers.setdefault(unit, len(unit_numbers))
+
+    indicator_units = np.array([unit_number(bounds.get(code)) for code in indicator_of_label], dtype="int64")
+    indicator_units = indicator_units[label_positions]
     canonical_units = [*(units[unit][0] for unit in printed_units)]
     multipliers = [*(units[unit][1] for unit in printed_units)]
     canonical_positions = unit_positions.astype("int64")
@@ -1044,38 +1219,42 @@ def cell_records_in_bulk(
         canonical_units.append(units["%"][0])
         multipliers.append(units["%"][1])
         canonical_positions = np.where(
-            percent & (indicator_units == units["%"][0]), len(printed_units), canonical_positions
+            percent & (indicator_units == unit_number(units["%"][0])), len(printed_units), canonical_positions
         )
-    canonical = np.array(canonical_units, dtype=object)[canonical_positions]
+    canonical = np.array([unit_number(unit) for unit in canonical_units], dtype="int64")[canonical_positions]
     multiplier = np.array(multipliers, dtype="float64")[canonical_positions]
-    if ((percent & (canonical != "percent")) | (canonical != indicator_units)).any():
+    if ((percent & (canonical != unit_number("percent"))) | (canonical != indicator_units)).any():
         return None
 
-    distinct_decimals, decimal_positions = np.unique(decimals, return_inverse=True)
-    radius_by_decimals = np.array([0.5 * 10 ** (-int(places)) for places in distinct_decimals], dtype="float64")
-    half_digits = radius_by_decimals[decimal_positions]
-    status_positions, status_pairs = pd.factorize(
-        pd.Series(cell_statuses, dtype=object)
-        + pd.Series([status for _, status, _ in resolved], dtype=object).to_numpy()[pair_positions]
+    fewest = int(decimals.min())
+    radius_by_decimals = np.array(
+        [0.5 * 10 ** (-places) for places in range(fewest, int(decimals.max()) + 1)], dtype="float64"
     )
+    half_digits = radius_by_decimals[decimals - fewest]
+    # Status: the cell's own (placeholders) plus b for a figure on a former boundary, one text per combination.
+    combined_positions = status_positions * 2 + former_boundary
+    combined_texts = [
+        "".join(sorted(set(status_texts[combination // 2]) | ({"b"} if combination % 2 else set())))
+        for combination in range(2 * len(status_texts))
+    ]
     count = len(cells)
     return pd.DataFrame(
         {
             "source_id": spread_texts([sidecar.source_id], np.zeros(count, dtype="int64")),
             "source_file": spread_texts([file_name], np.zeros(count, dtype="int64")),
-            "source_row": cells["source_row"].to_numpy(),
-            "source_column": cells["source_column"].array,
+            "source_row": cells["source_row"].to_numpy(copy=True),
+            "source_column": cells["source_column"].array.copy(),
             "printed_label": spread_texts([normalise_text(label) for label in printed_labels], label_positions),
-            "region_code": spread_texts([code for code, _, _ in resolved], pair_positions),
+            "region_code": spread_texts(region_codes, region_positions),
             "year": years,
             "indicator_code": spread_texts(indicator_of_label, label_positions),
             "value": numbers * multiplier,
             "unit": spread_texts(canonical_units, canonical_positions),
-            "status": spread_texts(["".join(sorted(set(text))) for text in status_pairs], status_positions),
+            "status": spread_texts(combined_texts, combined_positions),
             "rounding_radius": np.where(np.isnan(numbers), np.nan, half_digits * multiplier),
-            "column_number": cells["column_number"].to_numpy(),
-            "cell": cells["cell"].array,
-        }
+            "column_number": cells["column_number"].to_numpy(copy=True),
+        },
+        copy=False,  # every column is a fresh array of its own: no second copy into consolidated blocks
     )
 
 
@@ -1102,8 +1281,9 @@ def plain_number_mask(raw_values: pd.Series) -> np.ndarray:
 
 def parsed_values(
     raw_values: pd.Series, plain: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """Value, printed decimals, % sign and status of every cell; None when a cell is neither number nor placeholder.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]] | None:
+    """Value, printed decimals, % sign and status (position among the distinct status texts, which are returned
+    last; '' first) of every cell; None when a cell is neither number nor placeholder.
 
     Plain decimals are parsed by Arrow in one pass (Arrow and Python both round a decimal text to the nearest
     double, so the values are identical); every other cell goes through parse_cell once per distinct text.
@@ -1112,7 +1292,8 @@ def parsed_values(
     numbers = np.full(count, np.nan, dtype="float64")
     decimals = np.zeros(count, dtype="int64")
     percent = np.zeros(count, dtype=bool)
-    statuses = np.full(count, "", dtype=object)
+    status_positions = np.zeros(count, dtype="int64")
+    status_texts = [""]
     if plain.any():
         texts = pa.array(raw_values[plain], type=pa.large_string())
         numbers[plain] = pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False)
@@ -1127,8 +1308,10 @@ def parsed_values(
         numbers[rest] = [np.nan if cell.value is None else cell.value for cell in parsed]
         decimals[rest] = [cell.decimals for cell in parsed]
         percent[rest] = [cell.percent for cell in parsed]
-        statuses[rest] = [cell.status for cell in parsed]
-    return numbers, decimals, percent, statuses
+        status_number = {"": 0}
+        status_positions[rest] = [status_number.setdefault(cell.status, len(status_number)) for cell in parsed]
+        status_texts = list(status_number)
+    return numbers, decimals, percent, status_positions, status_texts
 
 
 def parsed_or_none(raw: object) -> ParsedCell | None:
@@ -1177,7 +1360,7 @@ def cell_records_one_by_one(
             continue
         if not label_key and not printed_region and not str(cell.raw_value).strip():
             continue
-        where = {"row": cell.source_row, "cell": cell.cell}
+        where = {"row": cell.source_row, "cell": cell_name(cell.column_number, cell.source_row)}
         indicator_code = labels.get(label_key)
         if indicator_code is None:
             problems.append(
@@ -1225,7 +1408,7 @@ def cell_records_one_by_one(
                     file_name,
                     "year_range",
                     f"year {cell.year} is outside {FIRST_YEAR}–{today.year}",
-                    column=cell.year_column or cell.source_column,
+                    column=getattr(cell, "year_column", None) or cell.source_column,
                     expected=f"a year from {FIRST_YEAR} to this year ({today.year})",
                     **where,
                 )
@@ -1264,10 +1447,9 @@ def cell_records_one_by_one(
                 "status": "".join(sorted(set(parsed.status) | set(region_status))),
                 "rounding_radius": radius,
                 "column_number": cell.column_number,
-                "cell": cell.cell,
             }
         )
-    return pd.DataFrame.from_records(records, columns=[*STAGED_COLUMNS, "column_number", "cell"]), problems
+    return pd.DataFrame.from_records(records, columns=[*STAGED_COLUMNS, "column_number"]), problems
 
 
 @lru_cache(maxsize=4)
@@ -1289,41 +1471,51 @@ def resolve_region(
     merged_into: dict[str, BoundaryChange],
 ) -> tuple[str | None, str, tuple[str, str, str] | None]:
     """Region code, extra status ('b' for figures on a former boundary) and a problem (rule, message, expected)."""
+    code, problem, absorbed = printed_region_code(printed, regions, former, merged_into)
+    return code, "b" if absorbed is not None and year < absorbed.year else "", problem
+
+
+def printed_region_code(
+    printed: str, regions: dict[str, str], former: dict[str, BoundaryChange], merged_into: dict[str, BoundaryChange]
+) -> tuple[str | None, tuple[str, str, str] | None, BoundaryChange | None]:
+    """Region code of a printed name, a problem (rule, message, expected), and the merger into it, if any, before
+    whose year its figures lie on a former boundary."""
     change = former.get(printed)
     if change is not None and change.change == "renamed":
-        return change.new_code, "", None
+        return change.new_code, None, None
     if change is not None:
         return (
             None,
-            "",
             (
                 "former_region",
                 f"{change.old_name} ({change.old_code}) was merged into {change.new_name} ({change.new_code}) in {change.year}; its figures cover only part of today's {change.new_name}",
                 "the row left out via the sidecar's skip_regions (say so in caveats), or the former region added to regions.csv",
             ),
+            None,
         )
     code = regions.get(printed)
     if code is None:
         return (
             None,
-            "",
             (
                 "unknown_region",
                 f"region {printed!r} is not in regions.csv, region_aliases.csv or boundary_changes.csv",
                 "an official name or a listed alias (add aliases to region_aliases.csv), or the row in skip_regions",
             ),
+            None,
         )
-    absorbed = merged_into.get(code)
-    if absorbed is not None and year < absorbed.year:
-        return code, "b", None
-    return code, "", None
+    return code, None, merged_into.get(code)
 
 
 def value_problem(
     cell, parsed, printed_unit: str, unit: str, indicator_code: str, bounds: dict[str, str], file_name: str
 ) -> InputProblem | None:
     """A parsed value whose unit contradicts its % sign or its indicator's unit in the catalogue."""
-    where = {"row": cell.source_row, "column": cell.source_column, "cell": cell.cell}
+    where = {
+        "row": cell.source_row,
+        "column": cell.source_column,
+        "cell": cell_name(cell.column_number, cell.source_row),
+    }
     if parsed.percent and unit != "percent":
         return InputProblem(
             file_name,
@@ -1347,7 +1539,16 @@ def value_problem(
 def duplicate_problems(staged: pd.DataFrame, file_name: str) -> list[InputProblem]:
     """Two figures for the same indicator, region and year in one table: name both rows."""
     key = ["indicator_code", "region_code", "year"]
-    repeated = staged[staged.duplicated(key, keep="first")]
+    packed = packed_keys(staged, key)
+    if packed is None:
+        repeats = staged.duplicated(key, keep="first").to_numpy()
+    elif not (np.diff(np.sort(packed)) == 0).any():
+        return []  # every key once (the usual case), found by sorting, without hashing
+    else:
+        repeats = pd.Series(packed).duplicated(keep="first").to_numpy()
+    if not repeats.any():
+        return []
+    repeated = staged[repeats]
     problems = []
     for row in repeated.itertuples(index=False):
         first = staged[
@@ -1359,10 +1560,10 @@ def duplicate_problems(staged: pd.DataFrame, file_name: str) -> list[InputProble
             InputProblem(
                 file_name,
                 "duplicate_row",
-                f"a second figure for {row.indicator_code}, region {row.region_code}, {row.year} (first at row {first.source_row}, cell {first.cell})",
+                f"a second figure for {row.indicator_code}, region {row.region_code}, {row.year} (first at row {first.source_row}, cell {cell_name(first.column_number, first.source_row)})",
                 row=int(row.source_row),
                 column=row.source_column,
-                cell=row.cell,
+                cell=cell_name(row.column_number, row.source_row),
                 expected="one figure per indicator, region and year in a table",
             )
         )
@@ -1372,6 +1573,8 @@ def duplicate_problems(staged: pd.DataFrame, file_name: str) -> list[InputProble
 def apply_status_rules(staged: pd.DataFrame, rules: list[dict], sidecar_name: str) -> pd.DataFrame:
     """Set status flags (b, e, p, u) from the sidecar's rules: per table, indicator, column, region, year or cells."""
     problems = []
+    if rules:
+        staged = staged.assign(status=staged["status"].astype("str"))  # flags are added per row: plain texts
     for number, rule in enumerate(rules, start=1):
         selected = pd.Series(True, index=staged.index)
         if "indicators" in rule:

@@ -49,6 +49,8 @@ ARROW_TYPES = [("bool", pa.bool_()), ("int", pa.int64()), ("float", pa.float64()
 LARGEST_CHANGES_PER_TABLE = 10
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
 HASH_CHUNK_BYTES = 1 << 20
+# pyarrow's default maximum rows per Parquet row group (pq.write_table's row_group_size).
+ROW_GROUP_ROWS = 1024 * 1024
 # Extra files may hold this placeholder (e.g. the dataset card's "how to cite"): it is replaced by the version when
 # the release is written, after the content hash was taken, so the hash stays independent of the version.
 RELEASE_VERSION_PLACEHOLDER = "{{release_version}}"
@@ -131,9 +133,11 @@ def latest_version(releases_dir: Path) -> str | None:
 def content_hash(tables: dict[str, pd.DataFrame], extra_files: dict[str, bytes]) -> str:
     """A hash of the published content (table names, columns, types and values in row order; extra files' bytes).
 
-    Values are hashed column by column from their Arrow form (validity, then fixed-width values or string lengths
-    and bytes), never rendered as text, so it is fast on millions of rows; it does not depend on file bytes,
-    Parquet settings or chunking. Rows are hashed in the order the tables have (every published table is sorted).
+    Values are hashed column by column from their Arrow form, never rendered as text, so it is fast on millions of
+    rows; it does not depend on file bytes, Parquet settings, chunking or on how a text column is held in memory
+    (plain text or categorical): numbers as a validity bitmap then their bytes, text as its sorted distinct values
+    then each row's position among them (int32, -1 missing).
+    Rows are hashed in the order the tables have (every published table is sorted).
     """
     digest = hashlib.sha256()
     for name, frame in tables.items():
@@ -150,22 +154,42 @@ def update_with_column(digest, column: pa.Array | pa.ChunkedArray) -> None:
     """Feed one column to a hash: its normalised type, which values are present, then the values themselves."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    if pa.types.is_dictionary(column.type):
-        column = column.dictionary_decode()
     fixed_width = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
-    if not (fixed_width or pa.types.is_boolean(column.type)):
-        column = column.cast(pa.large_string())  # strings; dates, nulls and anything else as their text
-    digest.update(f"column {column.type} {len(column)}\n".encode())
-    digest.update(pc.is_valid(column).to_numpy(zero_copy_only=False).tobytes())
-    if pa.types.is_large_string(column.type):
-        present = column.fill_null("")
-        digest.update(pc.binary_length(present).to_numpy(zero_copy_only=False).astype("int64").tobytes())
-        offsets = np.frombuffer(present.buffers()[1], dtype="int64")[present.offset : present.offset + len(present) + 1]
-        if len(offsets) and present.buffers()[2] is not None:
-            digest.update(memoryview(present.buffers()[2])[offsets[0] : offsets[-1]])
+    if fixed_width or pa.types.is_boolean(column.type):
+        digest.update(f"column {column.type} {len(column)}\n".encode())
+        digest.update(np.packbits(pc.is_valid(column).to_numpy(zero_copy_only=False)))
+        zero = False if pa.types.is_boolean(column.type) else 0
+        digest.update(np.ascontiguousarray(column.fill_null(zero).to_numpy(zero_copy_only=False)))
         return
-    zero = False if pa.types.is_boolean(column.type) else 0
-    digest.update(column.fill_null(zero).to_numpy(zero_copy_only=False).tobytes())
+    distinct, positions = sorted_distinct_texts(column)
+    digest.update(f"column {pa.large_string()} {len(column)} {len(distinct)}\n".encode())
+    digest.update(pc.binary_length(distinct).to_numpy(zero_copy_only=False).astype("int64"))
+    offsets = np.frombuffer(distinct.buffers()[1], dtype="int64")[distinct.offset : distinct.offset + len(distinct) + 1]
+    if len(offsets) and distinct.buffers()[2] is not None:
+        digest.update(memoryview(distinct.buffers()[2])[offsets[0] : offsets[-1]])
+    digest.update(positions)
+
+
+def sorted_distinct_texts(column: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """A text column's sorted distinct values and each row's position among them (-1 missing), however it is held.
+
+    Plain or dictionary-encoded text (a pandas categorical, with unused categories dropped) give the same result
+    for the same texts; anything else (dates, all-null columns) is taken as its text.
+    """
+    if not pa.types.is_dictionary(column.type):
+        if not pa.types.is_large_string(column.type):
+            column = column.cast(pa.large_string())  # strings; dates, nulls and anything else as their text
+        column = pc.dictionary_encode(column)
+    dictionary = column.dictionary.cast(pa.large_string())
+    indices = column.indices.fill_null(-1).to_numpy(zero_copy_only=False)  # its own integer width; -1 missing
+    used = np.zeros(len(dictionary) + 1, dtype=bool)
+    used[indices] = True  # index -1 marks the extra last slot
+    used_positions = np.flatnonzero(used[:-1])
+    distinct = dictionary.take(pa.array(used_positions))
+    order = pc.sort_indices(distinct).to_numpy()
+    rank = np.full(len(dictionary) + 1, -1, dtype="int32")  # a column has fewer than 2**31 distinct texts
+    rank[used_positions[order]] = np.arange(len(order), dtype="int32")
+    return distinct.take(pa.array(order)), rank[indices]
 
 
 def file_bytes(content: bytes | str | pd.DataFrame) -> bytes:
@@ -196,9 +220,8 @@ def prepare_release(
     temporary.mkdir(parents=True)
     resources = []
     for name, frame in tables.items():
-        arrow_table = typed_arrow_table(frame, models.get(name))
         path = temporary / f"{name}.parquet"
-        pq.write_table(arrow_table, path, compression="zstd")
+        schema = write_table_file(frame, models.get(name), path)
         resources.append(
             {
                 "name": name,
@@ -208,8 +231,8 @@ def prepare_release(
                 "mediatype": "application/vnd.apache.parquet",
                 "hash": f"sha256:{sha256_file(path)}",
                 "bytes": path.stat().st_size,
-                "rows": arrow_table.num_rows,
-                "schema": table_schema(arrow_table, descriptions.get(name, {}), primary_keys.get(name, [])),
+                "rows": len(frame),
+                "schema": table_schema(schema, descriptions.get(name, {}), primary_keys.get(name, [])),
             }
         )
         if len(resources) == 1:
@@ -241,11 +264,39 @@ def prepare_release(
 def typed_arrow_table(frame: pd.DataFrame, model: type[pandera.DataFrameModel] | None) -> pa.Table:
     """The frame as an Arrow table, each column cast to its pandera model's type (an all-null column is not `null`)."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    if model is None:
-        return table
-    types = {name: arrow_type(str(column.dtype)) for name, column in model.to_schema().columns.items()}
-    fields = [pa.field(field.name, types.get(field.name) or field.type) for field in table.schema]
-    return table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    return table.cast(published_schema(frame, table.schema, model))
+
+
+def published_schema(frame: pd.DataFrame, schema: pa.Schema, model: type[pandera.DataFrameModel] | None) -> pa.Schema:
+    """The Arrow schema a table is published with: the model's column types, categoricals as text."""
+    categorical = [name for name in frame.columns if isinstance(frame[name].dtype, pd.CategoricalDtype)]
+    metadata = schema.metadata
+    if categorical:
+        # Categoricals are an in-memory form: published as text, with the pandas metadata of text columns too
+        # (pandas reading the file gets text, and the file's bytes do not depend on how the frame was held).
+        plain = frame.iloc[:0].astype(dict.fromkeys(categorical, "str"))
+        metadata = pa.Schema.from_pandas(plain, preserve_index=False).metadata
+    types = {name: arrow_type(str(column.dtype)) for name, column in model.to_schema().columns.items()} if model else {}
+    fields = [
+        pa.field(field.name, types.get(field.name) or (pa.large_string() if field.name in categorical else field.type))
+        for field in schema
+    ]
+    return pa.schema(fields, metadata=metadata)
+
+
+def write_table_file(frame: pd.DataFrame, model: type[pandera.DataFrameModel] | None, path: Path) -> pa.Schema:
+    """Write a frame as a zstd Parquet file in its published schema, one row group's worth at a time; its schema.
+
+    Each slice is cast (categoricals decoded to text) just before it is written, so a table of millions of rows
+    is never held as text all at once. Slices of pyarrow's default row-group size give the file pq.write_table
+    would write.
+    """
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema = published_schema(frame, table.schema, model)
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for start in range(0, table.num_rows or 1, ROW_GROUP_ROWS):
+            writer.write_table(table.slice(start, ROW_GROUP_ROWS).cast(schema))
+    return schema
 
 
 def arrow_type(dtype: str) -> pa.DataType | None:
@@ -327,11 +378,11 @@ def remove_stale_temporaries(releases_dir: Path) -> list[Path]:
     return removed
 
 
-def table_schema(table: pa.Table, descriptions: dict[str, str], primary_key: list[str]) -> dict:
-    """A Frictionless table schema for an Arrow table."""
+def table_schema(arrow_schema: pa.Schema, descriptions: dict[str, str], primary_key: list[str]) -> dict:
+    """A Frictionless table schema for a table of this Arrow schema."""
     fields = [
         {"name": field.name, "type": frictionless_type(field.type), "description": descriptions.get(field.name, "")}
-        for field in table.schema
+        for field in arrow_schema
     ]
     schema = {"fields": fields}
     if primary_key:

@@ -9,6 +9,8 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from pipeline.frames import packed_keys, repeated_rows
+
 REGION_LEVELS = ["country", "province", "prefecture_city", "district", "county", "county_city", "town", "village"]
 DISTRICT_GROUPS = ["old_city_new_vitality", "industry_city_integration", "urban_rural_integration"]
 METHODS = ["derived", "published"]
@@ -23,6 +25,10 @@ DERIVATION_INPUTS = {
 }
 AGGREGATIONS = ["", "sum", "weighted_mean"]
 STATUS_PATTERN = r"^[a-z:]*$"
+# Keys below this are looked up in a dense table (8 bytes per possible key) rather than hashed.
+DENSE_KEY_LIMIT = 1 << 22
+# In sort order (validate.ordered_observations sorts by it), so repeats of a key are neighbours.
+OBSERVATION_KEY = ["indicator_code", "region_code", "year", "source_id"]
 # What each named rule expects, for error messages that say what would have been right.
 RULE_EXPECTATIONS = {
     "known_region_code": "a region_code listed in pipeline/metadata/regions.csv",
@@ -187,7 +193,11 @@ class ObservationSchema(StagedObservationSchema):
     class Config:
         strict = True
         coerce = True
-        unique = ["region_code", "year", "indicator_code", "source_id"]
+
+    @pa.dataframe_check(name="unique_per_region_year_indicator_source")
+    def unique_per_region_year_indicator_source(cls, frame: pd.DataFrame) -> Series[bool]:
+        """One figure per region, year, indicator and source: every copy of a repeated key fails."""
+        return pd.Series(~repeated_rows(frame, OBSERVATION_KEY), index=frame.index)
 
 
 class IndicatorSchema(pa.DataFrameModel):
@@ -252,8 +262,8 @@ def indicator_schema(region_codes: list[str], catalog: pd.DataFrame) -> pa.DataF
 
 
 def with_checks(schema: pa.DataFrameSchema, checks: list[pa.Check]) -> pa.DataFrameSchema:
-    """A copy of a schema with more dataframe-level checks."""
-    extended = copy.deepcopy(schema)
+    """A copy of a schema with more dataframe-level checks (shallow: columns and their checks are shared)."""
+    extended = copy.copy(schema)  # a deep copy would copy the 30,000-code isin lists of a village-scale schema
     extended.checks = [*schema.checks, *checks]
     return extended
 
@@ -267,14 +277,49 @@ def plausible(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
 
 
 def unit_matches(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
-    """True where the unit is the catalogue's unit for the indicator (unknown indicators are left to isin)."""
-    expected = pd.Series(per_code(frame["indicator_code"], bounds["unit"]), index=frame.index, dtype=object)
-    return expected.isna() | (frame["unit"].to_numpy(dtype=object) == expected)
+    """True where the unit is the catalogue's unit for the indicator (unknown indicators are left to isin).
+
+    Decided once per distinct (indicator, unit) pair, then spread to the rows.
+    """
+    pairs = packed_keys(frame, ["indicator_code", "unit"])
+    if pairs is None:
+        positions = np.arange(len(frame))
+        distinct = frame[["indicator_code", "unit"]]
+    else:
+        positions, first_rows = distinct_positions(pairs)
+        distinct = frame[["indicator_code", "unit"]].iloc[first_rows]
+    expected = per_code(distinct["indicator_code"], bounds["unit"])
+    units = distinct["unit"].to_numpy(dtype=object)
+    matches = np.array(
+        [known is None or known == unit for known, unit in zip(expected, units, strict=True)], dtype=bool
+    )
+    return pd.Series(matches[positions], index=frame.index)
+
+
+def distinct_positions(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's position among the distinct keys, and a row holding each distinct key (any row of it will do).
+
+    Small non-negative keys (packed codes) go through a dense table, others through hashing.
+    """
+    if len(keys) and keys.min() >= 0 and keys.max() < DENSE_KEY_LIMIT:
+        row_of_key = np.full(int(keys.max()) + 1, -1, dtype="int64")
+        row_of_key[keys] = np.arange(len(keys))
+        present = np.flatnonzero(row_of_key >= 0)
+        position_of_key = np.full(len(row_of_key), -1, dtype="int64")
+        position_of_key[present] = np.arange(len(present))
+        return position_of_key[keys], row_of_key[present]
+    positions, uniques = pd.factorize(keys)
+    rows = np.empty(len(uniques), dtype="int64")
+    rows[positions] = np.arange(len(positions))
+    return positions, rows
 
 
 def per_code(codes: pd.Series, mapping: pd.Series) -> np.ndarray:
     """mapping[code] for every row (missing where the code is unknown), looked up once per distinct code."""
-    positions, distinct = pd.factorize(codes)
+    if isinstance(codes.dtype, pd.CategoricalDtype):
+        positions, distinct = codes.cat.codes.to_numpy(), codes.cat.categories  # -1 (missing) takes the last
+    else:
+        positions, distinct = pd.factorize(codes)
     looked_up = mapping.reindex(distinct).to_numpy(dtype=object if mapping.dtype == object else None)
     missing = np.array([None if looked_up.dtype == object else np.nan], dtype=looked_up.dtype)
     return np.concatenate([looked_up, missing])[positions]  # position -1 (a null code) → missing

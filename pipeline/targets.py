@@ -5,7 +5,6 @@ from __future__ import annotations
 import dagster as dg
 import pandas as pd
 
-from pipeline.indicators import indicator_values
 from pipeline.metadata import load_targets
 from pipeline.schemas import TargetProgressSchema
 from pipeline.validate import known_codes_schema_check
@@ -41,11 +40,10 @@ TARGET_PROGRESS_DTYPES = {
 }
 
 
-@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources")})
-def target_progress(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
+@dg.asset(group_name=GROUP)
+def target_progress(preferred_values: pd.DataFrame) -> pd.DataFrame:
     """Each target in targets.yaml with the latest value of its indicator, the gap to the target and a status."""
-    values = indicator_values(observations, sources, indicators)
-    return progress_table(load_targets(), values)
+    return progress_table(load_targets(), preferred_values)
 
 
 target_progress_schema = known_codes_schema_check(

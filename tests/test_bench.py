@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,7 @@ import yaml
 
 from bench import duckdb_floor, pandas_reference, pipeline_stages
 from bench.generate import PROVINCE_CODE, SYNTHETIC_CAVEAT, generate_panel, synthetic_regions
-from bench.run import benchmark
+from bench.run import benchmark, timed_process
 from pipeline.schemas import RegionSchema
 
 SCALE = 0.002
@@ -26,12 +27,49 @@ def panel(tmp_path_factory):
 def test_synthetic_regions_form_a_valid_tree():
     """Codes pass the region schema, every parent exists, and levels nest province → city → county → town → village."""
     regions = synthetic_regions(0.01)
-    RegionSchema.validate(regions)
-    codes = set(regions["region_code"])
-    assert regions["parent_code"].dropna().isin(codes).all()
-    parents = regions.set_index("region_code")["level"]
+    assert_valid_tree(regions)
+    assert (regions["level"] == "village").sum() == 260
+
+
+def test_national_scale_regions_form_a_valid_tree():
+    """SCALE=23 (~600,000 villages, China's count): more synthetic cities, every code keeps its GB/T width."""
+    regions = synthetic_regions(23)
+    assert_valid_tree(regions)
+    counts = regions["level"].value_counts()
+    assert counts["village"] == 598_000 and counts["town"] == 36_800 and counts["county"] == 2_806
+    assert counts["prefecture_city"] == 99
+    widths = regions.groupby("level")["region_code"].agg(lambda codes: set(codes.str.len()))
+    assert widths.to_dict() == {
+        "province": {6},
+        "prefecture_city": {6},
+        "county": {6},
+        "town": {9},
+        "village": {12},
+    }
+    # Each code extends its parent's: a town or village code is its parent's plus three digits, a county's six
+    # digits are its city's first four plus two.
+    for level, own, parents in (("village", -3, None), ("town", -3, None), ("county", 4, 4)):
+        rows = regions[regions["level"] == level]
+        parent_part = rows["parent_code"] if parents is None else rows["parent_code"].str[:parents]
+        assert (rows["region_code"].str[:own] == parent_part).all(), level
+
+
+def test_scale_beyond_the_code_widths_is_refused():
+    """A scale whose counties per city would need three digits fails with a message instead of malformed codes."""
+    with pytest.raises(ValueError, match="counties per city would exceed 99"):
+        synthetic_regions(100)
+
+
+def assert_valid_tree(regions: pd.DataFrame) -> None:
+    """Region schema passes, parents exist, levels nest province → city → county → town → village, codes are 99…"""
+    RegionSchema.validate(regions)  # codes unique and GB/T-shaped
     children = regions.dropna(subset=["parent_code"])
-    pairs = set(zip(children["parent_code"].map(parents), children["level"], strict=True))
+    # A merge, not isin: isin over ~600,000 pandas strings takes seconds.
+    linked = children[["parent_code", "level"]].merge(
+        regions[["region_code", "level"]], left_on="parent_code", right_on="region_code", suffixes=("", "_parent")
+    )
+    assert len(linked) == len(children), "a parent_code that is no region"
+    pairs = set(linked[["level_parent", "level"]].drop_duplicates().itertuples(index=False, name=None))
     assert pairs == {
         ("province", "prefecture_city"),
         ("prefecture_city", "county"),
@@ -39,7 +77,6 @@ def test_synthetic_regions_form_a_valid_tree():
         ("town", "village"),
     }
     assert regions["region_code"].str.startswith(PROVINCE_CODE[:2]).all()
-    assert (regions["level"] == "village").sum() == 260
 
 
 def test_generated_tables_are_labelled_synthetic_and_outside_raw(panel):
@@ -53,13 +90,39 @@ def test_generated_tables_are_labelled_synthetic_and_outside_raw(panel):
     assert Path(__file__).parent.parent / "raw" not in panel.raw_dir.parents
 
 
+def test_parallel_read_stages_the_same_observations(tmp_path):
+    """Staging the raw tables in a process per core (--parallel-read) gives the serial read's table and checks."""
+    panel = generate_panel(tmp_path / "raw", 0.0125)  # two synthetic cities: two tables
+    assert panel.tables == 2
+    serial = pipeline_stages.run_stages(panel.raw_dir, panel.regions, tmp_path / "serial", derived=False)
+    parallel = pipeline_stages.run_stages(
+        panel.raw_dir, panel.regions, tmp_path / "parallel", derived=False, parallel_read=True
+    )
+    assert serial["read_workers"] == 1 and parallel["read_workers"] == min(2, os.cpu_count() or 1)
+    assert parallel["counts"] == serial["counts"] == {"staged_observations": panel.observations}
+    assert all(parallel["checks"].values()) and all(serial["checks"].values())
+    # prepare_release leaves each release in its temporary folder (publish_tables would commit it).
+    released = [
+        pd.read_parquet(next((tmp_path / run / "releases").glob("*/observations.parquet")))
+        for run in ("serial", "parallel")
+    ]
+    pd.testing.assert_frame_equal(*released)
+
+
 def test_pipeline_stages_and_references_agree(panel, tmp_path):
     """The pipeline's stages pass their checks and stage every figure; pandas and DuckDB find the same counts and no problems."""
     regions = panel.regions
     pipeline = pipeline_stages.run_stages(panel.raw_dir, regions, tmp_path / "pipeline")
     assert pipeline["counts"]["staged_observations"] == panel.observations == 52 * 30 * 20
     assert all(pipeline["checks"].values()), pipeline["checks"]
-    assert set(pipeline["stages"]) == {"read_and_stage", "validate", "indicators", "dispersion", "warehouse", "release"}
+    assert set(pipeline["stages"]) == {
+        "read_and_stage",
+        "validate",
+        "indicators",
+        "dispersion",
+        "content_hash",
+        "warehouse_and_release",
+    }
     assert (tmp_path / "pipeline" / "indicators.duckdb").is_file()
     references = []
     for module in (pandas_reference, duckdb_floor):
@@ -153,3 +216,51 @@ def test_project_paths_metadata_dir_feeds_the_ingest_assets(tmp_path):
     assert staged["region_code"].str.startswith("99").all() and len(staged) > 0
     with pytest.raises(Exception, match="not in regions.csv"):
         ingest.staged_table_asset(source_id)(project_paths=ProjectPaths(raw_dir=str(panel.raw_dir)))
+
+
+MEMORY_HOG = """
+import sys, time
+print("stage read_and_stage 0.1s", file=sys.stderr, flush=True)
+blocks = []
+for _ in range(40):  # at most 1 GB: if the guard does not kill it, the script ends and the test fails
+    blocks.append(b"x" * (25 * 2**20))
+    time.sleep(0.05)
+print("{}")
+"""
+
+
+def test_memory_guard_kills_a_script_above_the_limit_and_records_where(tmp_path, monkeypatch):
+    """A script whose RSS passes the limit is killed; its result has the error, time, peak RSS and last stage."""
+    (tmp_path / "memory_hog.py").write_text(MEMORY_HOG, encoding="utf-8")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{Path(__file__).parent.parent}")
+    result = timed_process("memory_hog", [], tmp_path, tmp_path / "regions.parquet", memory_limit_gb=0.2)
+    assert result["error"] == "killed: RSS above 0.2 GB"
+    assert result["wall_s"] is None and result["killed_after_s"] > 0
+    assert 0.2 * 1024 < result["peak_rss_mb"] < 1024
+    assert result["stages_finished"] == {"read_and_stage": 0.1}
+    assert result["last_stage_finished"] == "read_and_stage"
+
+
+def test_benchmark_records_a_killed_script_and_reuses_a_kept_panel(tmp_path):
+    """At SCALE=0.001 with a 50 MB limit the pipeline is killed (recorded, not raised); the kept panel is reused."""
+    panel_dir = tmp_path / "panel"
+    first = benchmark(
+        0.001, results_dir=tmp_path / "results", only=["pipeline"], memory_limit_gb=0.05, panel_dir=panel_dir
+    )
+    run = first["runs"]["pipeline"]
+    assert run["error"] == "killed: RSS above 0.05 GB"
+    assert first["wall_s"] is None and run["killed_during"] == "read_and_stage" and run["last_stage_finished"] is None
+    assert first["panel"]["reused"] is False and (panel_dir / "panel.json").is_file()
+    tables = sorted(path.name for path in (panel_dir / "raw").iterdir())
+    second = benchmark(
+        0.001, results_dir=tmp_path / "results", only=["pipeline"], memory_limit_gb=0.05, panel_dir=panel_dir
+    )
+    assert second["panel"]["reused"] is True
+    assert second["observations"] == first["observations"] == 26 * 30 * 20
+    assert sorted(path.name for path in (panel_dir / "raw").iterdir()) == tables
+    assert len(list((tmp_path / "results").glob("bench_*_scale_0.001.json"))) >= 1
+    with pytest.raises(ValueError, match="not 0.002"):
+        benchmark(0.002, results_dir=tmp_path / "results", only=["pipeline"], panel_dir=panel_dir)
+    (panel_dir / "panel.json").unlink()  # as after an interrupted generation: the tables are not trusted
+    with pytest.raises(ValueError, match="no panel.json"):
+        benchmark(0.001, results_dir=tmp_path / "results", only=["pipeline"], panel_dir=panel_dir)

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from bench.generate import generate_panel
 from pipeline import reader
+from pipeline.frames import categorical_texts
 from pipeline.metadata import load_units, region_name_lookup
 from pipeline.sidecar import load_sidecar, sidecar_paths
 from tests.conftest import write_table
@@ -61,8 +62,9 @@ def test_bulk_records_equal_cell_by_cell_records_on_the_synthetic_panel(tmp_path
 
 
 def normalised(frame: pd.DataFrame) -> pd.DataFrame:
-    """The frame as stage_cells returns it (the dtypes it casts to), for comparing the two paths."""
-    return frame.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
+    """The frame as stage_cells returns it (the dtypes it casts to, text as categoricals), for comparing the two paths."""
+    frame = frame.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
+    return categorical_texts(frame, reader.TEXT_COLUMNS)
 
 
 # Made-up cell texts: plain decimals (the vectorised path) mixed with every form the per-cell parser handles

@@ -18,6 +18,7 @@ CHANGED_TABLE = "fixture_ratio_long"
 UNCHANGED_TABLE = "fixture_income_wide"
 # Everything computed from the indicators (derived tables, the dataset card, warehouse, release).
 DOWNSTREAM_OF_INDICATORS = {
+    "preferred_values",
     "group_aggregates",
     "paired_city_ratios",
     "dispersion",

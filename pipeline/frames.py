@@ -1,0 +1,131 @@
+"""Frames with text held as categoricals: codes into sorted distinct texts, for tables of millions of rows.
+
+The staged observations carry lineage texts (file, label, column, region, …) on every row; as plain text they cost
+~225 bytes per observation, as categoricals a few. Categories are kept sorted, so code order is text order.
+The published types stay text: the warehouse and the release decode them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pandas.api.types import union_categoricals
+
+
+def spread_texts(texts, positions: np.ndarray) -> pd.Categorical:
+    """texts[position] for every position, as a categorical over the sorted distinct texts used (None → missing)."""
+    values = list(texts)
+    used = np.bincount(positions, minlength=len(values)) > 0 if len(positions) else np.zeros(len(values), dtype=bool)
+    categories = sorted({text for text, wanted in zip(values, used, strict=True) if wanted and text is not None})
+    position_of = {text: position for position, text in enumerate(categories)}
+    lookup = np.array([position_of.get(text, -1) for text in values], dtype="int64")
+    return pd.Categorical.from_codes(lookup[positions], categories=pd.Index(categories, dtype="str"))
+
+
+def categorical_texts(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The frame with these text columns as categoricals whose categories are sorted."""
+    converted = {}
+    for column in columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            if not values.cat.categories.is_monotonic_increasing:
+                converted[column] = values.cat.reorder_categories(values.cat.categories.sort_values())
+        else:
+            converted[column] = values.astype("str").astype("category")
+    return frame.assign(**converted) if converted else frame
+
+
+def stacked_frames(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames with the same columns stacked in order (fresh index); a column categorical in any frame stays categorical.
+
+    pd.concat turns categoricals with different categories into text, one string per row; here their categories
+    are united (sorted) and only codes are copied.
+    """
+    columns = list(frames[0].columns)
+    categorical = [
+        column for column in columns if any(isinstance(frame[column].dtype, pd.CategoricalDtype) for frame in frames)
+    ]
+    if not categorical:
+        return pd.concat(frames, ignore_index=True)
+    frames = [categorical_texts(frame, categorical) for frame in frames]
+    stacked = {}
+    for column in columns:
+        if column in categorical:
+            stacked[column] = union_categoricals([frame[column].array for frame in frames], sort_categories=True)
+        else:
+            stacked[column] = pd.concat([frame[column] for frame in frames], ignore_index=True)
+    return pd.DataFrame(stacked)
+
+
+def ordered_codes(column: pd.Series) -> np.ndarray | None:
+    """A categorical column's codes renumbered so that they order like its texts (-1 missing); None for other columns."""
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        return None
+    codes = column.cat.codes.to_numpy().astype("int64")
+    categories = column.cat.categories
+    if categories.is_monotonic_increasing:
+        return codes
+    ranks = np.empty(len(categories), dtype="int64")
+    ranks[np.argsort(categories.to_numpy(dtype=object), kind="stable")] = np.arange(len(categories))
+    return np.where(codes < 0, -1, ranks[codes])
+
+
+def packed_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray | None:
+    """One int64 per row that orders and compares like the row's values in these columns (first column major).
+
+    Categoricals contribute their codes (categories sorted), other columns their rank among their sorted distinct
+    values; a missing value ranks first. None when the combined ranges do not fit in 63 bits.
+    """
+    packed = np.zeros(len(frame), dtype="int64")
+    bits = 0
+    for column in columns:
+        values = frame[column]
+        codes = ordered_codes(values)
+        if codes is None:
+            codes, distinct = pd.factorize(values, sort=True)
+            size = len(distinct)
+        else:
+            size = len(values.cat.categories)
+        width = max(int(size).bit_length(), 1)  # codes + 1 lie in 0..size
+        bits += width
+        if bits > 63:
+            return None
+        shifted = np.add(codes, 1, dtype="int64")
+        packed <<= width
+        packed |= shifted
+    return packed
+
+
+def repeated_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """True for every row whose values in these columns occur in another row too (all copies, not the first kept)."""
+    packed = packed_keys(frame, columns)
+    if packed is None:
+        return frame.duplicated(columns, keep=False).to_numpy()
+    if len(packed) > 1 and bool((packed[1:] >= packed[:-1]).all()):
+        # Sorted by the key (as the observations are): repeats are neighbours.
+        same = packed[1:] == packed[:-1]
+        repeated = np.zeros(len(packed), dtype=bool)
+        repeated[1:] |= same
+        repeated[:-1] |= same
+        return repeated
+    return pd.Series(packed).duplicated(keep=False).to_numpy()
+
+
+def decoded_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every categorical column turned back into a text column (an Arrow take, no Python strings)."""
+    converted = {
+        column: pd.array(text_array(frame[column]), dtype="str")
+        for column in frame.columns
+        if isinstance(frame[column].dtype, pd.CategoricalDtype)
+    }
+    return frame.assign(**converted) if converted else frame
+
+
+def text_array(column: pd.Series) -> pa.Array:
+    """A text or categorical column as an Arrow large_string array (categoricals decoded by Arrow)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        categories = pa.array(column.cat.categories.to_numpy(dtype=object), type=pa.large_string())
+        codes = column.cat.codes.to_numpy()
+        return categories.take(pa.array(codes, mask=codes < 0))
+    return pa.array(column, type=pa.large_string(), from_pandas=True)
