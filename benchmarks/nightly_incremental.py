@@ -73,7 +73,7 @@ def add_sidecar_comment(raw_dir: Path) -> None:
 
 def add_trailing_line(raw_dir: Path) -> None:
     """A trailing blank line in one data file, and its sidecar rehashed."""
-    from pipeline.sidecar import rehash_sidecar
+    from pipeline.ingest.sidecar import rehash_sidecar
 
     data_file = raw_dir / f"{TABLE}.csv"
     data_file.write_bytes(data_file.read_bytes() + b"\n")

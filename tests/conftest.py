@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.sidecar import sha256_of
+from pipeline.core.hashing import sha256_of
 
 FIXTURE_RAW = Path(__file__).parent / "fixtures" / "raw"
 REPO_ROOT = Path(__file__).parent.parent

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from pipeline.metadata import load_indicator_catalog
+from pipeline.core.metadata import load_indicator_catalog
 
 CITY = "440100"
 PROVINCE = "440000"

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipeline import definitions
-from pipeline.resources import ProjectPaths
+from pipeline.defs.resources import ProjectPaths
 
 
 def run_pipeline(raw_dir: Path, warehouse_dir: Path) -> dg.ExecuteInProcessResult:

@@ -12,11 +12,22 @@ import pytest
 import yaml
 from dagster._utils.schedules import cron_string_iterator
 
-from pipeline import automation, ingest
+from pipeline.core.errors import InputError, InputProblem
 from pipeline.definitions import build_definitions, defs
-from pipeline.errors import InputError, InputProblem
-from pipeline.resources import ProjectPaths
-from pipeline.sidecar import rehash_sidecar
+from pipeline.defs import code_versions
+from pipeline.defs.automation import TRIGGER_TAG, raw_folder_state, state_digest
+from pipeline.defs.code_versions import module_code_version, pipeline_imports
+from pipeline.defs.ingest import (
+    FRESHNESS_CHECK,
+    RAW_TABLE_PREFIX,
+    freshness_result,
+    raw_file_versions,
+    raw_table_key,
+    transient_io_retries,
+)
+from pipeline.defs.resources import ProjectPaths
+from pipeline.ingest.sidecar import rehash_sidecar, sidecar_paths
+from pipeline.ingest.sources import DEFAULT_UPDATE_PERIOD, add_period, require_loaded_tables
 from tests.conftest import write_table
 
 
@@ -77,12 +88,12 @@ def test_schedule_on_a_new_instance_rebuilds_everything_and_observes_every_raw_f
         "staged_table/fixture_income_wide",
         "release",
     } <= selected
-    assert request.tags[automation.TRIGGER_TAG] == "nightly_schedule"
+    assert request.tags[TRIGGER_TAG] == "nightly_schedule"
 
 
 def test_sensor_yields_one_run_per_change_and_none_without_a_change(fixture_raw_dir, tmp_path, instance):
     definitions = fixture_definitions(fixture_raw_dir, tmp_path)
-    cursor = json.dumps(automation.raw_folder_state(fixture_raw_dir), sort_keys=True)
+    cursor = json.dumps(raw_folder_state(fixture_raw_dir), sort_keys=True)
 
     unchanged = evaluate_sensor(definitions, instance, cursor)
     assert unchanged.run_requests == []
@@ -93,9 +104,9 @@ def test_sensor_yields_one_run_per_change_and_none_without_a_change(fixture_raw_
     rehash_sidecar(fixture_raw_dir / "fixture_ratio_long.meta.yaml")
     changed = evaluate_sensor(definitions, instance, cursor)
     [request] = changed.run_requests
-    assert request.run_key == automation.state_digest(automation.raw_folder_state(fixture_raw_dir))
+    assert request.run_key == state_digest(raw_folder_state(fixture_raw_dir))
     assert dg.AssetKey(["staged_table", "fixture_ratio_long"]) in request.asset_selection
-    assert json.loads(changed.cursor) == automation.raw_folder_state(fixture_raw_dir)
+    assert json.loads(changed.cursor) == raw_folder_state(fixture_raw_dir)
 
     again = evaluate_sensor(definitions, instance, changed.cursor)
     assert again.run_requests == []
@@ -110,7 +121,7 @@ def test_sensor_asks_for_a_reload_when_a_table_is_added_after_the_definitions_lo
     fixture_raw_dir, tmp_path, instance
 ):
     definitions = fixture_definitions(fixture_raw_dir, tmp_path)
-    cursor = json.dumps(automation.raw_folder_state(fixture_raw_dir), sort_keys=True)
+    cursor = json.dumps(raw_folder_state(fixture_raw_dir), sort_keys=True)
     write_table(fixture_raw_dir, "fixture_added", "地区,年份,指标,数值\n广东省,2020,农村居民人均可支配收入,100\n")
     result = evaluate_sensor(definitions, instance, cursor)
     assert result.run_requests == []
@@ -123,9 +134,9 @@ def test_sensor_asks_for_a_reload_when_a_table_is_added_after_the_definitions_lo
 
 
 def test_sources_fails_naming_the_new_table_when_definitions_are_out_of_date(fixture_raw_dir):
-    paths = ingest.sidecar_paths(fixture_raw_dir)
+    paths = sidecar_paths(fixture_raw_dir)
     with pytest.raises(InputError) as raised:
-        ingest.require_loaded_tables(paths, ["fixture_income_wide"], fixture_raw_dir)
+        require_loaded_tables(paths, ["fixture_income_wide"], fixture_raw_dir)
     [problem] = raised.value.problems
     assert problem.rule == "definitions_out_of_date"
     assert problem.file.endswith("fixture_ratio_long.meta.yaml")
@@ -145,17 +156,17 @@ def test_sources_fails_naming_the_new_table_when_definitions_are_out_of_date(fix
 def test_freshness_warns_when_a_table_is_older_than_its_update_period(tmp_path, accessed, update_period, today, passed):
     fields = {"accessed": accessed} if update_period is None else {"accessed": accessed, "update_period": update_period}
     sidecar_path = write_table(tmp_path, "fixture_fresh", "a\n1\n", **fields)
-    result = ingest.freshness_result(sidecar_path, today, ingest.raw_table_key("fixture_fresh"))
+    result = freshness_result(sidecar_path, today, raw_table_key("fixture_fresh"))
     assert result.passed is passed
     assert result.severity == dg.AssetCheckSeverity.WARN
-    assert result.metadata["update_period"].value == (update_period or ingest.DEFAULT_UPDATE_PERIOD)
+    assert result.metadata["update_period"].value == (update_period or DEFAULT_UPDATE_PERIOD)
     if not passed:
         assert "fixture_fresh.meta.yaml" in result.description and "older than its update period" in result.description
 
 
 def test_freshness_reports_an_unreadable_update_period_as_a_warning_naming_the_sidecar(tmp_path):
     sidecar_path = write_table(tmp_path, "fixture_fresh", "a\n1\n", update_period="yearly")
-    result = ingest.freshness_result(sidecar_path, dt.date(2026, 11, 28), ingest.raw_table_key("fixture_fresh"))
+    result = freshness_result(sidecar_path, dt.date(2026, 11, 28), raw_table_key("fixture_fresh"))
     assert not result.passed
     assert result.severity == dg.AssetCheckSeverity.WARN
     assert str(sidecar_path) in result.description and "'yearly'" in result.description
@@ -163,35 +174,67 @@ def test_freshness_reports_an_unreadable_update_period_as_a_warning_naming_the_s
 
 def test_every_raw_table_has_a_non_blocking_freshness_check():
     graph = defs.resolve_asset_graph()
-    raw_tables = {key for key in graph.observable_asset_keys if key.path[0] == ingest.RAW_TABLE_PREFIX}
-    freshness = {key for key in graph.asset_check_keys if key.name == ingest.FRESHNESS_CHECK}
+    raw_tables = {key for key in graph.observable_asset_keys if key.path[0] == RAW_TABLE_PREFIX}
+    freshness = {key for key in graph.asset_check_keys if key.name == FRESHNESS_CHECK}
     assert raw_tables and {key.asset_key for key in freshness} == raw_tables
     assert not any(graph.get_check_spec(key).blocking for key in freshness)
 
 
 def test_sidecars_update_period_when_present_is_an_iso_period():
-    for path in ingest.sidecar_paths(Path(__file__).parent.parent / "raw"):
+    for path in sidecar_paths(Path(__file__).parent.parent / "raw"):
         period = yaml.safe_load(path.read_text(encoding="utf-8")).get("update_period")
         if period is not None:
-            ingest.add_period(dt.date(2026, 1, 1), str(period))
+            add_period(dt.date(2026, 1, 1), str(period))
 
 
 def test_every_computing_asset_has_a_code_version_from_its_sources():
     graph = defs.resolve_asset_graph()
     for key in graph.materializable_asset_keys:
         assert graph.get(key).code_version, key
-    ingest_imports = automation.pipeline_imports("pipeline.ingest")
-    assert {"pipeline.ingest", "pipeline.reader", "pipeline.cells", "pipeline.sidecar"} <= ingest_imports
-    assert "pipeline.publish" not in ingest_imports
-    assert graph.get(dg.AssetKey("staged_observations")).code_version == automation.module_code_version(
-        "pipeline.ingest"
-    )
+    ingest_imports = pipeline_imports("pipeline.defs.ingest")
+    assert {
+        "pipeline.defs.ingest",
+        "pipeline.ingest.reader",
+        "pipeline.ingest.reader.staging",
+        "pipeline.ingest.cells",
+        "pipeline.ingest.sidecar",
+    } <= ingest_imports
+    assert not {"pipeline.publish", "pipeline.defs.publish"} & ingest_imports
+    assert graph.get(dg.AssetKey("staged_observations")).code_version == module_code_version("pipeline.defs.ingest")
+
+
+def test_a_change_behind_a_package_import_changes_the_code_version(tmp_path, monkeypatch):
+    """`from pipeline.ingest.reader import f` runs the package's __init__, whose imports reach its modules."""
+    files = {
+        "__init__.py": "",
+        "defs/__init__.py": "",
+        "defs/stage.py": "from pipeline.ingest.reader import read_table\n",
+        "ingest/__init__.py": "",
+        "ingest/reader/__init__.py": "from pipeline.ingest.reader.staging import read_table\n",
+        "ingest/reader/staging.py": "def read_table():\n    return 1\n",
+    }
+    package = tmp_path / "pipeline"
+    for name, text in files.items():
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
+        (package / name).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(code_versions, "PACKAGE_DIR", package)
+    assert pipeline_imports("pipeline.defs.stage") == {
+        "pipeline",
+        "pipeline.defs",
+        "pipeline.defs.stage",
+        "pipeline.ingest",
+        "pipeline.ingest.reader",
+        "pipeline.ingest.reader.staging",
+    }
+    before = module_code_version.__wrapped__("pipeline.defs.stage")
+    (package / "ingest/reader/staging.py").write_text("def read_table():\n    return 2\n", encoding="utf-8")
+    assert module_code_version.__wrapped__("pipeline.defs.stage") != before
 
 
 def test_observed_data_version_of_a_raw_table_is_its_sha256(fixture_raw_dir):
-    key = ingest.raw_table_key("fixture_income_wide")
+    key = raw_table_key("fixture_income_wide")
     declared = yaml.safe_load((fixture_raw_dir / "fixture_income_wide.meta.yaml").read_text(encoding="utf-8"))
-    assert ingest.raw_file_versions(fixture_raw_dir, [key]) == {key: declared["sha256"]}
+    assert raw_file_versions(fixture_raw_dir, [key]) == {key: declared["sha256"]}
 
 
 @pytest.mark.parametrize(
@@ -204,7 +247,7 @@ def test_observed_data_version_of_a_raw_table_is_its_sha256(fixture_raw_dir):
     ],
 )
 def test_only_transient_io_errors_are_retried(error, retried):
-    @ingest.transient_io_retries
+    @transient_io_retries
     def failing():
         raise error
 

@@ -15,13 +15,14 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import reader
-from pipeline.errors import InputError, InputProblem
-from pipeline.metadata import load_indicator_catalog, load_regions, load_units, region_name_lookup
-from pipeline.reader import STAGED_COLUMNS, read_source_table
-from pipeline.schemas import observation_schema
-from pipeline.sidecar import MAX_FILE_BYTES, load_sidecar, rehash_sidecar
-from pipeline.validate import describe_excess, parts_exceeding_totals, schema_check_result
+from pipeline.core.errors import InputError, InputProblem
+from pipeline.core.metadata import load_indicator_catalog, load_regions, load_units, region_name_lookup
+from pipeline.defs.validate import schema_check_result
+from pipeline.ingest.reader import model, read_source_table
+from pipeline.ingest.reader.model import STAGED_COLUMNS
+from pipeline.ingest.sidecar import MAX_FILE_BYTES, load_sidecar, rehash_sidecar
+from pipeline.validate.observations import describe_excess, parts_exceeding_totals
+from pipeline.validate.schemas import observation_schema
 from tests.conftest import REPO_ROOT, write_table
 from tests.test_reader import read, write_workbook_table
 
@@ -318,13 +319,13 @@ def test_csv_over_the_size_limit_is_refused_before_hashing(tmp_path):
 def test_xlsx_expanding_over_the_size_limit(tmp_path, monkeypatch):
     rows = [["地区", "年份", "指标", "数值"], ["广州市", 2023, "农村居民人均可支配收入", 38000]]
     path = write_workbook_table(tmp_path, "made_up", rows, layout=long_layout())
-    monkeypatch.setattr(reader, "MAX_XLSX_UNCOMPRESSED_BYTES", 1000)
+    monkeypatch.setattr(model, "MAX_XLSX_UNCOMPRESSED_BYTES", 1000)
     problem = only_problem(path)
     assert (problem.file, problem.rule) == ("made_up.xlsx", "file_size")
 
 
 def test_table_over_the_row_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(reader, "MAX_ROWS", 2)
+    monkeypatch.setattr(model, "MAX_ROWS", 2)
     problem = only_problem(write_table(tmp_path, "made_up", HEADER + ROW + ROW.replace("2023", "2022")))
     assert (problem.file, problem.rule) == ("made_up.csv", "table_size")
 

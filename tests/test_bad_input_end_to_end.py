@@ -12,8 +12,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from pipeline import validate
-from pipeline.sidecar import rehash_sidecar
+from pipeline.defs import validate
+from pipeline.ingest.sidecar import rehash_sidecar
 from tests.conftest import FIXTURE_RAW, REPO_ROOT, write_table
 from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
 from tests.test_bad_input import corrupt_one_figure
@@ -111,7 +111,7 @@ def test_districts_exceeding_the_city_total_fail_the_run_and_publish_nothing(tmp
         (row.year, None if pd.isna(row.value) else row.value, row.status) for row in released.itertuples()
     } == expected
     # Pretend, for this test only, that the made-up table's indicator is additive (no catalogue entry is yet).
-    monkeypatch.setattr(validate, "additive_indicator_codes", lambda: {"rural_disposable_income_per_capita"})
+    monkeypatch.setattr(validate, "additive_indicator_codes", lambda *_: {"rural_disposable_income_per_capita"})
     content = "地区,年份,指标,数值\n广州市,2023,农村居民人均可支配收入,100\n荔湾区,2023,农村居民人均可支配收入,60\n越秀区,2023,农村居民人均可支配收入,50\n"
     write_table(raw_dir, "made_up_districts", content)
     result = run_pipeline(raw_dir, warehouse_dir)

@@ -13,7 +13,7 @@ import yaml
 from bench import duckdb_floor, pandas_reference, pipeline_stages
 from bench.generate import PROVINCE_CODE, SYNTHETIC_CAVEAT, generate_panel, synthetic_regions
 from bench.run import STAGE_ORDER, benchmark, timed_process
-from pipeline.schemas import RegionSchema
+from pipeline.validate.schemas import RegionSchema
 
 SCALE = 0.002
 
@@ -137,7 +137,7 @@ def test_pipeline_stages_and_references_agree(panel, tmp_path):
 
 def test_bad_synthetic_cell_is_reported_by_file_row_and_column(panel, tmp_path):
     """The benchmark exercises the real reader: a corrupted figure fails with file, row, column and rule."""
-    from pipeline.errors import InputError
+    from pipeline.core.errors import InputError
 
     broken = tmp_path / "raw"
     broken.mkdir()
@@ -148,7 +148,7 @@ def test_bad_synthetic_cell_is_reported_by_file_row_and_column(panel, tmp_path):
     lines[2] = ",".join(cells)
     (broken / source.name).write_text("\n".join(lines) + "\n", encoding="utf-8")
     sidecar = yaml.safe_load(source.with_name(source.name.replace(".csv", ".meta.yaml")).read_text(encoding="utf-8"))
-    from pipeline.sidecar import sha256_of
+    from pipeline.core.hashing import sha256_of
 
     sidecar["sha256"] = sha256_of(broken / source.name)
     (broken / f"{sidecar['source_id']}.meta.yaml").write_text(yaml.safe_dump(sidecar, allow_unicode=True), "utf-8")
@@ -191,13 +191,14 @@ def test_project_paths_metadata_dir_feeds_the_ingest_assets(tmp_path):
     import shutil
 
     from bench.pipeline_job import write_regions_csv
-    from pipeline import ingest
-    from pipeline.metadata import METADATA_DIR, load_regions
-    from pipeline.resources import ProjectPaths
+    from pipeline.core.metadata import load_regions
+    from pipeline.core.paths import PACKAGE_METADATA_DIR
+    from pipeline.defs import ingest
+    from pipeline.defs.resources import ProjectPaths
 
     panel = generate_panel(tmp_path / "raw", 0.001)
     metadata_dir = tmp_path / "metadata"
-    shutil.copytree(METADATA_DIR, metadata_dir)
+    shutil.copytree(PACKAGE_METADATA_DIR, metadata_dir)
     write_regions_csv(pd.concat([load_regions(), panel.regions], ignore_index=True), metadata_dir / "regions.csv")
     paths = ProjectPaths(
         raw_dir=str(panel.raw_dir), warehouse_dir=str(tmp_path / "out"), metadata_dir=str(metadata_dir)

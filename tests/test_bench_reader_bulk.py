@@ -11,10 +11,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.generate import generate_panel
-from pipeline import reader
-from pipeline.frames import categorical_texts
-from pipeline.metadata import load_units, region_name_lookup
-from pipeline.sidecar import load_sidecar, sidecar_paths
+from pipeline.core.frames import categorical_texts
+from pipeline.core.metadata import default_indicator_catalog, load_boundary_changes, load_units, region_name_lookup
+from pipeline.ingest.reader.csv_grid import read_grid
+from pipeline.ingest.reader.layouts import long_cells, wide_cells
+from pipeline.ingest.reader.locate import locate_table
+from pipeline.ingest.reader.model import TEXT_COLUMNS
+from pipeline.ingest.reader.staging import cell_records_in_bulk, cell_records_one_by_one, plain_number_mask
+from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
 from tests.conftest import write_table
 
 REPO_ROOT = Path(__file__).parent.parent
@@ -26,13 +30,13 @@ def cells_and_arguments(sidecar_path: Path, raw_dir: Path, lookup: dict[str, str
     units = load_units()
     sidecar = load_sidecar(sidecar_path, raw_dir)
     file_name = sidecar.data_path.relative_to(raw_dir.resolve()).as_posix()
-    grid = reader.read_grid(sidecar, file_name)
-    table = reader.locate_table(grid, sidecar, file_name, units)
+    grid = read_grid(sidecar, file_name)
+    table = locate_table(grid, sidecar, file_name, units)
     layout = sidecar.layout
-    read = reader.wide_cells if layout["kind"] == "wide" else reader.long_cells
+    read = wide_cells if layout["kind"] == "wide" else long_cells
     cells = read(table, layout, file_name)
-    catalog = reader.default_indicator_catalog()
-    return cells, sidecar, file_name, lookup, units, TODAY, catalog, reader.load_boundary_changes()
+    catalog = default_indicator_catalog()
+    return cells, sidecar, file_name, lookup, units, TODAY, catalog, load_boundary_changes()
 
 
 def real_and_fixture_tables() -> list[tuple[Path, Path]]:
@@ -54,8 +58,8 @@ def test_bulk_records_equal_cell_by_cell_records_on_the_synthetic_panel(tmp_path
     lookup = dict(zip(panel.regions["name_zh"], panel.regions["region_code"], strict=True))
     sidecar_path = sidecar_paths(panel.raw_dir)[0]
     arguments = cells_and_arguments(sidecar_path, panel.raw_dir, lookup)
-    bulk = reader.cell_records_in_bulk(*arguments)
-    one_by_one, problems = reader.cell_records_one_by_one(*arguments)
+    bulk = cell_records_in_bulk(*arguments)
+    one_by_one, problems = cell_records_one_by_one(*arguments)
     assert not problems
     assert len(bulk) == 26 * 30 * 20
     pd.testing.assert_frame_equal(normalised(bulk), normalised(one_by_one))
@@ -64,7 +68,7 @@ def test_bulk_records_equal_cell_by_cell_records_on_the_synthetic_panel(tmp_path
 def normalised(frame: pd.DataFrame) -> pd.DataFrame:
     """The frame as stage_cells returns it (the dtypes it casts to, text as categoricals), for comparing the two paths."""
     frame = frame.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
-    return categorical_texts(frame, reader.TEXT_COLUMNS)
+    return categorical_texts(frame, TEXT_COLUMNS)
 
 
 # Made-up cell texts: plain decimals (the vectorised path) mixed with every form the per-cell parser handles
@@ -118,13 +122,13 @@ def test_vectorised_and_cell_by_cell_paths_stage_the_same_rows(content, tmp_path
 )
 def test_only_plain_decimals_take_the_vectorised_path(text, expected):
     """The vectorised path takes ASCII decimals only; everything else goes through parse_cell."""
-    assert bool(reader.plain_number_mask(pd.Series([text], dtype="str"))[0]) is expected
+    assert bool(plain_number_mask(pd.Series([text], dtype="str"))[0]) is expected
 
 
 def assert_both_paths_agree(arguments: tuple) -> None:
     """Bulk and cell-by-cell staging give the same frame, or the bulk path gives up where the other names a problem."""
-    bulk = reader.cell_records_in_bulk(*arguments)
-    one_by_one, problems = reader.cell_records_one_by_one(*arguments)
+    bulk = cell_records_in_bulk(*arguments)
+    one_by_one, problems = cell_records_one_by_one(*arguments)
     if problems:
         assert bulk is None
         return

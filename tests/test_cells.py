@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.cells import CellError, ParsedCell, normalise_label, parse_cell, parse_year
+from pipeline.ingest.cells import CellError, ParsedCell, normalise_label, parse_cell, parse_year
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from matplotlib import font_manager
 
-from pipeline import charts
-from pipeline.charts import (
+from pipeline.publish.documents import charts
+from pipeline.publish.documents.charts import (
     CHART_STYLE,
     DPI,
     MissingFontError,

@@ -13,8 +13,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.publish import PUBLISHED_TABLES
-from pipeline.release import DATAPACKAGE, LATEST, release_versions
+from pipeline.publish.registry import PUBLISHED_TABLES
+from pipeline.publish.release.versions import DATAPACKAGE, LATEST, release_versions
 from tests.conftest import write_table
 from tests.pipeline_runs import run_pipeline
 from tests.test_crash import fill_rural_income_2022, pipeline_environment, run_to_completion

@@ -17,12 +17,14 @@ import yaml
 
 from pipeline.connectors.__main__ import main as connectors_main
 from pipeline.connectors.config import HttpSettings, load_connectors_config
-from pipeline.connectors.fetch import fetch_all, fetch_check_result
-from pipeline.errors import InputError
-from pipeline.metadata import load_units, region_name_lookup
-from pipeline.reader import read_source_table
-from pipeline.resources import PROJECT_ROOT
-from pipeline.sidecar import SIDECAR_FIELDS, load_sidecar, sha256_of, sidecar_paths
+from pipeline.connectors.fetch import fetch_all
+from pipeline.core.errors import InputError
+from pipeline.core.hashing import sha256_of
+from pipeline.core.metadata import load_units, region_name_lookup
+from pipeline.core.paths import PROJECT_ROOT
+from pipeline.defs.connector_checks import fetch_check_result
+from pipeline.ingest.reader import read_source_table
+from pipeline.ingest.sidecar import SIDECAR_FIELDS, load_sidecar, sidecar_paths
 from tests.connector_server import Route, start_server
 from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.convergence import beta_convergence, convergence_table, convergence_windows, ols_slope
-from pipeline.dispersion import unit_sets
+from pipeline.indicators.convergence import beta_convergence, convergence_table, convergence_windows, ols_slope
+from pipeline.indicators.units import unit_sets
 from tests.made_up_values import CITY, PROVINCE, catalog_from, districts, region_frame, value_frame
 
 UNITS = districts(6)

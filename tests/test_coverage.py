@@ -9,15 +9,15 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from pipeline.coverage import (
+from pipeline.defs.publish import coverage
+from pipeline.publish.documents.coverage import (
     COVERAGE_COLUMNS,
     MAX_LISTED_MISSING,
-    CoverageSchema,
-    coverage,
     coverage_csv_bytes,
     coverage_table,
     largest_gaps,
 )
+from pipeline.validate.schemas import CoverageSchema
 
 # MADE-UP regions: one province, two cities, one district.
 REGIONS = pd.DataFrame(

@@ -14,8 +14,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipeline.release import LATEST, release_versions, verify_releases
-from pipeline.sidecar import rehash_sidecar
+from pipeline.ingest.sidecar import rehash_sidecar
+from pipeline.publish.release.verify import verify_releases
+from pipeline.publish.release.versions import LATEST, release_versions
 from tests.pipeline_runs import run_pipeline
 
 pytestmark = pytest.mark.integration

@@ -7,16 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.dispersion import (
+from pipeline.indicators.dispersion import (
     coefficient_of_variation,
     dispersion_measures,
     dispersion_table,
     gini_coefficient,
     max_min_ratio,
     theil_index,
-    unit_sets,
     weighted_coefficient_of_variation,
 )
+from pipeline.indicators.units import unit_sets
 from tests.made_up_values import CITY, PROVINCE, catalog_from, districts, region_frame, value_frame
 
 LEVELS = np.array([1.0, 2.0, 3.0, 4.0, 10.0])  # mean 4, squared deviations 9 + 4 + 1 + 0 + 36 = 50

@@ -11,16 +11,17 @@ import frictionless
 import pandas as pd
 import pytest
 
-from pipeline.documentation import (
+from pipeline.publish.documents.comments import (
     DESCRIPTION_COLUMNS,
     column_descriptions,
-    data_dictionary,
     missing_descriptions,
     view_names,
 )
-from pipeline.release import RELEASE_VERSION_PLACEHOLDER, verify_release
-from pipeline.release_documents import RELEASE_MODELS, RELEASE_PRIMARY_KEYS
-from pipeline.warehouse import PUBLICATION_TABLE, audit_comments, audit_views
+from pipeline.publish.documents.dictionary import data_dictionary
+from pipeline.publish.registry import RELEASE_MODELS, RELEASE_PRIMARY_KEYS
+from pipeline.publish.release.verify import verify_release
+from pipeline.publish.release.write import RELEASE_VERSION_PLACEHOLDER
+from pipeline.publish.warehouse import PUBLICATION_TABLE, audit_comments, audit_views
 from tests.conftest import DISTRICT_SIDECAR, FIXTURE_RAW, MADE_UP_DISTRICT_TABLE, REPO_ROOT, write_table
 from tests.pipeline_runs import run_pipeline, step_failure_messages
 

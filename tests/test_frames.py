@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.frames import (
+from pipeline.core.frames import (
     categorical_texts,
     decoded_texts,
     packed_keys,
@@ -23,10 +23,12 @@ from pipeline.frames import (
     spread_texts,
     stacked_frames,
 )
-from pipeline.reader import STAGED_COLUMNS, TEXT_COLUMNS, combined_staged_tables
-from pipeline.release import content_hash, update_with_column, write_table_file
-from pipeline.schemas import StagedObservationSchema
-from pipeline.validate import ordered_observations, schema_check_result
+from pipeline.defs.validate import schema_check_result
+from pipeline.ingest.reader import combined_staged_tables
+from pipeline.ingest.reader.model import STAGED_COLUMNS, TEXT_COLUMNS
+from pipeline.publish.release.write import content_hash, update_with_column, write_table_file
+from pipeline.validate.observations import ordered_observations
+from pipeline.validate.schemas import StagedObservationSchema
 
 TEXTS = st.sampled_from(["", "a", "b", "ab", "B", "街道", "村", "10", "9"])
 

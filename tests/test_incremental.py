@@ -7,10 +7,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipeline import automation, ingest
 from pipeline.definitions import build_definitions
-from pipeline.resources import ProjectPaths
-from pipeline.sidecar import rehash_sidecar
+from pipeline.defs.automation import UpdatePlan, plan_update
+from pipeline.defs.code_versions import versioned
+from pipeline.defs.ingest import staged_table_key
+from pipeline.defs.resources import ProjectPaths
+from pipeline.ingest.sidecar import rehash_sidecar
 
 pytestmark = pytest.mark.integration
 
@@ -57,11 +59,11 @@ class Pipeline:
         paths = ProjectPaths(raw_dir=str(self.raw_dir), warehouse_dir=str(self.warehouse_dir))
         self.definitions = definitions or build_definitions(paths)
 
-    def plan(self) -> automation.UpdatePlan:
+    def plan(self) -> UpdatePlan:
         """What the nightly run would rebuild now."""
-        return automation.plan_update(self.instance, self.definitions.resolve_asset_graph(), self.raw_dir)
+        return plan_update(self.instance, self.definitions.resolve_asset_graph(), self.raw_dir)
 
-    def run(self) -> tuple[automation.UpdatePlan, dg.ExecuteInProcessResult]:
+    def run(self) -> tuple[UpdatePlan, dg.ExecuteInProcessResult]:
         """One nightly run: plan, then execute the plan's selection."""
         plan = self.plan()
         result = self.definitions.resolve_job_def("build_everything").execute_in_process(
@@ -155,7 +157,7 @@ def test_a_changed_table_recomputes_only_what_depends_on_it(pipeline, change, ch
     plan, result = pipeline.run()
     assert result.success
     assert {key.to_user_string() for key in plan.out_of_date} == DOWNSTREAM_OF_A_TABLE
-    assert plan.out_of_date[ingest.staged_table_key(CHANGED_TABLE)] == f"input {changed_inputs} changed"
+    assert plan.out_of_date[staged_table_key(CHANGED_TABLE)] == f"input {changed_inputs} changed"
     assert materialised(result) == DOWNSTREAM_OF_A_TABLE
     assert f"staged_table/{UNCHANGED_TABLE}" not in materialised(result)
     assert len(pipeline.releases()) == releases
@@ -164,7 +166,7 @@ def test_a_changed_table_recomputes_only_what_depends_on_it(pipeline, change, ch
 def test_a_new_code_version_recomputes_that_asset_and_its_dependents(pipeline):
     assert pipeline.run()[1].success
     changed = [
-        automation.versioned(assets_def, "changed")
+        versioned(assets_def, "changed")
         if isinstance(assets_def, dg.AssetsDefinition) and dg.AssetKey("indicators") in assets_def.keys
         else assets_def
         for assets_def in pipeline.definitions.assets

@@ -6,9 +6,9 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from pipeline.indicators import DERIVATIONS
-from pipeline.metadata import load_indicator_catalog, load_regions
-from pipeline.schemas import DERIVATION_INPUTS, IndicatorCatalogSchema, indicator_schema
+from pipeline.core.metadata import load_indicator_catalog, load_regions
+from pipeline.indicators.derive import DERIVATIONS
+from pipeline.validate.schemas import DERIVATION_INPUTS, IndicatorCatalogSchema, indicator_schema
 
 
 @pytest.fixture(scope="module")

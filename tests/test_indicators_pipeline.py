@@ -9,7 +9,7 @@ import statistics
 import duckdb
 import pytest
 
-from pipeline.metadata import load_indicator_catalog
+from pipeline.core.metadata import load_indicator_catalog
 from tests.conftest import FIXTURE_RAW, write_table
 from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
 

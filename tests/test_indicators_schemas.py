@@ -6,8 +6,8 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from pipeline.metadata import load_indicator_catalog, load_regions
-from pipeline.schemas import (
+from pipeline.core.metadata import load_indicator_catalog, load_regions
+from pipeline.validate.schemas import (
     ConvergenceSchema,
     DispersionSchema,
     GroupAggregateSchema,

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.metadata import load_indicator_catalog, load_regions, load_targets
-from pipeline.schemas import TargetProgressSchema, with_known_codes
-from pipeline.targets import progress_table
+from pipeline.core.metadata import load_indicator_catalog, load_regions, load_targets
+from pipeline.indicators.targets import progress_table
+from pipeline.validate.schemas import TargetProgressSchema, with_known_codes
 from tests.made_up_values import CITY, value_frame
 
 REPO_ROOT = Path(__file__).parent.parent

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pipeline.publish import alongside
+from pipeline.publish.publication import alongside
 
 
 def test_both_run_at_the_same_time_and_both_results_come_back():

@@ -3,7 +3,9 @@
 import pandas as pd
 import pytest
 
-from pipeline.indicators import derive_ratio, preferred_observations, reconcile_ratio
+from pipeline.indicators.derive import derive_ratio
+from pipeline.indicators.preferred import preferred_observations
+from pipeline.indicators.reconcile import reconcile_ratio
 
 SOURCES = pd.DataFrame(
     {

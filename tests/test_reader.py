@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.errors import InputError
-from pipeline.metadata import load_units, region_name_lookup
-from pipeline.reader import STAGED_COLUMNS, read_source_table
-from pipeline.sidecar import load_sidecar, sidecar_paths
+from pipeline.core.errors import InputError
+from pipeline.core.metadata import load_units, region_name_lookup
+from pipeline.ingest.reader import read_source_table
+from pipeline.ingest.reader.model import STAGED_COLUMNS
+from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
 from tests.conftest import REPO_ROOT, made_up_sidecar_fields, write_table
 
 TODAY = dt.date(2026, 11, 28)
@@ -113,7 +114,7 @@ def test_declared_encodings_read_the_same_figures(tmp_path, encoding):
 def test_encoding_auto_detects_and_says_what_it_detected(tmp_path, caplog, encoding, detected):
     content = "地区,年份,指标,数值\n广州市,2023,农村居民人均可支配收入,38000\n"
     path = write_table(tmp_path, "made_up", content.encode(encoding), encoding="auto")
-    with caplog.at_level(logging.WARNING, logger="pipeline.reader"):
+    with caplog.at_level(logging.WARNING, logger="pipeline.ingest.reader"):
         staged = read(path)
     assert staged["value"].tolist() == [38000.0]
     assert f"detected {detected}" in caplog.text

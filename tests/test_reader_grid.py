@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import reader
+from pipeline.core.errors import InputError
+from pipeline.ingest.reader.csv_grid import arrow_csv_columns, csv_module_grid
+from pipeline.ingest.reader.model import Grid, GridRow, grid_rows, nonblank_cells
 
 # Made-up CSV texts: mostly plain cells in rectangular rows, mixed with what matters to CSV parsing: quotes, a bare
 # CR, NUL, a byte order mark, other delimiters, blank and whitespace-only lines, ragged rows, both line ends.
@@ -37,27 +39,27 @@ def made_up_csv_texts(draw) -> str:
     return text if draw(st.booleans()) else text.rstrip("\r\n")
 
 
-def csv_module_rows(text: str, delimiter: str) -> list[reader.GridRow] | None:
+def csv_module_rows(text: str, delimiter: str) -> list[GridRow] | None:
     """The rows the csv module reads (row numbers as read_csv_grid counts them), None when it rejects the text."""
     try:
-        grid = reader.csv_module_grid(text, delimiter, "made_up.csv")
-    except reader.InputError:
+        grid = csv_module_grid(text, delimiter, "made_up.csv")
+    except InputError:
         return None
-    return reader.grid_rows(grid, np.arange(len(grid.numbers)))
+    return grid_rows(grid, np.arange(len(grid.numbers)))
 
 
-def fast_rows(columns: list) -> list[reader.GridRow]:
+def fast_rows(columns: list) -> list[GridRow]:
     """The rows of the fast path's columns, numbered from 1 as read_csv_grid numbers them."""
     count = len(columns[0])
-    grid = reader.Grid(columns, np.arange(1, count + 1), np.full(count, len(columns)))
-    return reader.grid_rows(grid, np.arange(count))
+    grid = Grid(columns, np.arange(1, count + 1), np.full(count, len(columns)))
+    return grid_rows(grid, np.arange(count))
 
 
 @settings(max_examples=500, deadline=None)
 @given(text=made_up_csv_texts(), delimiter=st.sampled_from([",", ",", ";"]))
 def test_arrow_columns_are_the_csv_module_grid_or_none(text, delimiter):
     """Wherever the fast path answers, the csv module accepts the text and reads the same rows, cells and numbers."""
-    columns = reader.arrow_csv_columns(text, delimiter)
+    columns = arrow_csv_columns(text, delimiter)
     if columns is not None:
         assert fast_rows(columns) == csv_module_rows(text, delimiter)
 
@@ -69,7 +71,7 @@ def test_arrow_columns_are_the_csv_module_grid_or_none(text, delimiter):
 def test_plain_csv_texts_take_the_fast_path(text):
     """Unquoted, rectangular texts without blank lines are read by Arrow, with the csv module's grid."""
     delimiter = ";" if ";" in text else ","
-    columns = reader.arrow_csv_columns(text, delimiter)
+    columns = arrow_csv_columns(text, delimiter)
     assert columns is not None
     assert fast_rows(columns) == csv_module_rows(text, delimiter)
 
@@ -87,11 +89,11 @@ def test_plain_csv_texts_take_the_fast_path(text):
 )
 def test_other_csv_texts_go_through_the_csv_module(text):
     """Texts where Arrow and the csv module could differ are left to the csv module."""
-    assert reader.arrow_csv_columns(text, ",") is None
+    assert arrow_csv_columns(text, ",") is None
 
 
 @given(texts=st.lists(SPACE_OR_TEXT, min_size=1, max_size=20))
 def test_nonblank_cells_agree_with_str_strip(texts):
     """A cell is blank exactly when str.strip() leaves nothing of it (Unicode whitespace included)."""
-    found = reader.nonblank_cells(pa.array(texts, type=pa.string()))
+    found = nonblank_cells(pa.array(texts, type=pa.string()))
     assert found.tolist() == [bool(text.strip()) for text in texts]

@@ -5,18 +5,19 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipeline.indicators import reconcile_ratio
-from pipeline.ingest import source_records
-from pipeline.metadata import (
+from pipeline.core.hashing import sha256_of
+from pipeline.core.metadata import (
     load_indicator_catalog,
     load_region_aliases,
     load_regions,
     load_units,
     region_name_lookup,
 )
-from pipeline.reader import read_source_table
-from pipeline.schemas import RegionSchema, observation_schema
-from pipeline.sidecar import load_sidecar, sha256_of, sidecar_paths
+from pipeline.indicators.reconcile import reconcile_ratio
+from pipeline.ingest.reader import read_source_table
+from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
+from pipeline.ingest.sources import source_records
+from pipeline.validate.schemas import RegionSchema, observation_schema
 from tests.conftest import REPO_ROOT
 
 RAW_DIR = REPO_ROOT / "raw"
@@ -232,7 +233,7 @@ def test_every_printed_name_maps_to_exactly_one_region(regions):
 
 
 def test_coverage_of_the_real_bundle_names_its_gaps(real_observations, regions):
-    from pipeline.coverage import coverage_table
+    from pipeline.publish.documents.coverage import coverage_table
 
     table = coverage_table(real_observations, regions).set_index(["indicator_code", "level", "year"])
     cities_2018 = table.loc[("rural_consumption_expenditure_per_capita", "prefecture_city", 2018)]

@@ -16,20 +16,21 @@ import pandera.pandas as pa
 import pytest
 from pandera.typing import Series
 
-from pipeline.publish import publish_tables
-from pipeline.release import (
+from pipeline.core.locks import pipeline_lock
+from pipeline.defs.resources import ProjectPaths
+from pipeline.publish.publication import publish_tables
+from pipeline.publish.registry import PublishedTable
+from pipeline.publish.release.verify import verify_releases
+from pipeline.publish.release.versions import (
     DATAPACKAGE,
     LATEST,
     commit_release,
-    file_bytes,
     next_version,
     point_latest_at,
     release_versions,
     remove_stale_temporaries,
-    verify_releases,
 )
-from pipeline.resources import ProjectPaths
-from pipeline.warehouse import PublishedTable, pipeline_lock
+from pipeline.publish.release.write import file_bytes
 
 TODAY = dt.date(2026, 11, 28)
 REPO_ROOT = Path(__file__).parent.parent

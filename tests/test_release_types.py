@@ -12,10 +12,11 @@ import pyarrow.parquet as pq
 import pytest
 from pandera.typing import Series
 
-from pipeline.publish import publish_tables
-from pipeline.release import RELEASE_VERSION_PLACEHOLDER, arrow_type, typed_arrow_table, verify_release
-from pipeline.resources import ProjectPaths
-from pipeline.warehouse import PublishedTable
+from pipeline.defs.resources import ProjectPaths
+from pipeline.publish.publication import publish_tables
+from pipeline.publish.registry import PublishedTable
+from pipeline.publish.release.verify import verify_release
+from pipeline.publish.release.write import RELEASE_VERSION_PLACEHOLDER, arrow_type, typed_arrow_table
 
 
 class GappySchema(pa.DataFrameModel):

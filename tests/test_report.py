@@ -14,10 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.documentation import STATUS_FLAGS
-from pipeline.publish import RELEASE_FILES
-from pipeline.release import RELEASE_VERSION_PLACEHOLDER, verify_release
-from pipeline.report import CHARTS, CONTENT_SECURITY_POLICY, report_html
+from pipeline.publish.documents.card import STATUS_FLAGS
+from pipeline.publish.documents.report import CHARTS, CONTENT_SECURITY_POLICY, report_html
+from pipeline.publish.registry import RELEASE_FILES
+from pipeline.publish.release.verify import verify_release
+from pipeline.publish.release.write import RELEASE_VERSION_PLACEHOLDER
 from tests.conftest import REPO_ROOT
 from tests.test_charts import (
     CATALOG,

@@ -4,8 +4,9 @@ import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from pipeline.metadata import load_indicator_catalog, load_regions
-from pipeline.schemas import IndicatorSchema, RegionSchema, indicator_schema, observation_schema, schema_failures
+from pipeline.core.metadata import load_indicator_catalog, load_regions
+from pipeline.validate.failures import schema_failures
+from pipeline.validate.schemas import IndicatorSchema, RegionSchema, indicator_schema, observation_schema
 
 CATALOG = load_indicator_catalog()
 REGION_CODES = list(load_regions()["region_code"])

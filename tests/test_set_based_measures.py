@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.convergence import Panel, convergence_table, panel_beta, panel_windows
-from pipeline.dispersion import dispersion_table, gini_coefficient, unit_sets
-from pipeline.indicators import merge_source_ids, merge_status, merged_column
+from pipeline.indicators.convergence import Panel, convergence_table, panel_beta, panel_windows
+from pipeline.indicators.derive import merge_source_ids, merge_status, merged_column
+from pipeline.indicators.dispersion import dispersion_table, gini_coefficient
+from pipeline.indicators.units import unit_sets
 from tests.made_up_values import CITY, PROVINCE, catalog_from, region_frame, value_frame
 
 COUNTY = "440111"

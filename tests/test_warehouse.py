@@ -15,17 +15,13 @@ import pandera.pandas as pa
 import pytest
 from pandera.typing import Series
 
-from pipeline.publish import publish_tables
-from pipeline.release import LATEST, release_versions, verify_releases
-from pipeline.resources import ProjectPaths
-from pipeline.warehouse import (
-    PipelineBusyError,
-    PublishedTable,
-    WarehouseAuditError,
-    lock_is_held,
-    pipeline_lock,
-    remove_stale_staging,
-)
+from pipeline.core.locks import PipelineBusyError, lock_is_held, pipeline_lock
+from pipeline.defs.resources import ProjectPaths
+from pipeline.publish.publication import publish_tables
+from pipeline.publish.registry import PublishedTable
+from pipeline.publish.release.verify import verify_releases
+from pipeline.publish.release.versions import LATEST, release_versions
+from pipeline.publish.warehouse import WarehouseAuditError, remove_stale_staging
 
 TODAY = dt.date(2026, 11, 28)
 REPO_ROOT = Path(__file__).parent.parent

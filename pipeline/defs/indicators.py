@@ -7,18 +7,12 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from pipeline.core.frames import decoded_texts, stacked_frames
 from pipeline.core.metadata import load_indicator_catalog
 from pipeline.defs.validate import known_codes_schema_check, schema_check_result
 from pipeline.indicators.aggregates import PAIRING_REFERENCE_REGION, aggregate_groups, pair_ratios, region_groups
-from pipeline.indicators.derive import derived_blocks, empty_indicators, published_values
+from pipeline.indicators.derive import indicator_table
 from pipeline.indicators.preferred import (
-    INDICATOR_COLUMNS,
-    INDICATOR_DTYPES,
-    as_pool,
-    code_blocks,
     indicator_values,
-    preferred_observations,
 )
 from pipeline.indicators.reconcile import reconcile_ratio
 from pipeline.validate.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema
@@ -31,18 +25,7 @@ def indicators(
     observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> pd.DataFrame:
     """Derived indicators for every region-year whose inputs exist, and published values carried as published."""
-    pool = code_blocks(as_pool(preferred_observations(observations, sources)))
-    derived_entries = indicator_catalog[indicator_catalog["kind"] == "derived"]
-    published = published_values(pool, list(derived_entries["indicator_code"]))
-    derived = derived_blocks(pool, derived_entries, regions)
-    blocks = []
-    for code in sorted(set(derived) | set(published)):
-        parts = [frame for frame in (derived.get(code), published.get(code)) if frame is not None]
-        if len(parts) > 1:
-            parts = [stacked_frames(parts).sort_values(["region_code", "year", "method"], kind="stable")]
-        blocks.append(parts[0])
-    result = decoded_texts(stacked_frames(blocks)) if blocks else empty_indicators()
-    return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]
+    return indicator_table(observations, sources, indicator_catalog, regions)
 
 
 @dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources")})

@@ -9,6 +9,7 @@ import pyarrow.compute as pc
 
 from pipeline.core.frames import (
     chunked_text_array,
+    decoded_texts,
     empty_frame,
     is_number_column,
     neighbour_equality,
@@ -21,7 +22,9 @@ from pipeline.indicators.preferred import (
     INDICATOR_DTYPES,
     POOL_DTYPES,
     as_pool,
+    code_blocks,
     pool_of,
+    preferred_observations,
     preferring_first,
 )
 
@@ -275,3 +278,21 @@ def published_values(pool: dict[str, pd.DataFrame], derived_codes: list[str]) ->
 def merge_status(*statuses: str) -> str:
     """The union of the inputs' status flags, in a stable order."""
     return "".join(sorted(set("".join(statuses)) - {":"}))
+
+
+def indicator_table(
+    observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+) -> pd.DataFrame:
+    """The indicators table: derived values for every region-year whose inputs exist, beside the published ones."""
+    pool = code_blocks(as_pool(preferred_observations(observations, sources)))
+    derived_entries = indicator_catalog[indicator_catalog["kind"] == "derived"]
+    published = published_values(pool, list(derived_entries["indicator_code"]))
+    derived = derived_blocks(pool, derived_entries, regions)
+    blocks = []
+    for code in sorted(set(derived) | set(published)):
+        parts = [frame for frame in (derived.get(code), published.get(code)) if frame is not None]
+        if len(parts) > 1:
+            parts = [stacked_frames(parts).sort_values(["region_code", "year", "method"], kind="stable")]
+        blocks.append(parts[0])
+    result = decoded_texts(stacked_frames(blocks)) if blocks else empty_indicators()
+    return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]

@@ -12,10 +12,9 @@ import pyarrow.csv as arrow_csv
 
 from pipeline.core.errors import InputError, InputProblem
 from pipeline.ingest.cells import normalise_label
+from pipeline.ingest.reader import model
 from pipeline.ingest.reader.model import (
     LAYOUT_COLUMN_ROLES,
-    MAX_COLUMNS,
-    MAX_ROWS,
     Grid,
     GridRow,
     check_grid_size,
@@ -108,7 +107,7 @@ def arrow_csv_columns(text: str, delimiter: str) -> list[pa.Array] | None:
     lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
     end = text.find("\n")
     width = (text if end < 0 else text[:end]).count(delimiter) + 1
-    if lines > MAX_ROWS or width > MAX_COLUMNS:
+    if lines > model.MAX_ROWS or width > model.MAX_COLUMNS:
         return None
     try:
         read = arrow_csv.read_csv(

@@ -69,7 +69,7 @@ MAX_XLSX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024
 LAYOUT_COLUMN_ROLES = ("label_column", "region_column", "year_column", "value_column", "unit_column")
 
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("pipeline.ingest.reader")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ import zipfile
 from pathlib import Path
 
 from pipeline.core.errors import InputError, InputProblem
-from pipeline.ingest.reader.model import MAX_XLSX_UNCOMPRESSED_BYTES, Grid, GridRow, check_grid_size, grid_of_rows
+from pipeline.ingest.reader import model
+from pipeline.ingest.reader.model import Grid, GridRow, check_grid_size, grid_of_rows
 from pipeline.ingest.sidecar import Sidecar
 
 
@@ -99,7 +100,7 @@ def check_xlsx_archive(path: Path, file_name: str) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             expanded = sum(member.file_size for member in archive.infolist())
-            broken = archive.testzip() if expanded <= MAX_XLSX_UNCOMPRESSED_BYTES else None
+            broken = archive.testzip() if expanded <= model.MAX_XLSX_UNCOMPRESSED_BYTES else None
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise InputError(
             [
@@ -111,13 +112,13 @@ def check_xlsx_archive(path: Path, file_name: str) -> None:
                 )
             ]
         ) from error
-    if expanded > MAX_XLSX_UNCOMPRESSED_BYTES:
+    if expanded > model.MAX_XLSX_UNCOMPRESSED_BYTES:
         raise InputError(
             [
                 InputProblem(
                     file_name,
                     "file_size",
-                    f"the workbook expands to {expanded:,} bytes, over the limit of {MAX_XLSX_UNCOMPRESSED_BYTES:,}",
+                    f"the workbook expands to {expanded:,} bytes, over the limit of {model.MAX_XLSX_UNCOMPRESSED_BYTES:,}",
                     expected="a workbook of at most 100 MiB uncompressed",
                 )
             ]
