@@ -192,8 +192,8 @@ def test_the_charts_redrawn_in_a_fresh_process_from_the_release_tables_are_the_s
 import sys
 from pathlib import Path
 import pandas as pd
-from pipeline.charts import chart_png, district_urbanisation_figure, income_ratio_figure, paired_city_figure
-from pipeline.indicators import indicator_values
+from pipeline.publish.documents.charts import chart_png, district_urbanisation_figure, income_ratio_figure, paired_city_figure
+from pipeline.indicators.preferred import indicator_values
 release, out = Path(sys.argv[1]), Path(sys.argv[2])
 tables = {path.stem: pd.read_parquet(path) for path in release.glob("*.parquet")}
 values = indicator_values(tables["observations"], tables["sources"], tables["indicators"])

@@ -162,7 +162,7 @@ def test_stale_staging_files_of_a_killed_run_are_removed_on_the_next_run(tmp_pat
 HOLDER = """
 import sys, time
 from pathlib import Path
-from pipeline.warehouse import pipeline_lock
+from pipeline.core.locks import pipeline_lock
 with pipeline_lock(Path(sys.argv[1])):
     print("locked", flush=True)
     while not Path(sys.argv[2]).exists():  # hold the lock until the test says go

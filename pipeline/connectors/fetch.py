@@ -16,14 +16,8 @@ from pipeline.connectors.snapshots import SnapshotRejected, write_snapshot
 from pipeline.connectors.yearbook import GuangzhouYearbookConnector
 
 LOGGER = logging.getLogger("pipeline.connectors")
-
-
 STATUSES = ("new_snapshot", "unchanged", "not_due", "warn")
-
-
 REPORT_FILE_NAME = "connector_fetch_report.json"
-
-
 CONNECTOR_CLASSES = {"nbs_query": NbsQueryConnector, "guangzhou_yearbook_table": GuangzhouYearbookConnector}
 
 

@@ -9,7 +9,6 @@ import pyarrow.compute as pc
 
 # Keys below this are looked up in a dense table (8 bytes per possible key) rather than hashed.
 DENSE_KEY_LIMIT = 1 << 22
-
 # Text lookups run over the runs of wanted rows separately up to this many runs (else over the whole column).
 MAX_LOOKUP_RUNS = 1_000
 

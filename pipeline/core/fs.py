@@ -7,14 +7,8 @@ import time
 from pathlib import Path
 
 PAUSE_ENVIRONMENT_VARIABLE = "PIPELINE_PAUSE_AT"
-
-
 PAUSE_MARKER_ENVIRONMENT_VARIABLE = "PIPELINE_PAUSE_MARKER"
-
-
 PAUSE_SECONDS_ENVIRONMENT_VARIABLE = "PIPELINE_PAUSE_SECONDS"
-
-
 # Fault-injection points, in the order a run passes them (see docs/releases_and_warehouse.md).
 PAUSE_POINTS = ("staging", "audits", "release", "swap", "latest", "warehouse-swap")
 

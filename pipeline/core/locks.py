@@ -13,8 +13,6 @@ from pathlib import Path
 LOCK_FILE_NAME = ".pipeline.lock"
 NIGHTLY_LOCK_FILE_NAME = "nightly.lock"
 BUSY_EXIT_CODE = 75  # EX_TEMPFAIL: another run holds the lock; try again later
-
-
 # Locks this process holds: lock file → (open file, nesting depth). Makes pipeline_lock re-entrant in one process.
 HELD_LOCKS: dict[Path, list] = {}
 

@@ -21,8 +21,6 @@ REGION_COLUMNS = [
     "typical_county",
     "paired_city",
 ]
-
-
 CATALOG_COLUMNS = [
     "indicator_code",
     "name_zh",
@@ -43,8 +41,6 @@ CATALOG_COLUMNS = [
     "dispersion",
     "paired_ratio",
 ]
-
-
 TARGET_COLUMNS = [
     "target_code",
     "indicator_code",

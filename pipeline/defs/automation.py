@@ -25,17 +25,9 @@ from pipeline.defs.resources import ProjectPaths
 from pipeline.ingest.sidecar import SIDECAR_SUFFIX, sidecar_paths
 
 NIGHTLY_CRON = "0 2 * * *"
-
-
 NIGHTLY_TIMEZONE = "Asia/Shanghai"
-
-
 SENSOR_INTERVAL_SECONDS = 60
-
-
 JOB_NAME = "build_everything"
-
-
 TRIGGER_TAG = "pipeline/trigger"
 
 

@@ -31,9 +31,6 @@ dispersion_schema = known_codes_schema_check(
 )
 
 
-GROUP = "convergence"
-
-
 @dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
 def convergence(preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
     """β-convergence across the units under each parent, for the longest window and rolling 5-year windows."""
@@ -46,9 +43,6 @@ convergence_schema = known_codes_schema_check(
     ["parent_region_code"],
     "β-convergence rows have known codes, windows that move forward, r² in [0, 1] and at least 5 units.",
 )
-
-
-GROUP = "convergence"
 
 
 @dg.asset(group_name=GROUP)

@@ -120,8 +120,6 @@ group_aggregates_schema = known_codes_schema_check(
     ["parent_region_code"],
     "Group aggregates have known codes, a sum or weighted-mean rule, and group codes scoped by their parent.",
 )
-
-
 paired_city_ratios_schema = known_codes_schema_check(
     "paired_city_ratios",
     PairedCityRatioSchema,

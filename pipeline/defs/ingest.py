@@ -37,40 +37,18 @@ from pipeline.ingest.sources import (
 )
 
 GROUP = "ingest"
-
-
 RAW_GROUP = "raw"
-
-
 RAW_TABLE_PREFIX = "raw_table"
-
-
 RAW_SIDECAR_PREFIX = "raw_sidecar"
-
-
 STAGED_TABLE_PREFIX = "staged_table"
-
-
 METADATA_FILES = dg.AssetKey("metadata_files")
-
-
 FRESHNESS_CHECK = "update_period_freshness"
-
-
 # Errors worth retrying: the file system or network share hiccuped, not the table's content.
 TRANSIENT_ERRNOS = {errno.EIO, errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE, errno.ENFILE}
-
-
 TRANSIENT_RETRIES = 3
-
-
 TRANSIENT_WAIT_SECONDS = 10
-
-
 # Names the other stages use to refer to the combined ingest assets, which are built per raw folder.
 sources = dg.AssetKey("sources")
-
-
 staged_observations = dg.AssetKey("staged_observations")
 
 

@@ -52,9 +52,6 @@ def coverage(observations: pd.DataFrame, regions: pd.DataFrame) -> dg.Output[pd.
     )
 
 
-GROUP = "publish"
-
-
 @dg.asset(group_name=GROUP)
 def income_ratio_chart(indicators: pd.DataFrame, regions: pd.DataFrame) -> dg.Output[bytes]:
     """PNG: urban–rural income ratio of Guangzhou, Guangdong and China by year, derived and published kept apart."""
@@ -93,9 +90,6 @@ def chart_output(png: bytes, title: str) -> dg.Output[bytes]:
     )
 
 
-GROUP = "publish"
-
-
 @dg.asset(group_name=GROUP)
 def report(
     indicators: pd.DataFrame,
@@ -114,9 +108,6 @@ def report(
         "paired_city_chart": paired_city_chart,
     }
     return report_html(indicators, regions, indicator_catalog, dispersion, coverage, charts)
-
-
-GROUP = "publish"
 
 
 CARD_INPUTS = {name: dg.AssetIn(name) for name in [*PUBLISHED_TABLES, "coverage"]}
@@ -139,9 +130,6 @@ def dataset_card(**tables: pd.DataFrame) -> str:
     """The release's README.md: what it is, files, coverage, sources and licences, how to cite, caveats, changes."""
     published = {name: tables[name] for name in PUBLISHED_TABLES}
     return card_text(published, tables["coverage"], TABLE_MODELS, PACKAGE_TITLE)
-
-
-GROUP = "publish"
 
 
 PUBLICATION_INPUTS = {name: dg.AssetIn(name) for name in dict.fromkeys([*PUBLISHED_TABLES, *RELEASE_FILES.values()])}

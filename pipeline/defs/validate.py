@@ -25,8 +25,6 @@ from pipeline.validate.schemas import (
 )
 
 GROUP = "validate"
-
-
 MAX_LISTED_FAILURES = 50
 
 

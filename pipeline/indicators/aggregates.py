@@ -9,8 +9,6 @@ from pipeline.indicators.derive import merge_source_ids, merge_status, merged_co
 
 # The paired_city flag in regions.csv means "paired with Guangzhou for cooperation".
 PAIRING_REFERENCE_REGION = "440100"
-
-
 GROUP_AGGREGATE_COLUMNS = [
     "indicator_code",
     "group_code",
@@ -25,8 +23,6 @@ GROUP_AGGREGATE_COLUMNS = [
     "status",
     "source_ids",
 ]
-
-
 GROUP_AGGREGATE_DTYPES = {
     "indicator_code": "str",
     "group_code": "str",
@@ -41,8 +37,6 @@ GROUP_AGGREGATE_DTYPES = {
     "status": "str",
     "source_ids": "str",
 }
-
-
 PAIRED_RATIO_COLUMNS = [
     "indicator_code",
     "reference_region_code",
@@ -54,8 +48,6 @@ PAIRED_RATIO_COLUMNS = [
     "status",
     "source_ids",
 ]
-
-
 PAIRED_RATIO_DTYPES = {
     "indicator_code": "str",
     "reference_region_code": "str",
@@ -67,8 +59,6 @@ PAIRED_RATIO_DTYPES = {
     "status": "str",
     "source_ids": "str",
 }
-
-
 TYPICAL_COUNTY_GROUP = "typical_county"
 
 

@@ -16,15 +16,9 @@ from pipeline.indicators.grouped import Placement
 from pipeline.validate.schemas import MINIMUM_UNITS
 
 ROLLING_WINDOW_YEARS = 5
-
-
 # Window kinds, by position: a fit's kind is an index into this list (longest sorts before rolling).
 WINDOW_KINDS = ["longest", "rolling_5_year", "longest;rolling_5_year"]
-
-
 LONGEST, ROLLING, LONGEST_AND_ROLLING = 0, 1, 2
-
-
 CONVERGENCE_COLUMNS = [
     "indicator_code",
     "parent_region_code",
@@ -37,8 +31,6 @@ CONVERGENCE_COLUMNS = [
     "n_units",
     "window_kind",
 ]
-
-
 CONVERGENCE_DTYPES = {
     "indicator_code": "str",
     "parent_region_code": "str",

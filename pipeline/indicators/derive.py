@@ -30,11 +30,7 @@ from pipeline.indicators.preferred import (
 
 # The columns of a series that derivations combine (codes and units come from the catalogue entry).
 PAIRED_COLUMNS = ["region_code", "year", "value", "status", "source_ids", "rounding_radius"]
-
-
 RATIO_COLUMNS = ["region_code", "year", *INDICATOR_COLUMNS[:1], *INDICATOR_COLUMNS[3:], "value_low", "value_high"]
-
-
 BREAK_FLAG = "b"
 
 

@@ -21,8 +21,6 @@ DISPERSION_COLUMNS = [
     "n_units",
     "weight_indicator_code",
 ]
-
-
 DISPERSION_DTYPES = {
     "indicator_code": "str",
     "parent_region_code": "str",

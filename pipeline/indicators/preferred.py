@@ -9,8 +9,6 @@ from pipeline.core.frames import empty_frame, neighbour_equality, neighbour_orde
 from pipeline.ingest.sidecar import AUTHORITY_RANK
 
 INDICATOR_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "method", "status", "source_ids"]
-
-
 INDICATOR_DTYPES = {
     "indicator_code": "str",
     "region_code": "str",
@@ -21,21 +19,11 @@ INDICATOR_DTYPES = {
     "status": "str",
     "source_ids": "str",
 }
-
-
 KEY = ["region_code", "year", "indicator_code"]
-
-
 # The order of observations, pools and indicator values: code, then region, then year.
 VALUE_KEY = ["indicator_code", "region_code", "year"]
-
-
 POOL_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids", "rounding_radius"]
-
-
 POOL_DTYPES = {**{column: INDICATOR_DTYPES[column] for column in POOL_COLUMNS[:-1]}, "rounding_radius": "float64"}
-
-
 VALUE_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids"]
 
 

@@ -24,8 +24,6 @@ TARGET_PROGRESS_COLUMNS = [
     "statement",
     "caveats",
 ]
-
-
 TARGET_PROGRESS_DTYPES = {
     "reference_year": "int64",
     "deadline_year": "Int64",

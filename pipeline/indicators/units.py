@@ -13,19 +13,11 @@ LEVEL_CLASSES = {
     "town": "town",
     "village": "village",
 }
-
-
 # Units of the province's county set (县域): counties and county-level cities, without city districts.
 COUNTY_SET_LEVELS = {"county", "county_city"}
-
-
 # County-level parents also compare the villages within them (through their towns), at unit level `village`.
 COUNTY_LEVELS = {"district", "county", "county_city"}
-
-
 VILLAGE_LEVEL = "village"
-
-
 # Villages sit at most a few levels below their county (village → town → county); the climb stops after this many.
 MAX_ANCESTOR_STEPS = 4
 

@@ -25,31 +25,17 @@ PLACEHOLDER_STATUS = {
     "X": "c",
     "×": "c",
 }
-
-
 # Trailing footnote markers, removed BEFORE Unicode normalisation: NFKC turns ① and ¹ into the digit 1,
 # which would silently change 123① into 1231. Circled / parenthesised numbers, superscript digits, *, #, △, 注.
 FOOTNOTE_PATTERN = re.compile(
     r"(?:[*＊#＃△▲†‡※\u00b9\u00b2\u00b3\u2070-\u2079\u2460-\u24ff\u2776-\u2793]"
     r"|注\s*\d*|[(（]\s*注\s*\d*\s*[)）])+\s*$"
 )
-
-
 MINUS_SIGNS = {"\u2212": "-", "\ufe63": "-"}
-
-
 NUMBER_PATTERN = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$", re.ASCII)
-
-
 COMMA_GROUPED_PATTERN = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$", re.ASCII)
-
-
 SPACE_GROUPED_PATTERN = re.compile(r"^[+-]?\d{1,3}( \d{3})+(\.\d+)?$", re.ASCII)
-
-
 YEAR_PATTERN = re.compile(r"^(\d{4})(?:\.0)?\s*年?度?$", re.ASCII)
-
-
 EXPECTED_NUMBER = "a number as printed (e.g. 12,345.6 or 45.1%) or a placeholder (— … - x or empty)"
 
 

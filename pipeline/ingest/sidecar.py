@@ -12,8 +12,6 @@ from pipeline.core.errors import InputError, InputProblem
 from pipeline.core.hashing import sha256_of
 
 SIDECAR_SUFFIX = ".meta.yaml"
-
-
 # Field → what it must hold. Every field is required; `url` may be null only with a `url_note` saying why.
 SIDECAR_FIELDS = {
     "source_id": "the table's identifier, equal to the data file's stem",
@@ -36,8 +34,6 @@ SIDECAR_FIELDS = {
     "labels": "printed row labels → indicator codes",
     "caveats": "a list of caveats (may be empty)",
 }
-
-
 # Optional fields and what they mean (docs/adding_a_source_table.md explains each with an example).
 OPTIONAL_SIDECAR_FIELDS = {
     "url_note": "why there is no URL (required when url is null)",
@@ -52,31 +48,15 @@ OPTIONAL_SIDECAR_FIELDS = {
     "skip_labels": "printed row labels whose rows are deliberately not read",
     "boundaries": "restated: the table restates years before a boundary change on today's boundaries (no b flag)",
 }
-
-
 ENCODINGS = {"utf-8", "utf-8-sig", "gbk", "gb2312", "gb18030", "auto"}
-
-
 FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
-
-
 STATUS_FLAGS = set("bepu")
-
-
 STATUS_SELECTORS = {"indicators", "labels", "regions", "years", "columns", "cells"}
-
-
 CELL_RANGE_PATTERN = re.compile(r"^([A-Z]{1,3})(\d+):([A-Z]{1,3})(\d+)$")
-
-
 # Size limits, checked before the file is hashed or parsed. Official tables are far smaller (a yearbook
 # table is a few kilobytes); anything larger is a mistake (a whole database dump, a zip bomb).
 MAX_FILE_BYTES = 20 * 1024 * 1024
-
-
 URL_KINDS = {"official", "mirror", "news", "compilation", "self_media"}
-
-
 # Lower rank = preferred when two sources publish the same figure.
 AUTHORITY_RANK = {
     "official": 1,
@@ -85,8 +65,6 @@ AUTHORITY_RANK = {
     "third_party_compilation": 4,
     "low_confidence": 5,
 }
-
-
 LAYOUT_KINDS = {"wide", "long"}
 
 

@@ -13,11 +13,7 @@ from pipeline.ingest.sidecar import SIDECAR_SUFFIX, load_sidecar
 
 # Tables that declare no `update_period` in their sidecar are expected to be re-read from their source once a year.
 DEFAULT_UPDATE_PERIOD = "P1Y"
-
-
 DURATION_PATTERN = re.compile(r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?$")
-
-
 SOURCE_COLUMNS = [
     "source_id",
     "title",

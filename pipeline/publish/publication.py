@@ -40,8 +40,6 @@ from pipeline.publish.warehouse import (
 )
 
 T = TypeVar("T")
-
-
 U = TypeVar("U")
 
 

@@ -66,8 +66,6 @@ PUBLISHED_TABLES: dict[str, PublishedTable] = {
     ),
     "target_progress": PublishedTable(TargetProgressSchema, ("target_code",)),
 }
-
-
 # Extra files every release ships besides the Parquet tables: file name → upstream asset whose value is written
 # (a DataFrame as UTF-8 CSV, a str as UTF-8, bytes such as a PNG as is). Their content counts in the release's
 # content hash, so they must be deterministic (same data → same bytes). Each is listed in datapackage.json.
@@ -81,16 +79,8 @@ RELEASE_FILES: dict[str, str] = {
     "chart_paired_cities.png": "paired_city_chart",
     "report.html": "report",
 }
-
-
 TABLE_MODELS = {name: table.model for name, table in PUBLISHED_TABLES.items()}
-
-
 PRIMARY_KEYS = {name: list(table.primary_key) for name, table in PUBLISHED_TABLES.items()}
-
-
 # Every table a release holds, with its pandera model: the Parquet tables, then the CSV files.
 RELEASE_MODELS = {**TABLE_MODELS, "coverage": CoverageSchema}
-
-
 RELEASE_PRIMARY_KEYS = {**PRIMARY_KEYS, "coverage": ["indicator_code", "level", "year"]}

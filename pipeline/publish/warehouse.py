@@ -16,14 +16,8 @@ from pipeline.core.sql import quoted
 from pipeline.publish.registry import PublishedTable
 
 STAGING_MARKER = ".staging-"
-
-
 PUBLICATION_TABLE = "publication"
-
-
 PUBLICATION_COLUMNS = ["release_version", "content_hash", "built_at"]
-
-
 MAX_LISTED_KEYS = 5
 
 

@@ -13,17 +13,9 @@ from pipeline.core.arrays import distinct_positions
 from pipeline.core.frames import packed_keys, per_code, repeated_rows
 
 MAX_LISTED_MISSING = 10
-
-
 REGION_LEVELS = ["country", "province", "prefecture_city", "district", "county", "county_city", "town", "village"]
-
-
 DISTRICT_GROUPS = ["old_city_new_vitality", "industry_city_integration", "urban_rural_integration"]
-
-
 METHODS = ["derived", "published"]
-
-
 # Derivation kind → number of inputs it takes (see the header of pipeline/metadata/indicators.yaml).
 DERIVATION_INPUTS = {
     "ratio": 2,
@@ -33,14 +25,8 @@ DERIVATION_INPUTS = {
     "index_change": 1,
     "share_of_parent": 1,
 }
-
-
 AGGREGATIONS = ["", "sum", "weighted_mean"]
-
-
 STATUS_PATTERN = r"^[a-z:]*$"
-
-
 # In sort order (validate.ordered_observations sorts by it), so repeats of a key are neighbours.
 OBSERVATION_KEY = ["indicator_code", "region_code", "year", "source_id"]
 
@@ -305,23 +291,11 @@ def unit_matches(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
 # --- convergence tables: group aggregates, paired-city ratios, dispersion, β-convergence, target progress ---
 
 DISPERSION_MEASURES = ["cv", "weighted_cv", "theil", "gini", "max_min_ratio"]
-
-
 MINIMUM_UNITS = 5
-
-
 UNIT_LEVELS = ["prefecture_city", "county_level", "county", "town", "village"]
-
-
 AGGREGATE_RULES = ["sum", "weighted_mean"]
-
-
 TARGET_KINDS = ["programme_target", "reported_benchmark"]
-
-
 TARGET_DIRECTIONS = ["at_most", "at_least"]
-
-
 TARGET_STATUSES = ["met", "not_yet_met", "missed", "no_data"]
 
 

@@ -24,11 +24,7 @@ from pipeline.ingest.sidecar import Sidecar
 
 # A unit line above the header: 单位：万元 anywhere in a cell, or a cell that is just (亿元) / （元）.
 UNIT_LINE_PATTERN = re.compile(r"单位\s*[:：]\s*([^\s,，;；()（）]+)")
-
-
 BRACKETED_UNIT_PATTERN = re.compile(r"^[(（]\s*([^()（）]+?)\s*[)）]$")
-
-
 # A notes row below the data ends the table: 注：…, 注1. …, 资料来源：…
 FOOTER_PATTERN = re.compile(r"^(注|资料来源|数据来源|说明|备注)\s*[:：0-9①-⑩]")
 

@@ -14,8 +14,6 @@ from pipeline.core.errors import InputError, InputProblem
 from pipeline.core.frames import spread_texts
 
 FIRST_YEAR = 1949
-
-
 STAGED_COLUMNS = [
     "source_id",
     "source_file",
@@ -30,8 +28,6 @@ STAGED_COLUMNS = [
     "status",
     "rounding_radius",
 ]
-
-
 # Text columns of the staged tables, held as categoricals (codes + sorted distinct texts) while in memory; the
 # published types stay text (the warehouse and the release decode them).
 TEXT_COLUMNS = [
@@ -44,8 +40,6 @@ TEXT_COLUMNS = [
     "unit",
     "status",
 ]
-
-
 STAGED_DTYPES = {
     **dict.fromkeys(TEXT_COLUMNS, "str"),
     "source_row": "int64",
@@ -53,22 +47,12 @@ STAGED_DTYPES = {
     "value": "float64",
     "rounding_radius": "float64",
 }
-
-
 # Size limits (besides MAX_FILE_BYTES, 20 MiB, checked on the file before it is hashed): rows and columns
 # of the grid read, and the uncompressed size of an XLSX (a zip archive; this stops zip bombs).
 MAX_ROWS = 100_000
-
-
 MAX_COLUMNS = 1_000
-
-
 MAX_XLSX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024
-
-
 LAYOUT_COLUMN_ROLES = ("label_column", "region_column", "year_column", "value_column", "unit_column")
-
-
 logger = logging.getLogger("pipeline.ingest.reader")
 
 

@@ -21,8 +21,6 @@ STATUS_FLAGS = {
     ":": ("无数据", "not available"),
     "c": ("保密", "confidential"),
 }
-
-
 MAX_LISTED_FLAGGED = 30
 
 

@@ -15,67 +15,31 @@ from matplotlib.ticker import MaxNLocator
 from pipeline.publish.documents.card import STATUS_FLAGS
 
 CJK_FONT_FAMILY = "Noto Sans CJK SC"
-
-
 FALLBACK_FONT_FAMILY = "DejaVu Sans"  # matplotlib's own font, for any glyph the CJK font lacks
-
-
 FONT_PACKAGE = "fonts-noto-cjk"
-
-
 DPI = 100
-
-
 # Same data → same bytes: no software/date chunks, fixed size and resolution (releases are content-hashed).
 PNG_METADATA = {"Software": None}
-
-
 INCOME_RATIO_INDICATOR = "urban_rural_income_ratio"
-
-
 INCOME_RATIO_REGIONS = ["440100", "440000", "CN"]
-
-
 URBANISATION_INDICATOR = "urbanisation_rate"
-
-
 GUANGZHOU = "440100"
-
-
 DISTRICT_LEVEL = "district"
-
-
 DISTRICT_UNIT_LEVEL = "county_level"
-
-
 DISPERSION_MEASURE_LABELS = {"cv": "变异系数 CV", "weighted_cv": "人口加权变异系数 population-weighted CV"}
-
-
 METHOD_LABELS = {"derived": "本数据集推算 derived here", "published": "统计部门公布 published"}
-
-
 # Derived and published values stay visibly apart: solid line and filled circles vs dashed line and open squares.
 METHOD_STYLES = {
     "derived": {"linestyle": "-", "marker": "o", "markersize": 6},
     "published": {"linestyle": "--", "marker": "s", "markersize": 7, "markerfacecolor": "none"},
 }
-
-
 FLAG_COLOUR = "#c0392b"
-
-
 METHOD_NOTE = (
     "实线·实心点 = 本数据集由城乡收入推算 derived here from urban and rural income; "
     "虚线·空心方块 = 统计部门公布 published as printed"
 )
-
-
 DISTRICT_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*"]
-
-
 NO_DATA_TEXT = "本版本无数据 · no data in this release"
-
-
 CHART_STYLE = {
     "font.family": [CJK_FONT_FAMILY, FALLBACK_FONT_FAMILY],
     "font.size": 10,

@@ -19,18 +19,10 @@ if TYPE_CHECKING:
 COLUMN_DESCRIPTIONS_FILE = "column_descriptions.csv"
 DISTRICT_GROUPS_FILE = "district_groups.csv"
 VIEWS_FILE = "views.sql"
-
-
 DESCRIPTION_COLUMNS = ["table", "column", "description_zh", "description_en", "unit"]
-
-
 # Placeholders in column_descriptions.csv filled from district_groups.csv, so the group names live in one file.
 DISTRICT_GROUPS_PLACEHOLDER_ZH = "@DISTRICT_GROUPS_ZH@"
-
-
 DISTRICT_GROUPS_PLACEHOLDER_EN = "@DISTRICT_GROUPS_EN@"
-
-
 VIEW_PATTERN = re.compile(r"^CREATE VIEW (\w+)", re.MULTILINE)
 
 

@@ -17,8 +17,6 @@ COVERAGE_COLUMNS = [
     "missing_count",
     "missing_regions",
 ]
-
-
 LARGEST_GAPS = 10
 
 

@@ -26,8 +26,6 @@ DICTIONARY_COLUMNS = [
     "description_zh",
     "description_en",
 ]
-
-
 # Words in a pandera dtype's name → Table Schema type (as in datapackage.json), first match wins.
 DICTIONARY_TYPES = [("bool", "boolean"), ("int", "integer"), ("float", "number"), ("str", "string")]
 

@@ -19,11 +19,7 @@ from pipeline.publish.release.write import PACKAGE_TITLE, RELEASE_VERSION_PLACEH
 
 # Everything is inline: no script, no font, no request may leave the page (images are data: URIs).
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
 METHOD_NAMES = {"derived": "推算 derived here", "published": "公布 published"}
-
-
 CHARTS = [  # (asset, release file, Chinese caption, English caption)
     (
         "income_ratio_chart",
@@ -45,8 +41,6 @@ CHARTS = [  # (asset, release file, Chinese caption, English caption)
         "Guangzhou ÷ each paired city (Meizhou, Zhanjiang, Qingyuan, Zhaoqing), one panel per indicator; 1 = parity.",
     ),
 ]
-
-
 STYLE = """
 body { font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; margin: 0 auto; max-width: 1100px;
        padding: 1.5rem; color: #1d2733; line-height: 1.5; }

@@ -7,8 +7,6 @@ import pandas as pd
 from pipeline.publish.release.versions import Release
 
 CODE_COLUMNS = {"region_code": "region", "indicator_code": "indicator"}
-
-
 LARGEST_CHANGES_PER_TABLE = 10
 
 

@@ -15,17 +15,9 @@ from pipeline.core.fs import fsync_directory
 from pipeline.core.locks import lock_is_held
 
 LATEST = "latest"
-
-
 DATAPACKAGE = "datapackage.json"
-
-
 CHANGES = "CHANGES.md"
-
-
 TEMPORARY_PREFIX = ".tmp-"
-
-
 VERSION_PATTERN = re.compile(r"^(\d{4})\.(\d{2})\.(\d{2})\.(\d+)$")
 
 

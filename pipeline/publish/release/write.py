@@ -27,11 +27,7 @@ if TYPE_CHECKING:
 
 
 PACKAGE_NAME = "guangzhou-urban-rural-convergence"
-
-
 PACKAGE_TITLE = "Urban–rural convergence indicators for Guangzhou and Guangdong (百千万工程)"
-
-
 MEDIA_TYPES = {
     ".csv": "text/csv",
     ".md": "text/markdown",
@@ -41,20 +37,12 @@ MEDIA_TYPES = {
     ".html": "text/html",
     ".png": "image/png",
 }
-
-
 # Extra files whose text may hold the release version placeholder; any other file (a PNG) is written byte for byte.
 TEXT_SUFFIXES = {".csv", ".md", ".json", ".txt", ".yaml", ".html"}
-
-
 # Words in a pandera dtype's name → the Arrow type a release column gets, first match wins (as in the dictionary).
 ARROW_TYPES = [("bool", pa.bool_()), ("int", pa.int64()), ("float", pa.float64()), ("str", pa.large_string())]
-
-
 # pyarrow's default maximum rows per Parquet row group (pq.write_table's row_group_size).
 ROW_GROUP_ROWS = 1024 * 1024
-
-
 # Extra files may hold this placeholder (e.g. the dataset card's "how to cite"): it is replaced by the version when
 # the release is written, after the content hash was taken, so the hash stays independent of the version.
 RELEASE_VERSION_PLACEHOLDER = "{{release_version}}"

@@ -2,7 +2,7 @@
 
 Runs on a temporary copy of raw/ with a temporary DAGSTER_HOME and warehouse, so nothing in the repository changes.
 The one-table changes are made to the copy only: a comment added to one sidecar, and a trailing blank line added to one
-data file (its sidecar rehashed) — the figures stay as published. Usage: `.venv/bin/python benchmarks/nightly_incremental.py`.
+data file (its sidecar rehashed) — the figures stay as published. Usage: `make bench-nightly` (`.venv/bin/python -m bench.nightly_incremental`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ TABLE = "gd_yearbook_2024_t10_22"
 
 
 def main() -> int:
-    """Run the four scenarios and print one line each."""
+    """Run the five scenarios and print one line each."""
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         shutil.copytree(REPO / "raw", work / "raw")
