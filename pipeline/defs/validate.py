@@ -6,7 +6,6 @@ import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
-from pipeline.defs.ingest import indicator_catalog, regions, sources, staged_observations
 from pipeline.defs.resources import ProjectPaths
 from pipeline.validate.failures import describe_failure, schema_failures, schema_for_frame
 from pipeline.validate.observations import (
@@ -78,28 +77,28 @@ def known_codes_schema_check(
     return check
 
 
-@dg.asset_check(asset=regions, blocking=True)
-def regions_schema(regions: pd.DataFrame) -> dg.AssetCheckResult:
-    """Region codes are unique and well-formed, with known levels and district groups."""
-    return schema_check_result(RegionSchema, regions, "regions")
+def schema_check(table: str, model: type[pa.DataFrameModel], description: str) -> dg.AssetChecksDefinition:
+    """A blocking check `<table>_schema`: the table's pandera model, failing rows in the metadata."""
+
+    @dg.asset_check(name=f"{table}_schema", asset=table, blocking=True, description=description)
+    def check(frame: pd.DataFrame) -> dg.AssetCheckResult:
+        return schema_check_result(model, frame, table)
+
+    return check
 
 
-@dg.asset_check(asset=indicator_catalog, blocking=True)
-def indicator_catalog_schema(indicator_catalog: pd.DataFrame) -> dg.AssetCheckResult:
-    """Every catalogue entry has names, unit, definition and a valid code."""
-    return schema_check_result(IndicatorCatalogSchema, indicator_catalog, "indicator_catalog")
-
-
-@dg.asset_check(asset=sources, blocking=True)
-def sources_schema(sources: pd.DataFrame) -> dg.AssetCheckResult:
-    """Every raw table has complete provenance with a sha256."""
-    return schema_check_result(SourceSchema, sources, "sources")
-
-
-@dg.asset_check(asset=staged_observations, blocking=True)
-def staged_observations_schema(staged_observations: pd.DataFrame) -> dg.AssetCheckResult:
-    """Staged observations have the tidy shape with lineage, and missing values carry a status."""
-    return schema_check_result(StagedObservationSchema, staged_observations, "staged_observations")
+regions_schema = schema_check(
+    "regions", RegionSchema, "Region codes are unique and well-formed, with known levels and district groups."
+)
+indicator_catalog_schema = schema_check(
+    "indicator_catalog", IndicatorCatalogSchema, "Every catalogue entry has names, unit, definition and a valid code."
+)
+sources_schema = schema_check("sources", SourceSchema, "Every raw table has complete provenance with a sha256.")
+staged_observations_schema = schema_check(
+    "staged_observations",
+    StagedObservationSchema,
+    "Staged observations have the tidy shape with lineage, and missing values carry a status.",
+)
 
 
 @dg.asset_check(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,58 @@ from pipeline.ingest.sidecar import Sidecar
 PLAIN_NUMBER_PATTERN = r"^-?[0-9]{1,15}(\.[0-9]{1,15})?$"
 
 
+@dataclass(frozen=True)
+class StagingRules:
+    """What the sidecar and the metadata say about staging one table, built once for both staging paths."""
+
+    sidecar: Sidecar
+    file_name: str
+    units: dict[str, tuple[str, float]]  # printed unit → (canonical unit, multiplier)
+    today: dt.date
+    declared_unit: str
+    bounds: dict[str, str]  # indicator code → its catalogue unit
+    labels: dict[str, str]  # normalised printed label → indicator code
+    skip_labels: set[str]
+    skip_regions: set[str]
+    regions: dict[str, str]  # region key → region code
+    former: dict[str, BoundaryChange]  # key of a former region name → its boundary change
+    merged_into: dict[str, BoundaryChange]  # region code → the merger it absorbed (unless the table restates)
+    blank_cells_not_transcribed: bool
+
+    @classmethod
+    def of(
+        cls,
+        sidecar: Sidecar,
+        file_name: str,
+        region_lookup: dict[str, str],
+        units: dict[str, tuple[str, float]],
+        today: dt.date,
+        catalog: pd.DataFrame,
+        changes: list[BoundaryChange],
+    ) -> StagingRules:
+        """The rules of one table from its sidecar, the region lookup, the units, the catalogue and boundary changes."""
+        fields = sidecar.fields
+        restated = fields.get("boundaries") == "restated"
+        return cls(
+            sidecar=sidecar,
+            file_name=file_name,
+            units=units,
+            today=today,
+            declared_unit=normalise_text(fields["unit"]),
+            # Plausible ranges (valid_min/valid_max) are checked once, on all observations, by observations_schema.
+            bounds=dict(zip(catalog["indicator_code"], catalog["unit"], strict=True)),
+            labels={normalise_label(label): code for label, code in sidecar.labels.items()},
+            skip_labels={normalise_label(label) for label in fields.get("skip_labels") or []},
+            skip_regions={region_key(region) for region in fields.get("skip_regions") or []},
+            regions=region_keys_of(tuple(region_lookup.items())),
+            former={region_key(change.old_name): change for change in changes},
+            merged_into={
+                change.new_code: change for change in changes if change.change == "merged_into" and not restated
+            },
+            blank_cells_not_transcribed=fields.get("blank_cells") == "not_transcribed",
+        )
+
+
 def stage_cells(
     cells: pd.DataFrame,
     sidecar: Sidecar,
@@ -36,11 +89,11 @@ def stage_cells(
     changes: list[BoundaryChange],
 ) -> pd.DataFrame:
     """Map labels, regions and units to codes, parse values and apply status rules; collect every problem."""
-    arguments = (cells, sidecar, file_name, region_lookup, units, today, catalog, changes)
-    staged = cell_records_in_bulk(*arguments)
+    rules = StagingRules.of(sidecar, file_name, region_lookup, units, today, catalog, changes)
+    staged = cell_records_in_bulk(cells, rules)
     problems: list[InputProblem] = []
     if staged is None:
-        staged, problems = cell_records_one_by_one(*arguments)
+        staged, problems = cell_records_one_by_one(cells, rules)
     problems.extend(duplicate_problems(staged, file_name))
     if staged.empty and not problems:
         problems.append(
@@ -60,29 +113,14 @@ def stage_cells(
     return categorical_texts(staged, TEXT_COLUMNS)
 
 
-def cell_records_in_bulk(
-    cells: pd.DataFrame,
-    sidecar: Sidecar,
-    file_name: str,
-    region_lookup: dict[str, str],
-    units: dict[str, tuple[str, float]],
-    today: dt.date,
-    catalog: pd.DataFrame,
-    changes: list[BoundaryChange],
-) -> pd.DataFrame | None:
+def cell_records_in_bulk(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFrame | None:
     """The staged records computed once per distinct printed text; None when any cell has a problem (the one-by-one path names it)."""
     if cells.empty:
         return None
-    fields = sidecar.fields
-    declared_unit = normalise_text(fields["unit"])
-    bounds = dict(zip(catalog["indicator_code"], catalog["unit"], strict=True))
-    labels = {normalise_label(label): code for label, code in sidecar.labels.items()}
-    skip_labels = {normalise_label(label) for label in fields.get("skip_labels") or []}
-    skip_regions = {region_key(region) for region in fields.get("skip_regions") or []}
-    regions = region_keys_of(tuple(region_lookup.items()))
-    former = {region_key(change.old_name): change for change in changes}
-    restated = fields.get("boundaries") == "restated"
-    merged_into = {change.new_code: change for change in changes if change.change == "merged_into" and not restated}
+    sidecar, file_name, units, today = rules.sidecar, rules.file_name, rules.units, rules.today
+    declared_unit, bounds, labels = rules.declared_unit, rules.bounds, rules.labels
+    skip_labels, skip_regions = rules.skip_labels, rules.skip_regions
+    regions, former, merged_into = rules.regions, rules.former, rules.merged_into
 
     plain = plain_number_mask(cells["raw_value"])
     blank = np.zeros(len(cells), dtype=bool)  # a plain number is never blank
@@ -95,7 +133,7 @@ def cell_records_in_bulk(
     skipped |= np.array([key in skip_regions for key in region_keys], dtype=bool)[region_positions]
     no_label = np.array([key == "" for key in label_keys], dtype=bool)[label_positions]
     skipped |= no_label & np.array([key == "" for key in region_keys], dtype=bool)[region_positions] & blank
-    if fields.get("blank_cells") == "not_transcribed":
+    if rules.blank_cells_not_transcribed:
         skipped |= blank
     kept = ~skipped
     if not kept.all():
@@ -252,37 +290,21 @@ def parsed_or_none(raw: object) -> ParsedCell | None:
         return None
 
 
-def cell_records_one_by_one(
-    cells: pd.DataFrame,
-    sidecar: Sidecar,
-    file_name: str,
-    region_lookup: dict[str, str],
-    units: dict[str, tuple[str, float]],
-    today: dt.date,
-    catalog: pd.DataFrame,
-    changes: list[BoundaryChange],
-) -> tuple[pd.DataFrame, list[InputProblem]]:
+def cell_records_one_by_one(cells: pd.DataFrame, rules: StagingRules) -> tuple[pd.DataFrame, list[InputProblem]]:
     """The staged records cell by cell, with every problem named by file, row, column, rule and expected text."""
     problems: list[InputProblem] = []
-    fields = sidecar.fields
+    sidecar, file_name, units, today = rules.sidecar, rules.file_name, rules.units, rules.today
+    declared_unit, bounds, labels = rules.declared_unit, rules.bounds, rules.labels
+    skip_labels, skip_regions = rules.skip_labels, rules.skip_regions
+    regions, former, merged_into = rules.regions, rules.former, rules.merged_into
     layout = sidecar.layout
     label_column = layout.get("label_column") or "(sidecar layout.label)"
     region_column = layout.get("region_column") or "(sidecar layout.region)"
     unit_column = layout.get("unit_column") or "(sidecar unit)"
-    declared_unit = normalise_text(fields["unit"])
-    # Plausible ranges (valid_min/valid_max) are checked once, on all observations, by validate.observations_schema.
-    bounds = dict(zip(catalog["indicator_code"], catalog["unit"], strict=True))
-    labels = {normalise_label(label): code for label, code in sidecar.labels.items()}
-    skip_labels = {normalise_label(label) for label in fields.get("skip_labels") or []}
-    skip_regions = {region_key(region) for region in fields.get("skip_regions") or []}
-    regions = {region_key(name): code for name, code in region_lookup.items()}
-    former = {region_key(change.old_name): change for change in changes}
-    restated = fields.get("boundaries") == "restated"
-    merged_into = {change.new_code: change for change in changes if change.change == "merged_into" and not restated}
 
     records = []
     for cell in cells.itertuples(index=False):
-        if fields.get("blank_cells") == "not_transcribed" and not str(cell.raw_value).strip():
+        if rules.blank_cells_not_transcribed and not str(cell.raw_value).strip():
             continue
         label_key = normalise_label(cell.printed_label)
         printed_region = region_key(cell.printed_region)
