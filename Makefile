@@ -12,7 +12,6 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := chromium fonts-noto-cjk
 
 export DAGSTER_HOME := $(CURDIR)/dagster_home
-export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help setup system-packages run test lint dev nightly verify lock clean bench
@@ -20,9 +19,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock
+# The locked dependencies, then the project itself as an editable install (so `import pipeline` works from anywhere
+# without PYTHONPATH); --no-deps: everything it needs is already in the lock. The egg-info setuptools leaves in the
+# work tree is a build by-product (the installed metadata is in .venv), so it goes.
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	rm -rf guangzhou_urban_rural_pipeline.egg-info
 	touch $(STAMP)
 
 setup: $(STAMP) ## Create the locked environment in .venv (done by every target that needs it)
@@ -66,11 +70,11 @@ dev: setup system-packages ## Dagster UI + daemon (schedule, sensor) on http://1
 nightly: setup system-packages ## The nightly run headless (cron/systemd): rebuild only what changed
 	$(BIN)/python -m pipeline.automation
 
-lock: ## Re-resolve requirements.in into requirements.lock
+lock: ## Re-resolve requirements.in (the project and its extras) into requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.in
 	.lock-venv/bin/python -m pip freeze --exclude-editable > requirements.lock
-	rm -rf .lock-venv
+	rm -rf .lock-venv guangzhou_urban_rural_pipeline.egg-info
 
 clean: ## Remove the environment and build outputs (not raw/)
 	rm -rf $(VENV) warehouse/indicators.duckdb warehouse/releases dagster_home/storage
