@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 
 from pipeline.core.locks import BUSY_EXIT_CODE
+from pipeline.core.paths import folders_from_environment
 from pipeline.operate.runs import run_pipeline
 
 
 def run_command(wait: bool) -> int:
     """Run the pipeline while holding the warehouse folder's lock; a second run exits (or waits, with --wait)."""
     from pipeline.core.locks import PipelineBusyError, pipeline_lock
-    from pipeline.defs.resources import default_project_paths
 
-    warehouse_dir = default_project_paths().warehouse_path
+    warehouse_dir = folders_from_environment().warehouse_path
     try:
         with pipeline_lock(warehouse_dir, wait=wait, announce=lambda message: print(message, file=sys.stderr)):
             return run_pipeline()
@@ -27,12 +27,10 @@ def run_command(wait: bool) -> int:
 def verify_command(releases_dir: Path | None, run_frictionless: bool) -> int:
     """Check every release's files against its datapackage.json; print each mismatch; non-zero if any."""
     from pipeline.publish.release.verify import verify_releases
-    from pipeline.publish.release.versions import DATAPACKAGE, LATEST, latest_version
+    from pipeline.publish.release.versions import LATEST, latest_version
 
     if releases_dir is None:
-        from pipeline.defs.resources import default_project_paths
-
-        releases_dir = default_project_paths().releases_path
+        releases_dir = folders_from_environment().releases_path
     results = verify_releases(releases_dir)
     if not results:
         print(f"no releases in {releases_dir}")
@@ -50,24 +48,29 @@ def verify_command(releases_dir: Path | None, run_frictionless: bool) -> int:
             f"note: {LATEST} points at {latest_version(releases_dir)}, the newest release is {versions[-1]} (a run was interrupted; the next run repoints it)"
         )
     if run_frictionless:
-        import frictionless
-
-        for version in results:
-            if version == LATEST:
-                continue
-            report = frictionless.validate(str(releases_dir / version / DATAPACKAGE), skip_errors=["byte-count"])
-            if not report.valid:
-                failures += 1
-                for task in report.tasks:
-                    for error in task.errors:
-                        print(
-                            f"MISMATCH {version}/{task.name}: frictionless {error.type}: {error.note}", file=sys.stderr
-                        )
-            else:
-                print(f"{version}: frictionless valid")
+        failures += frictionless_failures(releases_dir, versions)
     verdict = f"{failures} problem(s)" if failures else "all releases verify"
     print(f"{releases_dir}: {verdict}", file=sys.stderr if failures else sys.stdout)
     return 1 if failures else 0
+
+
+def frictionless_failures(releases_dir: Path, versions: list[str]) -> int:
+    """Run frictionless validate on each release's datapackage.json; print each error; the number of invalid releases."""
+    import frictionless
+
+    from pipeline.publish.release.versions import DATAPACKAGE
+
+    invalid = 0
+    for version in versions:
+        report = frictionless.validate(str(releases_dir / version / DATAPACKAGE), skip_errors=["byte-count"])
+        if report.valid:
+            print(f"{version}: frictionless valid")
+            continue
+        invalid += 1
+        for task in report.tasks:
+            for error in task.errors:
+                print(f"MISMATCH {version}/{task.name}: frictionless {error.type}: {error.note}", file=sys.stderr)
+    return invalid
 
 
 def main(argv: list[str] | None = None) -> int:
