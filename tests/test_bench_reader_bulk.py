@@ -17,7 +17,12 @@ from pipeline.ingest.reader.csv_grid import read_grid
 from pipeline.ingest.reader.layouts import long_cells, wide_cells
 from pipeline.ingest.reader.locate import locate_table
 from pipeline.ingest.reader.model import TEXT_COLUMNS
-from pipeline.ingest.reader.staging import cell_records_in_bulk, cell_records_one_by_one, plain_number_mask
+from pipeline.ingest.reader.staging import (
+    StagingRules,
+    cell_records_in_bulk,
+    cell_records_one_by_one,
+    plain_number_mask,
+)
 from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
 from tests.conftest import write_table
 
@@ -26,7 +31,7 @@ TODAY = dt.date(2026, 11, 28)
 
 
 def cells_and_arguments(sidecar_path: Path, raw_dir: Path, lookup: dict[str, str]) -> tuple:
-    """The read cells of one table and the remaining arguments of stage_cells, as read_source_table builds them."""
+    """The read cells of one table and its staging rules, as read_source_table builds them."""
     units = load_units()
     sidecar = load_sidecar(sidecar_path, raw_dir)
     file_name = sidecar.data_path.relative_to(raw_dir.resolve()).as_posix()
@@ -36,7 +41,7 @@ def cells_and_arguments(sidecar_path: Path, raw_dir: Path, lookup: dict[str, str
     read = wide_cells if layout["kind"] == "wide" else long_cells
     cells = read(table, layout, file_name)
     catalog = default_indicator_catalog()
-    return cells, sidecar, file_name, lookup, units, TODAY, catalog, load_boundary_changes()
+    return cells, StagingRules.of(sidecar, file_name, lookup, units, TODAY, catalog, load_boundary_changes())
 
 
 def real_and_fixture_tables() -> list[tuple[Path, Path]]:

@@ -14,7 +14,7 @@ from pipeline.ingest.reader.layouts import long_cells, wide_cells
 from pipeline.ingest.reader.locate import locate_table
 from pipeline.ingest.reader.model import STAGED_COLUMNS, STAGED_DTYPES, TEXT_COLUMNS
 from pipeline.ingest.reader.rules import check_sidecar_against_metadata
-from pipeline.ingest.reader.staging import stage_cells
+from pipeline.ingest.reader.staging import StagingRules, stage_cells
 from pipeline.ingest.sidecar import Sidecar
 
 __all__ = ["STAGED_COLUMNS", "STAGED_DTYPES", "TEXT_COLUMNS", "combined_staged_tables", "read_source_table"]
@@ -39,7 +39,8 @@ def read_source_table(
     table = locate_table(grid, sidecar, file_name, units)
     layout = sidecar.layout
     cells = wide_cells(table, layout, file_name) if layout["kind"] == "wide" else long_cells(table, layout, file_name)
-    return stage_cells(cells, sidecar, file_name, region_lookup, units, today or dt.date.today(), catalog, changes)
+    rules = StagingRules.of(sidecar, file_name, region_lookup, units, today or dt.date.today(), catalog, changes)
+    return stage_cells(cells, rules)
 
 
 def combined_staged_tables(frames: list[pd.DataFrame]) -> pd.DataFrame:

@@ -78,18 +78,9 @@ class StagingRules:
         )
 
 
-def stage_cells(
-    cells: pd.DataFrame,
-    sidecar: Sidecar,
-    file_name: str,
-    region_lookup: dict[str, str],
-    units: dict[str, tuple[str, float]],
-    today: dt.date,
-    catalog: pd.DataFrame,
-    changes: list[BoundaryChange],
-) -> pd.DataFrame:
+def stage_cells(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFrame:
     """Map labels, regions and units to codes, parse values and apply status rules; collect every problem."""
-    rules = StagingRules.of(sidecar, file_name, region_lookup, units, today, catalog, changes)
+    sidecar, file_name = rules.sidecar, rules.file_name
     staged = cell_records_in_bulk(cells, rules)
     problems: list[InputProblem] = []
     if staged is None:
