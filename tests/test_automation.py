@@ -28,7 +28,8 @@ from pipeline.defs.ingest import (
 from pipeline.defs.resources import ProjectPaths
 from pipeline.ingest.sidecar import rehash_sidecar, sidecar_paths
 from pipeline.ingest.sources import DEFAULT_UPDATE_PERIOD, add_period, require_loaded_tables
-from tests.conftest import write_table
+from tests.support.paths import REPO_ROOT
+from tests.support.tables import write_table
 
 
 @pytest.fixture
@@ -181,7 +182,7 @@ def test_every_raw_table_has_a_non_blocking_freshness_check():
 
 
 def test_sidecars_update_period_when_present_is_an_iso_period():
-    for path in sidecar_paths(Path(__file__).parent.parent / "raw"):
+    for path in sidecar_paths(REPO_ROOT / "raw"):
         period = yaml.safe_load(path.read_text(encoding="utf-8")).get("update_period")
         if period is not None:
             add_period(dt.date(2026, 1, 1), str(period))

@@ -23,7 +23,8 @@ from pipeline.ingest.reader.model import STAGED_COLUMNS
 from pipeline.ingest.sidecar import MAX_FILE_BYTES, load_sidecar, rehash_sidecar
 from pipeline.validate.observations import describe_excess, parts_exceeding_totals
 from pipeline.validate.schemas import observation_schema
-from tests.conftest import REPO_ROOT, write_table
+from tests.support.paths import REPO_ROOT
+from tests.support.tables import write_table
 from tests.test_reader import read, write_workbook_table
 
 HEADER = "地区,年份,指标,数值\n"

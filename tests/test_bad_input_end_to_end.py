@@ -14,8 +14,9 @@ import pytest
 
 from pipeline.defs import validate
 from pipeline.ingest.sidecar import rehash_sidecar
-from tests.conftest import FIXTURE_RAW, REPO_ROOT, write_table
-from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+from tests.support.paths import FIXTURE_RAW, REPO_ROOT
+from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+from tests.support.tables import write_table
 from tests.test_bad_input import corrupt_one_figure
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,6 +13,7 @@ from bench import duckdb_floor, pandas_reference, pipeline_stages
 from bench.generate import PROVINCE_CODE, SYNTHETIC_CAVEAT, generate_panel, synthetic_regions
 from bench.run import STAGE_ORDER, benchmark, timed_process
 from pipeline.validate.schemas import RegionSchema
+from tests.support.paths import REPO_ROOT
 
 SCALE = 0.002
 
@@ -87,7 +87,7 @@ def test_generated_tables_are_labelled_synthetic_and_outside_raw(panel):
         fields = yaml.safe_load(path.read_text(encoding="utf-8"))
         assert fields["caveats"] == [SYNTHETIC_CAVEAT]
         assert "SYNTHETIC" in fields["title"]
-    assert Path(__file__).parent.parent / "raw" not in panel.raw_dir.parents
+    assert REPO_ROOT / "raw" not in panel.raw_dir.parents
 
 
 def test_parallel_read_stages_the_same_observations(tmp_path):
@@ -227,7 +227,7 @@ print("{}")
 def test_memory_guard_kills_a_script_above_the_limit_and_records_where(tmp_path, monkeypatch):
     """A script whose RSS passes the limit is killed; its result has the error, time, peak RSS and last stage."""
     (tmp_path / "memory_hog.py").write_text(MEMORY_HOG, encoding="utf-8")
-    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{Path(__file__).parent.parent}")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{REPO_ROOT}")
     result = timed_process("memory_hog", [], tmp_path, tmp_path / "regions.parquet", memory_limit_gb=0.2)
     assert result["error"] == "killed: RSS above 0.2 GB"
     assert result["wall_s"] is None and result["killed_after_s"] > 0

@@ -19,9 +19,9 @@ from pipeline.ingest.reader.locate import locate_table
 from pipeline.ingest.reader.model import TEXT_COLUMNS
 from pipeline.ingest.reader.staging import cell_records_in_bulk, cell_records_one_by_one, plain_number_mask
 from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
-from tests.conftest import write_table
+from tests.support.paths import REPO_ROOT
+from tests.support.tables import write_table
 
-REPO_ROOT = Path(__file__).parent.parent
 TODAY = dt.date(2026, 11, 28)
 
 

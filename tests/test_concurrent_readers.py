@@ -15,13 +15,13 @@ import pytest
 
 from pipeline.publish.registry import PUBLISHED_TABLES
 from pipeline.publish.release.versions import DATAPACKAGE, LATEST, release_versions
-from tests.conftest import write_table
-from tests.pipeline_runs import run_pipeline
+from tests.support.paths import FIXTURE_RAW
+from tests.support.pipeline_runs import run_pipeline
+from tests.support.tables import write_table
 from tests.test_crash import fill_rural_income_2022, pipeline_environment, run_to_completion
 
 pytestmark = pytest.mark.integration
 
-FIXTURE_RAW = Path(__file__).parent / "fixtures" / "raw"
 # A reader process: one read-only connection for the whole test ("hold") or a new one per query ("reconnect").
 # Each query reads the publication marker and the row counts in one transaction and logs them as a JSON line.
 READER = """

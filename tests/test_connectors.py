@@ -25,10 +25,10 @@ from pipeline.core.paths import PROJECT_ROOT
 from pipeline.defs.connector_checks import fetch_check_result
 from pipeline.ingest.reader import read_source_table
 from pipeline.ingest.sidecar import SIDECAR_FIELDS, load_sidecar, sidecar_paths
-from tests.connector_server import Route, start_server
-from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+from tests.support.connector_server import Route, start_server
+from tests.support.paths import FIXTURE_CONNECTORS
+from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
 
-FIXTURES = Path(__file__).parent / "fixtures" / "connectors"
 NOW = dt.datetime(2026, 11, 28, 3, 0, tzinfo=dt.UTC)
 LATER = NOW + dt.timedelta(days=8)
 NBS_CODES = {
@@ -52,7 +52,7 @@ def publisher():
 
 def nbs_answer(code: str) -> bytes:
     """A made-up QueryData answer for one national indicator code."""
-    return (FIXTURES / f"nbs_answer_hgnd_{code}.json").read_bytes()
+    return (FIXTURE_CONNECTORS / f"nbs_answer_hgnd_{code}.json").read_bytes()
 
 
 def serve_nbs(publisher, answers: dict[str, bytes] | None = None) -> None:
@@ -64,7 +64,7 @@ def serve_nbs(publisher, answers: dict[str, bytes] | None = None) -> None:
 
 def yearbook_page(encoding: str = "utf-8") -> bytes:
     """The made-up yearbook page, optionally re-encoded (with its meta charset changed to match)."""
-    text = (FIXTURES / "gz_yearbook_table.htm").read_text(encoding="utf-8")
+    text = (FIXTURE_CONNECTORS / "gz_yearbook_table.htm").read_text(encoding="utf-8")
     if encoding != "utf-8":
         text = text.replace("charset=utf-8", f"charset={encoding}")
     return text.encode(encoding)
@@ -288,7 +288,9 @@ def test_two_revisions_on_one_day_get_distinct_ids(tmp_path, publisher):
 
 
 def test_nbs_provincial_answer_reads_its_region_from_the_reg_dimension(tmp_path, publisher):
-    publisher.routes["/easyquery.htm#X0000001"] = Route(body=(FIXTURES / "nbs_answer_fsnd_440000.json").read_bytes())
+    publisher.routes["/easyquery.htm#X0000001"] = Route(
+        body=(FIXTURE_CONNECTORS / "nbs_answer_fsnd_440000.json").read_bytes()
+    )
     raw_dir = tmp_path / "raw"
     source = nbs_source(
         dbcode="fsnd", region_code="440000", indicators={"X0000001": "urban_disposable_income_per_capita"}

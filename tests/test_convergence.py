@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.indicators.convergence import beta_convergence, convergence_table, convergence_windows, ols_slope
 from pipeline.indicators.units import unit_sets
-from tests.made_up_values import CITY, PROVINCE, catalog_from, districts, region_frame, value_frame
+from tests.support.made_up_values import CITY, PROVINCE, catalog_from, districts, region_frame, value_frame
 
 UNITS = districts(6)
 REGIONS = region_frame(

@@ -17,12 +17,11 @@ import pytest
 from pipeline.ingest.sidecar import rehash_sidecar
 from pipeline.publish.release.verify import verify_releases
 from pipeline.publish.release.versions import LATEST, release_versions
-from tests.pipeline_runs import run_pipeline
+from tests.support.paths import FIXTURE_RAW, REPO_ROOT
+from tests.support.pipeline_runs import run_pipeline
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = Path(__file__).parent.parent
-FIXTURE_RAW = Path(__file__).parent / "fixtures" / "raw"
 RUN_TIMEOUT_SECONDS = 300
 
 

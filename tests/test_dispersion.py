@@ -17,7 +17,7 @@ from pipeline.indicators.dispersion import (
     weighted_coefficient_of_variation,
 )
 from pipeline.indicators.units import unit_sets
-from tests.made_up_values import CITY, PROVINCE, catalog_from, districts, region_frame, value_frame
+from tests.support.made_up_values import CITY, PROVINCE, catalog_from, districts, region_frame, value_frame
 
 LEVELS = np.array([1.0, 2.0, 3.0, 4.0, 10.0])  # mean 4, squared deviations 9 + 4 + 1 + 0 + 36 = 50
 

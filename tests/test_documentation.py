@@ -22,8 +22,9 @@ from pipeline.publish.registry import RELEASE_MODELS, RELEASE_PRIMARY_KEYS
 from pipeline.publish.release.verify import verify_release
 from pipeline.publish.release.write import RELEASE_VERSION_PLACEHOLDER
 from pipeline.publish.warehouse import PUBLICATION_TABLE, audit_comments, audit_views
-from tests.conftest import DISTRICT_SIDECAR, FIXTURE_RAW, MADE_UP_DISTRICT_TABLE, REPO_ROOT, write_table
-from tests.pipeline_runs import run_pipeline, step_failure_messages
+from tests.support.paths import FIXTURE_RAW, REPO_ROOT
+from tests.support.pipeline_runs import run_pipeline, step_failure_messages
+from tests.support.tables import DISTRICT_SIDECAR, MADE_UP_DISTRICT_TABLE, write_table
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "analyst_quickstart.ipynb"
 

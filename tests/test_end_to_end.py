@@ -5,8 +5,8 @@ import json
 import duckdb
 import pytest
 
-from tests.conftest import write_table
-from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+from tests.support.tables import write_table
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import pytest
 from pipeline.indicators.aggregates import aggregate_groups, pair_ratios, region_groups
 from pipeline.indicators.derive import derive_indicators
 from pipeline.indicators.preferred import indicator_values
-from tests.made_up_values import CITY, PROVINCE, catalog_from, observation_frame, region_frame
+from tests.support.made_up_values import CITY, PROVINCE, catalog_from, observation_frame, region_frame
 
 A, B, C = "440103", "440104", "440105"
 REGIONS = region_frame(

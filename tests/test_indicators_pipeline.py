@@ -10,8 +10,9 @@ import duckdb
 import pytest
 
 from pipeline.core.metadata import load_indicator_catalog
-from tests.conftest import FIXTURE_RAW, write_table
-from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+from tests.support.paths import FIXTURE_RAW
+from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+from tests.support.tables import write_table
 
 LONG_LAYOUT = {
     "kind": "long",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from tests.conftest import REPO_ROOT
-from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+from tests.support.paths import REPO_ROOT
+from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
 
 pytestmark = pytest.mark.integration
 

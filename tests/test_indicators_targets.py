@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
 from pipeline.core.metadata import load_indicator_catalog, load_regions, load_targets
 from pipeline.indicators.targets import progress_table
 from pipeline.validate.schemas import TargetProgressSchema, with_known_codes
-from tests.made_up_values import CITY, value_frame
-
-REPO_ROOT = Path(__file__).parent.parent
+from tests.support.made_up_values import CITY, value_frame
+from tests.support.paths import REPO_ROOT
 
 
 def made_up_target(**fields) -> dict:

@@ -16,10 +16,10 @@ from pipeline.core.metadata import load_units, region_name_lookup
 from pipeline.ingest.reader import read_source_table
 from pipeline.ingest.reader.model import STAGED_COLUMNS
 from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
-from tests.conftest import REPO_ROOT, made_up_sidecar_fields, write_table
+from tests.support.paths import FIXTURE_TABLES, REPO_ROOT
+from tests.support.tables import made_up_sidecar_fields, write_table
 
 TODAY = dt.date(2026, 11, 28)
-FIXTURE_TABLES = Path(__file__).parent / "fixtures" / "tables"
 
 
 def write_sidecar(raw_dir: Path, source_id: str, data_name: str, **fields) -> Path:

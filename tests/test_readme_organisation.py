@@ -3,7 +3,7 @@
 import re
 
 from pipeline.definitions import defs
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 TABLE_HEADING = "## How the pipeline is organised"
 

@@ -18,7 +18,7 @@ from pipeline.ingest.reader import read_source_table
 from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
 from pipeline.ingest.sources import source_records
 from pipeline.validate.schemas import RegionSchema, observation_schema
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 
 RAW_DIR = REPO_ROOT / "raw"
 SIDECARS = sidecar_paths(RAW_DIR)

@@ -31,9 +31,9 @@ from pipeline.publish.release.versions import (
     remove_stale_temporaries,
 )
 from pipeline.publish.release.write import file_bytes
+from tests.support.paths import REPO_ROOT
 
 TODAY = dt.date(2026, 11, 28)
-REPO_ROOT = Path(__file__).parent.parent
 
 
 class ThingSchema(pa.DataFrameModel):

@@ -19,7 +19,7 @@ from pipeline.publish.documents.report import CHARTS, CONTENT_SECURITY_POLICY, r
 from pipeline.publish.registry import RELEASE_FILES
 from pipeline.publish.release.verify import verify_release
 from pipeline.publish.release.write import RELEASE_VERSION_PLACEHOLDER
-from tests.conftest import REPO_ROOT
+from tests.support.paths import REPO_ROOT
 from tests.test_charts import (
     CATALOG,
     PNG_SIGNATURE,

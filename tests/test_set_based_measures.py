@@ -16,7 +16,7 @@ from pipeline.indicators.convergence import Panel, convergence_table, panel_beta
 from pipeline.indicators.derive import merge_source_ids, merge_status, merged_column
 from pipeline.indicators.dispersion import dispersion_table, gini_coefficient
 from pipeline.indicators.units import unit_sets
-from tests.made_up_values import CITY, PROVINCE, catalog_from, region_frame, value_frame
+from tests.support.made_up_values import CITY, PROVINCE, catalog_from, region_frame, value_frame
 
 COUNTY = "440111"
 TOWNS = ["440111001", "440111002"]

@@ -22,9 +22,9 @@ from pipeline.publish.registry import PublishedTable
 from pipeline.publish.release.verify import verify_releases
 from pipeline.publish.release.versions import LATEST, release_versions
 from pipeline.publish.warehouse import WarehouseAuditError, remove_stale_staging
+from tests.support.paths import REPO_ROOT
 
 TODAY = dt.date(2026, 11, 28)
-REPO_ROOT = Path(__file__).parent.parent
 
 
 class RegionLikeSchema(pa.DataFrameModel):
