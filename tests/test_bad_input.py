@@ -24,7 +24,7 @@ from pipeline.ingest.sidecar import MAX_FILE_BYTES, load_sidecar, rehash_sidecar
 from pipeline.validate.observations import describe_excess, parts_exceeding_totals
 from pipeline.validate.schemas import observation_schema
 from tests.support.paths import REPO_ROOT
-from tests.support.tables import write_table
+from tests.support.tables import LONG_LAYOUT, LONG_LAYOUT_WITH_UNIT, write_table
 from tests.test_reader import read, write_workbook_table
 
 HEADER = "地区,年份,指标,数值\n"
@@ -202,16 +202,13 @@ def test_negative_income(tmp_path):
 @pytest.mark.parametrize("ratio", ["0.8", "12.5"])
 def test_ratio_outside_its_plausible_range(tmp_path, ratio):
     content = f"地区,年份,指标,数值,单位\n广东省,2023,城乡居民收入比,{ratio},比值\n"
-    layout = {
-        "kind": "long",
-        "region_column": "地区",
-        "year_column": "年份",
-        "label_column": "指标",
-        "value_column": "数值",
-        "unit_column": "单位",
-    }
     path = write_table(
-        tmp_path, "made_up", content, unit="比值", labels={"城乡居民收入比": "urban_rural_income_ratio"}, layout=layout
+        tmp_path,
+        "made_up",
+        content,
+        unit="比值",
+        labels={"城乡居民收入比": "urban_rural_income_ratio"},
+        layout=LONG_LAYOUT_WITH_UNIT,
     )
     description = plausibility_failures(read(path))
     assert "made_up.csv, row 2" in description and ratio in description
@@ -376,13 +373,7 @@ def test_every_problem_in_a_table_is_reported_at_once(tmp_path):
 
 def long_layout() -> dict:
     """The long layout of the made-up XLSX tables."""
-    return {
-        "kind": "long",
-        "region_column": "地区",
-        "year_column": "年份",
-        "label_column": "指标",
-        "value_column": "数值",
-    }
+    return dict(LONG_LAYOUT)
 
 
 def test_district_values_exceeding_the_city_total_of_the_same_table():

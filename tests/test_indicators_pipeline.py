@@ -12,16 +12,8 @@ import pytest
 from pipeline.core.metadata import load_indicator_catalog
 from tests.support.paths import FIXTURE_RAW
 from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
-from tests.support.tables import write_table
+from tests.support.tables import LONG_LAYOUT_WITH_UNIT, write_table
 
-LONG_LAYOUT = {
-    "kind": "long",
-    "region_column": "地区",
-    "year_column": "年份",
-    "label_column": "指标",
-    "value_column": "数值",
-    "unit_column": "单位",
-}
 # MADE-UP urbanisation rates (%) of seven Guangzhou districts; 花都区 has a series break flagged in 2013.
 URBANISATION = {
     "荔湾区": (80.0, 84.0),
@@ -55,7 +47,7 @@ def pipeline_outputs(tmp_path_factory):
         "fixture_district_urbanisation",
         "\n".join(urbanisation_lines) + "\n",
         unit="%",
-        layout=LONG_LAYOUT,
+        layout=LONG_LAYOUT_WITH_UNIT,
         labels={"常住人口城镇化率": "urbanisation_rate"},
         status=[{"indicators": ["urbanisation_rate"], "regions": ["440114"], "years": [2013], "status": "b"}],
     )
@@ -68,14 +60,14 @@ def pipeline_outputs(tmp_path_factory):
         "\n".join(gdp_lines) + "\n",
         unit="亿元",
         multiplier=100000000,
-        layout=LONG_LAYOUT,
+        layout=LONG_LAYOUT_WITH_UNIT,
         labels={"地区生产总值": "gdp", "年末常住人口": "resident_population"},
     )
     write_table(
         raw_dir,
         "fixture_paired_consumption",
         "地区,年份,指标,数值,单位\n广州市,2020,农村居民人均消费支出,30000,元\n梅州市,2020,农村居民人均消费支出,15000,元\n",
-        layout=LONG_LAYOUT,
+        layout=LONG_LAYOUT_WITH_UNIT,
         labels={"农村居民人均消费支出": "rural_consumption_expenditure_per_capita"},
     )
     warehouse_dir = root / "warehouse"

@@ -17,7 +17,7 @@ from pipeline.ingest.reader import read_source_table
 from pipeline.ingest.reader.model import STAGED_COLUMNS
 from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
 from tests.support.paths import FIXTURE_TABLES, REPO_ROOT
-from tests.support.tables import made_up_sidecar_fields, write_table
+from tests.support.tables import LONG_LAYOUT_WITH_UNIT, made_up_sidecar_fields, write_table
 
 TODAY = dt.date(2026, 11, 28)
 
@@ -211,14 +211,7 @@ def test_unit_column_scales_each_row_and_rounding_radius_follows(tmp_path):
         tmp_path,
         "made_up",
         content,
-        layout={
-            "kind": "long",
-            "region_column": "地区",
-            "year_column": "年份",
-            "label_column": "指标",
-            "value_column": "数值",
-            "unit_column": "单位",
-        },
+        layout=LONG_LAYOUT_WITH_UNIT,
     )
     staged = read(path).set_index("region_code")
     assert staged.loc["440000", "value"] == 25000.0

@@ -17,6 +17,15 @@ MADE_UP_DISTRICT_TABLE = """地区,指标,单位,2018,2019
 白云区,常住人口城镇人口比重,%,80.0,84.0
 番禺区,常住人口城镇人口比重,%,85.0,88.0
 """
+# The long layout (one row per region, year and indicator) of the made-up tables, with and without a unit column.
+LONG_LAYOUT = {
+    "kind": "long",
+    "region_column": "地区",
+    "year_column": "年份",
+    "label_column": "指标",
+    "value_column": "数值",
+}
+LONG_LAYOUT_WITH_UNIT = {**LONG_LAYOUT, "unit_column": "单位"}
 DISTRICT_SIDECAR = {
     "unit": "%",
     "layout": {"kind": "wide", "region_column": "地区", "label_column": "指标", "unit_column": "单位"},
@@ -57,13 +66,7 @@ def write_table(raw_dir: Path, source_id: str, content: str | bytes, **sidecar_f
         data_path.write_bytes(content)
     fields = made_up_sidecar_fields(source_id, data_path)
     fields["encoding"] = "utf-8"
-    fields["layout"] = {
-        "kind": "long",
-        "region_column": "地区",
-        "year_column": "年份",
-        "label_column": "指标",
-        "value_column": "数值",
-    }
+    fields["layout"] = dict(LONG_LAYOUT)
     fields.update(sidecar_fields)
     sidecar_path = raw_dir / f"{source_id}.meta.yaml"
     sidecar_path.write_text(yaml.safe_dump(fields, allow_unicode=True, sort_keys=False), encoding="utf-8")
