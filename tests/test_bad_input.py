@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
 import tempfile
 import zipfile
@@ -24,7 +22,7 @@ from pipeline.ingest.sidecar import MAX_FILE_BYTES, load_sidecar, rehash_sidecar
 from pipeline.validate.observations import describe_excess, parts_exceeding_totals
 from pipeline.validate.schemas import observation_schema
 from tests.support.paths import REPO_ROOT
-from tests.support.tables import LONG_LAYOUT, LONG_LAYOUT_WITH_UNIT, write_table
+from tests.support.tables import LONG_LAYOUT, LONG_LAYOUT_WITH_UNIT, corrupt_one_figure, write_table
 from tests.test_reader import read, write_workbook_table
 
 HEADER = "地区,年份,指标,数值\n"
@@ -418,24 +416,6 @@ def test_district_values_exceeding_the_city_total_of_the_same_table():
     assert parts_exceeding_totals(observations, load_regions(), {"made_up_additive"}) == []
     # Not additive (a per-capita income): never summed.
     assert parts_exceeding_totals(observations.assign(value=observations["value"] * 10), load_regions(), set()) == []
-
-
-def corrupt_one_figure(sidecar_path: Path) -> tuple[int, str]:
-    """Replace the last figure the reader takes from a real CSV with text; return its (line, column name)."""
-    raw_dir = sidecar_path.parent
-    staged = read_source_table(load_sidecar(sidecar_path, raw_dir), raw_dir, region_name_lookup(), load_units())
-    target = staged[staged["value"].notna()].sort_values(["source_row", "source_column"]).iloc[-1]
-    data_path = raw_dir / staged["source_file"].iloc[0]
-    lines = data_path.read_text(encoding="utf-8").splitlines()
-    rows = list(csv.reader(lines))
-    header = next(row for row in rows if target["source_column"] in row)
-    cells = rows[target["source_row"] - 1]
-    cells[header.index(target["source_column"])] = "12abc"
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="").writerow(cells)
-    lines[target["source_row"] - 1] = buffer.getvalue()
-    data_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return int(target["source_row"]), str(target["source_column"])
 
 
 @pytest.mark.parametrize("sidecar_name", sorted(path.name for path in (REPO_ROOT / "raw").glob("*.meta.yaml")))

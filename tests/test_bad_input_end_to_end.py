@@ -16,8 +16,7 @@ from pipeline.defs import validate
 from pipeline.ingest.sidecar import rehash_sidecar
 from tests.support.paths import FIXTURE_RAW, REPO_ROOT
 from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
-from tests.support.tables import write_table
-from tests.test_bad_input import corrupt_one_figure
+from tests.support.tables import corrupt_one_figure, write_table
 
 pytestmark = pytest.mark.integration
 CORRUPTED = "gd_yearbook_2024_t10_22"

@@ -19,14 +19,14 @@ from pipeline.publish.documents.report import CHARTS, CONTENT_SECURITY_POLICY, r
 from pipeline.publish.registry import RELEASE_FILES
 from pipeline.publish.release.verify import verify_release
 from pipeline.publish.release.write import RELEASE_VERSION_PLACEHOLDER
-from tests.support.paths import REPO_ROOT
-from tests.test_charts import (
+from tests.support.made_up_charts import (
     CATALOG,
     PNG_SIGNATURE,
     REGIONS,
     made_up_dispersion,
     made_up_indicators,
 )
+from tests.support.paths import REPO_ROOT
 
 CHART_FILES = [file_name for _, file_name, _, _ in CHARTS]
 REMOTE_REFERENCE = re.compile(

@@ -1,12 +1,18 @@
-"""Writing MADE-UP source tables (a CSV and its sidecar) for the tests, and the made-up district table."""
+"""Writing MADE-UP source tables (a CSV and its sidecar) for the tests, the made-up district table, and corrupting
+one figure of a copied table."""
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import yaml
 
 from pipeline.core.hashing import sha256_of
+from pipeline.core.metadata import load_units, region_name_lookup
+from pipeline.ingest.reader import read_source_table
+from pipeline.ingest.sidecar import load_sidecar
 
 # MADE-UP urbanisation rates (%) of six Guangzhou districts, so the district views and the dispersion have rows.
 MADE_UP_DISTRICT_TABLE = """地区,指标,单位,2018,2019
@@ -71,3 +77,21 @@ def write_table(raw_dir: Path, source_id: str, content: str | bytes, **sidecar_f
     sidecar_path = raw_dir / f"{source_id}.meta.yaml"
     sidecar_path.write_text(yaml.safe_dump(fields, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return sidecar_path
+
+
+def corrupt_one_figure(sidecar_path: Path) -> tuple[int, str]:
+    """Replace the last figure the reader takes from a real CSV with text; return its (line, column name)."""
+    raw_dir = sidecar_path.parent
+    staged = read_source_table(load_sidecar(sidecar_path, raw_dir), raw_dir, region_name_lookup(), load_units())
+    target = staged[staged["value"].notna()].sort_values(["source_row", "source_column"]).iloc[-1]
+    data_path = raw_dir / staged["source_file"].iloc[0]
+    lines = data_path.read_text(encoding="utf-8").splitlines()
+    rows = list(csv.reader(lines))
+    header = next(row for row in rows if target["source_column"] in row)
+    cells = rows[target["source_row"] - 1]
+    cells[header.index(target["source_column"])] = "12abc"
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(cells)
+    lines[target["source_row"] - 1] = buffer.getvalue()
+    data_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return int(target["source_row"]), str(target["source_column"])
