@@ -15,10 +15,10 @@ import pytest
 
 from pipeline.publish.registry import PUBLISHED_TABLES
 from pipeline.publish.release.versions import DATAPACKAGE, LATEST, release_versions
+from tests.integration.test_crash import fill_rural_income_2022, pipeline_environment, run_to_completion
 from tests.support.paths import FIXTURE_RAW
 from tests.support.pipeline_runs import run_pipeline
 from tests.support.tables import write_table
-from tests.test_crash import fill_rural_income_2022, pipeline_environment, run_to_completion
 
 pytestmark = pytest.mark.integration
 

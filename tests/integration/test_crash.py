@@ -142,7 +142,7 @@ def test_killed_runs_leave_warehouse_and_latest_untouched_and_the_next_run_succe
     # Two independent warehouse folders, each killed at its own points, run side by side to save wall time. Each
     # killed run is also "the next run" of the kill before it: it cleans up the dead run's files and gets further.
     # The second lane ends with a run that publishes. (A kill between the publication steps — after the release
-    # rename, after `latest` — is tested in tests/test_release.py on the on-disk state it leaves.)
+    # rename, after `latest` — is tested in tests/unit/publish/test_release.py on the on-disk state it leaves.)
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         lanes = [
             pool.submit(kill_then_publish, first_lane, raw_dir, before, ("staging", "audits", "release"), False),

@@ -23,7 +23,7 @@ from pipeline.validate.observations import describe_excess, parts_exceeding_tota
 from pipeline.validate.schemas import observation_schema
 from tests.support.paths import REPO_ROOT
 from tests.support.tables import LONG_LAYOUT, LONG_LAYOUT_WITH_UNIT, corrupt_one_figure, write_table
-from tests.test_reader import read, write_workbook_table
+from tests.unit.ingest.test_reader import read, write_workbook_table
 
 HEADER = "地区,年份,指标,数值\n"
 ROW = "广州市,2023,农村居民人均可支配收入,38000\n"

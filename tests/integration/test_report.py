@@ -74,7 +74,7 @@ def chromium_installed() -> str:
 
 
 def made_up_report(**changes: pd.DataFrame) -> str:
-    """A report of MADE-UP frames (see tests/test_charts.py), with tiny stand-in PNG bytes for the charts."""
+    """A report of MADE-UP frames (see tests/support/made_up_charts.py), with tiny stand-in PNG bytes for the charts."""
     coverage = pd.DataFrame(
         {
             "indicator_code": ["urban_rural_income_ratio"],
