@@ -133,7 +133,7 @@ def text_array(column: pd.Series) -> pa.Array:
 def per_distinct_code(codes: pd.Series, mapping: pd.Series) -> np.ndarray:
     """mapping[code] for every row (None where unknown), looked up once per distinct code."""
     positions, distinct = pd.factorize(codes)
-    looked_up = np.append(mapping.reindex(distinct).to_numpy(dtype=object), None)
+    looked_up = np.append(mapping.reindex(distinct).to_numpy(dtype=object), np.array([None]))
     return looked_up[positions]  # position -1 (a null code) → None
 
 

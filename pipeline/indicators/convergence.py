@@ -134,7 +134,7 @@ class UnitPanels:
     def window_fits(self) -> dict[str, np.ndarray]:
         """β fits of every panel's longest window with ≥5 comparable units and of its rolling 5-year ones, in order."""
         first_year = self.placement.first_year
-        offsets = np.flatnonzero(np.isfinite(self.levels).any(axis=1))
+        offsets = np.flatnonzero(np.isfinite(self.levels).any(axis=1)).tolist()  # Python ints, as usable and fit take
         best_length = np.full(self.group_count, -1)
         best_end = np.full(self.group_count, -1)
         best_start = np.full(self.group_count, -1)

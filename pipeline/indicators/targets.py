@@ -69,6 +69,9 @@ def target_status(target: dict, latest_year: int | None, latest_value: float | N
     if satisfied:
         return "met"
     deadline = target["deadline_year"]
-    if deadline is not None and not pd.isna(deadline) and latest_year >= int(deadline):
-        return "missed"
+    if deadline is not None and not pd.isna(deadline):
+        if latest_year is None:
+            raise ValueError(f"target {target.get('target_code')!r}: a latest value needs its latest year")
+        if latest_year >= int(deadline):
+            return "missed"
     return "not_yet_met"

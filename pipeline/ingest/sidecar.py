@@ -277,7 +277,7 @@ def optional_field_problems(name: str, fields: dict, table_format: str | None) -
 def layout_problems(name: str, layout: dict) -> list[InputProblem]:
     """The layout names what each figure needs: a value, a region and a year, each from a column or fixed."""
     problems = []
-    needs = [("region_column", "region")]
+    needs: list[tuple[str, str | None]] = [("region_column", "region")]
     if layout.get("kind") == "long":
         needs += [("value_column", None), ("year_column", "year"), ("label_column", "label")]
     for column_key, fixed_key in needs:

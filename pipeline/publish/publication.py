@@ -76,14 +76,14 @@ def publish_tables(
         content = content_hash(tables, extra_files)
         previous = newest_release(releases_dir)
         changed = previous is None or previous.content_hash != content
-        version = next_version(releases_dir, today) if changed else previous.version
+        version = next_version(releases_dir, today) if changed or previous is None else previous.version
         publication_row = {
             "release_version": version,
             "content_hash": content,
             "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         staging = staging_path_for(live)
-        temporary = None
+        temporary: Path | None = None
 
         def warehouse() -> dict[str, int]:
             """The staging warehouse, written and audited."""
@@ -100,13 +100,17 @@ def publish_tables(
             )
 
         try:
-            counts, temporary = alongside(warehouse, release if changed else None, discard=remove_folder)
+            # Unpacked apart: unpacking the call itself makes mypy infer U as Path | None (python/mypy#20219).
+            results = alongside(warehouse, release if changed else None, discard=remove_folder)
+            counts, temporary = results
             if changed:
+                assert temporary is not None  # changed: alongside ran release(), which returns its folder
                 problems = verify_release(temporary, expected_version=version)
                 if problems:
                     raise WarehouseAuditError([f"release {problem}" for problem in problems])
             pause_point("swap", live.parent)
             if changed:
+                assert temporary is not None  # as above: the release folder, not yet committed
                 commit_release(temporary, releases_dir, version)
                 temporary = None
             pause_point("latest", live.parent)

@@ -120,7 +120,9 @@ def audit_table(
 ) -> int:
     """Row count, columns against the model, primary key unique and not null, references resolve; returns rows."""
     table = quoted(name)
-    stored = connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    count_row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert count_row is not None  # count(*) always returns one row
+    stored = count_row[0]
     if stored != len(frame):
         problems.append(f"{name}: {stored} rows stored, {len(frame)} expected (row count)")
     columns = [row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall()]
@@ -133,7 +135,9 @@ def audit_table(
         return stored
     key = ", ".join(quoted(column) for column in spec.primary_key)
     null_condition = " OR ".join(f"{quoted(column)} IS NULL" for column in spec.primary_key)
-    nulls = connection.execute(f"SELECT count(*) FROM {table} WHERE {null_condition}").fetchone()[0]
+    null_row = connection.execute(f"SELECT count(*) FROM {table} WHERE {null_condition}").fetchone()
+    assert null_row is not None  # count(*) always returns one row
+    nulls = null_row[0]
     if nulls:
         problems.append(f"{name}: {nulls} row(s) with a null primary key ({', '.join(spec.primary_key)})")
     duplicates = connection.execute(

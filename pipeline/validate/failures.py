@@ -6,7 +6,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 
-def schema_for_frame(schema, frame: pd.DataFrame) -> pa.DataFrameSchema:
+def schema_for_frame(schema: pa.DataFrameSchema | type[pa.DataFrameModel], frame: pd.DataFrame) -> pa.DataFrameSchema:
     """The schema with each text column that the frame holds as a categorical declared as that categorical.
 
     The staged tables keep text as categoricals in memory (frames.categorical_texts); coercing them to text

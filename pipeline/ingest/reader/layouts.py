@@ -69,7 +69,7 @@ def wide_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
     if extra:
         beyond = np.vstack(extra)  # one row per column right of the header
         for position in np.flatnonzero(beyond.any(axis=0)):
-            row = grid_rows(data, [position])[0]
+            row = grid_rows(data, np.array([position]))[0]
             column = len(table.names) + int(np.argmax(beyond[:, position]))
             problems.append(ragged_row_problem(table, row, column, file_name))
     if problems:

@@ -202,7 +202,7 @@ def check_header(table: Table, sidecar: Sidecar, file_name: str, width: int) -> 
         for role in LAYOUT_COLUMN_ROLES
         if layout.get(role) and role not in table.roles
     ]
-    seen = {}
+    seen: dict[str, int] = {}  # header name → its first column
     for column, name in enumerate(table.names):
         if name and name in seen:
             problems.append(

@@ -165,7 +165,10 @@ def in_cell_ranges(staged: pd.DataFrame, cell_ranges: list[str]) -> pd.Series:
 
     inside = pd.Series(False, index=staged.index)
     for cell_range in cell_ranges:
-        first_column, first_row, last_column, last_row = CELL_RANGE_PATTERN.match(cell_range).groups()
+        match = CELL_RANGE_PATTERN.match(cell_range)
+        if match is None:  # the sidecar check rejects such a range before the rules are applied
+            raise ValueError(f"{cell_range!r} is not a cell range such as C3:E5")
+        first_column, first_row, last_column, last_row = match.groups()
         inside |= staged["source_row"].between(int(first_row), int(last_row)) & staged["column_number"].between(
             column_index_from_string(first_column), column_index_from_string(last_column)
         )

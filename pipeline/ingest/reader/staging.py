@@ -143,7 +143,8 @@ def cell_records_in_bulk(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFra
     # A region is resolved once per printed name; whether a figure lies on a former boundary depends on its year.
     used_regions = np.flatnonzero(np.bincount(region_positions, minlength=len(region_keys)))
     resolved = {
-        position: printed_region_code(region_keys[position], regions, former, merged_into) for position in used_regions
+        int(position): printed_region_code(region_keys[position], regions, former, merged_into)
+        for position in used_regions
     }
     if any(problem for _, problem, _ in resolved.values()):
         return None
@@ -168,7 +169,9 @@ def cell_records_in_bulk(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFra
         """The unit's number (-1 for none)."""
         return -1 if unit is None else unit_numbers.setdefault(unit, len(unit_numbers))
 
-    indicator_units = np.array([unit_number(bounds.get(code)) for code in indicator_of_label], dtype="int64")
+    indicator_units = np.array(
+        [unit_number(None if code is None else bounds.get(code)) for code in indicator_of_label], dtype="int64"
+    )
     indicator_units = indicator_units[label_positions]
     canonical_units = [*(units[unit][0] for unit in printed_units)]
     multipliers = [*(units[unit][1] for unit in printed_units)]

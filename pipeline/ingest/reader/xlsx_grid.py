@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.errors import InputError, InputProblem
 from pipeline.ingest.reader import model
@@ -136,7 +137,7 @@ def check_xlsx_archive(path: Path, file_name: str) -> None:
         )
 
 
-def merged_values(sheet) -> dict[tuple[int, int], object]:
+def merged_values(sheet) -> dict[tuple[int, int], Any]:
     """Every cell inside a merged range → the range's top-left cell (which holds the printed value)."""
     filled = {}
     for merged_range in sheet.merged_cells.ranges:

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import base64
 import io
+from typing import TYPE_CHECKING, Any, cast
 
 import matplotlib
 import pandas as pd
 from matplotlib import font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from pipeline.publish.documents.card import STATUS_FLAGS
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
 
 CJK_FONT_FAMILY = "Noto Sans CJK SC"
 FALLBACK_FONT_FAMILY = "DejaVu Sans"  # matplotlib's own font, for any glyph the CJK font lacks
@@ -29,7 +34,7 @@ DISTRICT_UNIT_LEVEL = "county_level"
 DISPERSION_MEASURE_LABELS = {"cv": "变异系数 CV", "weighted_cv": "人口加权变异系数 population-weighted CV"}
 METHOD_LABELS = {"derived": "本数据集推算 derived here", "published": "统计部门公布 published"}
 # Derived and published values stay visibly apart: solid line and filled circles vs dashed line and open squares.
-METHOD_STYLES = {
+METHOD_STYLES: dict[str, dict[str, Any]] = {
     "derived": {"linestyle": "-", "marker": "o", "markersize": 6},
     "published": {"linestyle": "--", "marker": "s", "markersize": 7, "markerfacecolor": "none"},
 }
@@ -40,7 +45,7 @@ METHOD_NOTE = (
 )
 DISTRICT_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*"]
 NO_DATA_TEXT = "本版本无数据 · no data in this release"
-CHART_STYLE = {
+CHART_STYLE: dict[RcKeyType, Any] = {
     "font.family": [CJK_FONT_FAMILY, FALLBACK_FONT_FAMILY],
     "font.size": 10,
     "axes.unicode_minus": False,
@@ -80,6 +85,11 @@ def cjk_font_path() -> str:
         ) from error
 
 
+def colormap_colours(name: str) -> tuple[tuple[float, float, float], ...]:
+    """The colours of a listed colormap such as tab10, in order (the stubs type them as any array-like)."""
+    return cast(tuple[tuple[float, float, float], ...], cast(ListedColormap, matplotlib.colormaps[name]).colors)
+
+
 def new_figure(width: float, height: float) -> Figure:
     """A figure on the Agg canvas (no pyplot, no display), drawn with the CJK font."""
     cjk_font_path()
@@ -111,7 +121,7 @@ def income_ratio_figure(indicators: pd.DataFrame, regions: pd.DataFrame) -> Figu
             & indicators["region_code"].isin(INCOME_RATIO_REGIONS)
         ]
         names = region_names(regions)
-        colours = matplotlib.colormaps["tab10"].colors
+        colours = colormap_colours("tab10")
         flagged_parts = []
         for position, region_code in enumerate(INCOME_RATIO_REGIONS):
             for method, style in METHOD_STYLES.items():
@@ -141,7 +151,7 @@ def district_urbanisation_figure(values: pd.DataFrame, regions: pd.DataFrame, di
         rates = values[
             (values["indicator_code"] == URBANISATION_INDICATOR) & values["region_code"].isin(districts["region_code"])
         ]
-        colours = matplotlib.colormaps["tab20"].colors
+        colours = colormap_colours("tab20")
         for position, district in enumerate(districts.sort_values("region_code").itertuples()):
             series = rates[rates["region_code"] == district.region_code]
             if series.empty:
@@ -198,7 +208,7 @@ def paired_city_figure(paired: pd.DataFrame, regions: pd.DataFrame, catalog: pd.
         names = region_names(regions)
         indicator_names = catalog.set_index("indicator_code")["name_zh"].to_dict()
         cities = sorted(paired["region_code"].unique())
-        colours = matplotlib.colormaps["tab10"].colors
+        colours = colormap_colours("tab10")
         flagged_parts = [paired.iloc[0:0]]
         for axes, code in zip(panels, codes, strict=False):
             rows_of_code = paired[paired["indicator_code"] == code]

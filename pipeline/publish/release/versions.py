@@ -45,12 +45,12 @@ def release_versions(releases_dir: Path) -> list[str]:
     """Versions of the release folders (complete by construction: they only appear by rename), oldest first."""
     if not releases_dir.is_dir():
         return []
-    names = [
-        entry.name
+    versions = {
+        entry.name: version
         for entry in releases_dir.iterdir()
-        if entry.is_dir() and not entry.is_symlink() and parse_version(entry.name)
-    ]
-    return sorted(names, key=parse_version)
+        if entry.is_dir() and not entry.is_symlink() and (version := parse_version(entry.name))
+    }
+    return sorted(versions, key=versions.__getitem__)
 
 
 def newest_release(releases_dir: Path) -> Release | None:
@@ -70,7 +70,7 @@ def next_version(releases_dir: Path, today: dt.date) -> str:
     """Calendar version plus a sequence number; never sorts before an existing release, even if the clock did."""
     versions = release_versions(releases_dir)
     newest = parse_version(versions[-1]) if versions else None
-    day = (today.year, today.month, today.day)
+    day: tuple[int, ...] = (today.year, today.month, today.day)
     if newest and newest[:3] >= day:
         day, sequence = newest[:3], newest[3] + 1
     else:

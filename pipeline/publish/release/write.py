@@ -262,7 +262,7 @@ def table_schema(arrow_schema: pa.Schema, descriptions: dict[str, str], primary_
         {"name": field.name, "type": frictionless_type(field.type), "description": descriptions.get(field.name, "")}
         for field in arrow_schema
     ]
-    schema = {"fields": fields}
+    schema: dict[str, object] = {"fields": fields}
     if primary_key:
         schema["primaryKey"] = list(primary_key)
     return schema
