@@ -54,11 +54,11 @@ run: setup system-packages ## Build the warehouse and a release from raw/
 fetch: setup ## Fetch new editions of the enabled sources (connectors.yaml) into raw/
 	$(BIN)/python -m pipeline.connectors fetch
 
-test: setup system-packages ## Run the whole test suite (what CI runs; about 9 minutes)
+test: setup system-packages ## Run the whole test suite (what CI runs; 3-10 minutes on a 2-core machine)
 	$(BIN)/python -m pytest
 
-test-fast: setup ## Run the unit tests only (tests/unit), the quick subset of `make test`
-	$(BIN)/python -m pytest tests/unit
+test-fast: setup ## Run the unit tests (tests/unit, without the integration-marked ones): the quick subset of `make test`
+	$(BIN)/python -m pytest tests/unit -m "not integration"
 
 verify: setup ## Check every release's files against its datapackage.json (sha256, bytes, rows)
 	$(BIN)/python -m pipeline verify
@@ -69,15 +69,16 @@ bench: setup ## Benchmark a synthetic province of villages (SCALE=1.0 ≈ 15.6M 
 bench-nightly: setup ## Benchmark `make nightly`: first run, no change, one changed table (on a temporary copy)
 	$(BIN)/python -m bench.nightly_incremental
 
-lint: setup ## Lint with ruff (check and format) and check the import layers with lint-imports
+lint: setup ## Lint with ruff (check and format), check the import layers (lint-imports) and the types (mypy)
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
 
 typecheck: setup ## Type-check the stage packages (core ingest validate indicators publish connectors) with mypy
 	$(BIN)/mypy
 
-check: lint typecheck test-fast ## The quick gate before a commit: lint, typecheck, unit tests
+check: lint test-fast ## The quick gate before a commit: lint (with the type check), unit tests
 
 dev: setup system-packages ## Dagster UI + daemon (schedule, sensor) on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipeline.definitions
