@@ -219,6 +219,7 @@ def test_verify_names_every_kind_of_mismatch(tmp_path, tamper, expected):
     assert all(problem.startswith(f"{outcome.version}/") for problem in problems)
 
 
+@pytest.mark.integration  # starts a second process
 def test_verify_command_exits_non_zero_naming_the_mismatch(tmp_path):
     outcome = publish(tmp_path, FIRST)
     command = [sys.executable, "-m", "pipeline", "verify", "--releases-dir", str(releases(tmp_path))]

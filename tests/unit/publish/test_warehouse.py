@@ -170,6 +170,7 @@ with pipeline_lock(Path(sys.argv[1])):
 """
 
 
+@pytest.mark.integration  # starts a second process
 def test_one_writer_at_a_time(tmp_path):
     warehouse_dir = tmp_path / "warehouse"
     release_signal = tmp_path / "release-the-lock"
