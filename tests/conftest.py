@@ -13,6 +13,17 @@ import pytest
 from tests.support.paths import FIXTURE_RAW
 from tests.support.tables import DISTRICT_SIDECAR, MADE_UP_DISTRICT_TABLE, write_table
 
+# Every test under these folders is marked `integration` (a module-level pytestmark in a conftest would not apply).
+INTEGRATION_FOLDERS = [Path(__file__).resolve().parent / name for name in ("integration", "bundle")]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the items of tests/integration and tests/bundle before `-m` selects."""
+    for item in items:
+        if any(item.path.resolve().is_relative_to(folder) for folder in INTEGRATION_FOLDERS):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture
 def fixture_raw_dir(tmp_path: Path) -> Path:
