@@ -12,17 +12,24 @@ STAMP := $(VENV)/.installed
 SYSTEM_PACKAGES := chromium fonts-noto-cjk
 
 export DAGSTER_HOME := $(CURDIR)/dagster_home
-export PYTHONPATH := $(CURDIR)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help setup system-packages run test lint dev nightly verify lock clean bench
+LINT_PATHS := pipeline tests bench scripts
+
+.PHONY: help setup system-packages run fetch test test-fast lint typecheck check dev nightly verify lock clean bench \
+	bench-nightly
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.lock
+# The locked dependencies, then the project itself as an editable install (so `import pipeline` works from anywhere
+# without PYTHONPATH); --no-deps: everything it needs is already in the lock. The egg-info setuptools leaves in the
+# work tree is a build by-product (the installed metadata is in .venv), so it goes.
+$(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	rm -rf guangzhou_urban_rural_pipeline.egg-info
 	touch $(STAMP)
 
 setup: $(STAMP) ## Create the locked environment in .venv (done by every target that needs it)
@@ -47,8 +54,11 @@ run: setup system-packages ## Build the warehouse and a release from raw/
 fetch: setup ## Fetch new editions of the enabled sources (connectors.yaml) into raw/
 	$(BIN)/python -m pipeline.connectors fetch
 
-test: setup system-packages ## Run the tests
+test: setup system-packages ## Run the whole test suite (what CI runs; 3-10 minutes on a 2-core machine)
 	$(BIN)/python -m pytest
+
+test-fast: setup ## Run the unit tests (tests/unit, without the integration-marked ones): the quick subset of `make test`
+	$(BIN)/python -m pytest tests/unit -m "not integration"
 
 verify: setup ## Check every release's files against its datapackage.json (sha256, bytes, rows)
 	$(BIN)/python -m pipeline verify
@@ -56,9 +66,19 @@ verify: setup ## Check every release's files against its datapackage.json (sha25
 bench: setup ## Benchmark a synthetic province of villages (SCALE=1.0 ≈ 15.6M observations) against pandas and DuckDB
 	$(BIN)/python -m bench.run --scale $(SCALE)
 
-lint: setup ## Lint with ruff
-	$(BIN)/ruff check pipeline tests bench
-	$(BIN)/ruff format --check pipeline tests bench
+bench-nightly: setup ## Benchmark `make nightly`: first run, no change, one changed table (on a temporary copy)
+	$(BIN)/python -m bench.nightly_incremental
+
+lint: setup ## Lint with ruff (check and format), check the import layers (lint-imports) and the types (mypy)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/mypy
+
+typecheck: setup ## Type-check the stage packages (core ingest validate indicators publish connectors) with mypy
+	$(BIN)/mypy
+
+check: lint test-fast ## The quick gate before a commit: lint (with the type check), unit tests
 
 dev: setup system-packages ## Dagster UI + daemon (schedule, sensor) on http://127.0.0.1:3000
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -m pipeline.definitions
@@ -66,11 +86,11 @@ dev: setup system-packages ## Dagster UI + daemon (schedule, sensor) on http://1
 nightly: setup system-packages ## The nightly run headless (cron/systemd): rebuild only what changed
 	$(BIN)/python -m pipeline.automation
 
-lock: ## Re-resolve requirements.in into requirements.lock
+lock: ## Re-resolve requirements.in (the project and its extras) into requirements.lock
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.in
 	.lock-venv/bin/python -m pip freeze --exclude-editable > requirements.lock
-	rm -rf .lock-venv
+	rm -rf .lock-venv guangzhou_urban_rural_pipeline.egg-info
 
 clean: ## Remove the environment and build outputs (not raw/)
 	rm -rf $(VENV) warehouse/indicators.duckdb warehouse/releases dagster_home/storage

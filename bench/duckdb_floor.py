@@ -13,7 +13,7 @@ import duckdb
 import pandas as pd
 import yaml
 
-from pipeline.metadata import load_indicator_catalog, load_units
+from pipeline.core.metadata import load_indicator_catalog, load_units
 
 STAGE_SQL = """
 CREATE TABLE observations AS

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline.metadata import REGION_COLUMNS, load_indicator_catalog
-from pipeline.sidecar import sha256_of
+from pipeline.core.hashing import sha256_of
+from pipeline.core.metadata import REGION_COLUMNS, load_indicator_catalog
 
 # Full scale (SCALE=1.0): Guangdong's 21 cities, 122 county-level units, ~1,600 towns, ~26,000 villages.
 CITIES = 21

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from pipeline.metadata import load_indicator_catalog, load_units
+from pipeline.core.metadata import load_indicator_catalog, load_units
 
 ID_COLUMNS = ["地区", "指标", "单位"]
 RATIOS = {

@@ -21,8 +21,9 @@ import dagster as dg
 import pandas as pd
 
 from pipeline import definitions
-from pipeline.metadata import METADATA_DIR, REGION_COLUMNS, load_regions
-from pipeline.resources import ProjectPaths
+from pipeline.core.metadata import REGION_COLUMNS, load_regions
+from pipeline.core.paths import PACKAGE_METADATA_DIR
+from pipeline.defs.resources import ProjectPaths
 
 IO_MANAGERS = ("fs", "memory")
 # Steps grouped into the benchmark's stages (the other scripts' names), by the asset key's first part or name.
@@ -41,7 +42,7 @@ STAGE_OF_STEP = {
 def run_job(raw_dir: Path, regions: pd.DataFrame, work_dir: Path, io_manager: str = "fs") -> dict:
     """Run build_everything on raw_dir with the synthetic regions; wall seconds per stage and per step, and the outcome."""
     metadata_dir = work_dir / "metadata"
-    shutil.copytree(METADATA_DIR, metadata_dir, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PACKAGE_METADATA_DIR, metadata_dir, ignore=shutil.ignore_patterns("__pycache__"))
     # The synthetic province is added to the real region table, so that metadata naming real regions (targets)
     # stays valid; the synthetic names (合成…) and codes (99…) collide with none of them.
     write_regions_csv(pd.concat([load_regions(), regions], ignore_index=True), metadata_dir / "regions.csv")

@@ -22,18 +22,20 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline import validate
-from pipeline.dispersion import dispersion_table, unit_sets
-from pipeline.indicators import indicator_values
-from pipeline.indicators import indicators as indicators_asset
-from pipeline.ingest import source_records
-from pipeline.metadata import load_indicator_catalog, load_units
-from pipeline.publish import alongside, remove_folder
-from pipeline.reader import combined_staged_tables, read_source_table
-from pipeline.release import content_hash, prepare_release
-from pipeline.schemas import DispersionSchema, IndicatorSchema, StagedObservationSchema, observation_schema
-from pipeline.sidecar import load_sidecar, sidecar_paths
-from pipeline.warehouse import stage_warehouse
+from pipeline.core.metadata import load_indicator_catalog, load_units
+from pipeline.defs.validate import schema_check_result
+from pipeline.indicators.derive import indicator_table
+from pipeline.indicators.dispersion import dispersion_table
+from pipeline.indicators.preferred import indicator_values
+from pipeline.indicators.units import unit_sets
+from pipeline.ingest.reader import combined_staged_tables, read_source_table
+from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
+from pipeline.ingest.sources import source_records
+from pipeline.publish.publication import alongside, remove_folder
+from pipeline.publish.release.write import content_hash, prepare_release
+from pipeline.publish.warehouse import stage_warehouse
+from pipeline.validate.observations import additive_indicator_codes, ordered_observations, parts_exceeding_totals
+from pipeline.validate.schemas import DispersionSchema, IndicatorSchema, StagedObservationSchema, observation_schema
 
 
 def run_stages(
@@ -78,21 +80,21 @@ def run_stages(
     counts["staged_observations"] = len(staged)
 
     started, cpu_started = time.perf_counter(), cpu_seconds()
-    checks["staged_observations_schema"] = validate.schema_check_result(
+    checks["staged_observations_schema"] = schema_check_result(
         StagedObservationSchema, staged, "staged_observations"
     ).passed
-    observations = validate.ordered_observations(staged)  # the asset's body, without Dagster's direct-call context
+    observations = ordered_observations(staged)  # the asset's body, without Dagster's direct-call context
     del staged
-    checks["observations_schema"] = validate.schema_check_result(
+    checks["observations_schema"] = schema_check_result(
         observation_schema(list(regions["region_code"]), catalog), observations, "observations"
     ).passed
-    excesses = validate.parts_exceeding_totals(observations, regions, validate.additive_indicator_codes())
+    excesses = parts_exceeding_totals(observations, regions, additive_indicator_codes())
     checks["observations_parts_within_totals"] = not excesses
     finish_stage("validate", started, cpu_started, stages, peaks, cpu)
 
     if derived:
         started, cpu_started = time.perf_counter(), cpu_seconds()
-        indicators = indicators_asset(observations, sources, catalog, regions)
+        indicators = indicator_table(observations, sources, catalog, regions)
         finish_stage("indicators", started, cpu_started, stages, peaks, cpu)
         counts["indicators"] = len(indicators)
 

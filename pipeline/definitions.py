@@ -1,49 +1,27 @@
-"""The pipeline's Dagster definitions, assembled from the stage modules."""
+"""The pipeline's Dagster definitions, assembled from the asset-group modules of pipeline.defs."""
 
 import dagster as dg
 
-from pipeline import (
-    automation,
-    charts,
-    convergence,
-    coverage,
-    dispersion,
-    indicators,
-    ingest,
-    publish,
-    release_documents,
-    report,
-    targets,
-    validate,
-)
-from pipeline.connectors import checks as connector_checks
-from pipeline.resources import ProjectPaths, default_project_paths
+from pipeline.defs import automation, connector_checks, convergence, indicators, ingest, publish, validate
+from pipeline.defs.code_versions import with_code_versions
+from pipeline.defs.resources import ProjectPaths, default_project_paths
 
-STAGE_MODULES = [
-    ingest,
-    validate,
-    indicators,
-    dispersion,
-    convergence,
-    targets,
-    publish,
-    coverage,
-    release_documents,
-    charts,
-    report,
-]
-CHECK_MODULES = [validate, indicators, dispersion, convergence, targets, connector_checks]
+GROUP_MODULES = [ingest, validate, indicators, convergence, publish]
+CHECK_MODULES = [validate, indicators, convergence, connector_checks]
 
 
 def build_definitions(project_paths: ProjectPaths) -> dg.Definitions:
     """The whole pipeline for one raw folder: one observed raw asset and one staged asset per table in it."""
-    assets = automation.with_code_versions(
+    assets = with_code_versions(
         [
-            *dg.load_assets_from_modules(STAGE_MODULES),
+            *dg.load_assets_from_modules(GROUP_MODULES),
             *ingest.raw_table_assets(project_paths.raw_path),
         ]
     )
-    checks = [*dg.load_asset_checks_from_modules(CHECK_MODULES), *indicators.ratio_reconciliation_checks()]
+    checks = [
+        *dg.load_asset_checks_from_modules(CHECK_MODULES),
+        *indicators.ratio_reconciliation_checks(project_paths.metadata_path),
+    ]
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,

@@ -1,4 +1,7 @@
-"""Shared test fixtures: a copy of the made-up raw tables in tmp_path, and a factory for one-off tables."""
+"""Shared test fixtures: a copy of the made-up raw tables in tmp_path, and a factory for one-off tables.
+
+The plain helpers and constants the tests import live in tests/support; this file only defines fixtures.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +9,20 @@ import shutil
 from pathlib import Path
 
 import pytest
-import yaml
 
-from pipeline.sidecar import sha256_of
+from tests.support.paths import FIXTURE_RAW
+from tests.support.tables import DISTRICT_SIDECAR, MADE_UP_DISTRICT_TABLE, write_table
 
-FIXTURE_RAW = Path(__file__).parent / "fixtures" / "raw"
-REPO_ROOT = Path(__file__).parent.parent
-# MADE-UP urbanisation rates (%) of six Guangzhou districts, so the district views and the dispersion have rows.
-MADE_UP_DISTRICT_TABLE = """地区,指标,单位,2018,2019
-荔湾区,常住人口城镇人口比重,%,90.0,92.0
-越秀区,常住人口城镇人口比重,%,100.0,100.0
-海珠区,常住人口城镇人口比重,%,95.0,96.0
-天河区,常住人口城镇人口比重,%,98.0,98.5
-白云区,常住人口城镇人口比重,%,80.0,84.0
-番禺区,常住人口城镇人口比重,%,85.0,88.0
-"""
-DISTRICT_SIDECAR = {
-    "unit": "%",
-    "layout": {"kind": "wide", "region_column": "地区", "label_column": "指标", "unit_column": "单位"},
-    "labels": {"常住人口城镇人口比重": "urbanisation_rate"},
-}
+# Every test under these folders is marked `integration` (a module-level pytestmark in a conftest would not apply).
+INTEGRATION_FOLDERS = [Path(__file__).resolve().parent / name for name in ("integration", "bundle")]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the items of tests/integration and tests/bundle before `-m` selects."""
+    for item in items:
+        if any(item.path.resolve().is_relative_to(folder) for folder in INTEGRATION_FOLDERS):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture
@@ -34,52 +31,6 @@ def fixture_raw_dir(tmp_path: Path) -> Path:
     target = tmp_path / "raw"
     shutil.copytree(FIXTURE_RAW, target)
     return target
-
-
-def made_up_sidecar_fields(source_id: str, data_path: Path) -> dict:
-    """The provenance fields every made-up test table shares, with the data file's sha256."""
-    return {
-        "source_id": source_id,
-        "title": "MADE-UP test table",
-        "publication": "Test fixtures",
-        "publisher": "Test suite",
-        "table_number": "T",
-        "edition": "2026",
-        "url": f"https://example.invalid/{source_id}",
-        "url_kind": "official",
-        "authority": "official",
-        "accessed": "2026-11-28",
-        "licence": "Made up for tests",
-        "file": data_path.name,
-        "sha256": sha256_of(data_path),
-        "unit": "元",
-        "multiplier": 1,
-        "labels": {"农村居民人均可支配收入": "rural_disposable_income_per_capita"},
-        "caveats": ["MADE UP for tests."],
-    }
-
-
-def write_table(raw_dir: Path, source_id: str, content: str | bytes, **sidecar_fields) -> Path:
-    """Write a made-up CSV and a sidecar with its correct sha256; sidecar fields override the defaults. Returns the sidecar path."""
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    data_path = raw_dir / f"{source_id}.csv"
-    if isinstance(content, str):
-        data_path.write_text(content, encoding=sidecar_fields.get("encoding", "utf-8"))
-    else:
-        data_path.write_bytes(content)
-    fields = made_up_sidecar_fields(source_id, data_path)
-    fields["encoding"] = "utf-8"
-    fields["layout"] = {
-        "kind": "long",
-        "region_column": "地区",
-        "year_column": "年份",
-        "label_column": "指标",
-        "value_column": "数值",
-    }
-    fields.update(sidecar_fields)
-    sidecar_path = raw_dir / f"{source_id}.meta.yaml"
-    sidecar_path.write_text(yaml.safe_dump(fields, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return sidecar_path
 
 
 @pytest.fixture
@@ -92,7 +43,7 @@ def table_writer():
 def district_fixture_warehouse(tmp_path_factory) -> Path:
     """One warehouse folder (and its releases) built by the real job from the fixture tables plus the made-up
     district table; shared read-only by the documentation and report tests, so the job runs once for both."""
-    from tests.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
+    from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
 
     root = tmp_path_factory.mktemp("district_fixture_build")
     raw_dir = root / "raw"

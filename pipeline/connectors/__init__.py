@@ -1,5 +1,5 @@
 """Source connectors: fetch new editions from official publishers into immutable raw/ snapshots with sidecars."""
 
-from pipeline.connectors.fetch import FetchReport, fetch_all, fetch_check_result
+from pipeline.connectors.fetch import FetchReport, fetch_all
 
-__all__ = ["FetchReport", "fetch_all", "fetch_check_result"]
+__all__ = ["FetchReport", "fetch_all"]

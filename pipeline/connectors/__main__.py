@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pipeline.connectors.config import load_connectors_config
 from pipeline.connectors.fetch import fetch_all
-from pipeline.errors import InputError
-from pipeline.resources import default_project_paths
+from pipeline.core.errors import InputError
+from pipeline.core.paths import folders_from_environment
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"connectors configuration is invalid:\n{error}", file=sys.stderr)
         return 2
-    raw_dir = arguments.raw_dir or default_project_paths().raw_path
+    raw_dir = arguments.raw_dir or folders_from_environment().raw_path
     if not config.enabled_sources:
         print(f"no connectors enabled in {config.path}; nothing fetched (see docs/source_connectors.md)")
         return 0

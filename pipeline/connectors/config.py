@@ -8,8 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import InputError, InputProblem
-from pipeline.resources import PROJECT_ROOT
+from pipeline.core.errors import InputError, InputProblem
+from pipeline.core.paths import PROJECT_ROOT
 
 DEFAULT_CONFIG_PATH = PROJECT_ROOT / "connectors.yaml"
 CONFIG_ENVIRONMENT_VARIABLE = "PIPELINE_CONNECTORS_CONFIG"

@@ -9,8 +9,6 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import dagster as dg
-
 from pipeline.connectors.config import ConnectorsConfig, HttpSettings, SourceConfig
 from pipeline.connectors.http import FetchError, MalformedResponse
 from pipeline.connectors.nbs import NbsQueryConnector
@@ -98,30 +96,6 @@ def fetch_source(source: SourceConfig, http: HttpSettings, raw_dir: Path, now: d
         )
     return FetchReport(
         source.key, "new_snapshot", f"stored raw/{source.key}/{outcome.source_id}.csv", outcome.source_id, url
-    )
-
-
-def fetch_check_result(report: FetchReport, asset_key=None, check_name: str | None = None) -> dg.AssetCheckResult:
-    """A Dagster asset-check result for one source's fetch: WARN severity, so a source being down never blocks a run."""
-    return dg.AssetCheckResult(
-        asset_key=asset_key,
-        check_name=check_name,
-        passed=report.passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=f"{report.source}: {report.status}: {report.message}",
-        metadata={key: value for key, value in report.as_dict().items() if value is not None},
-    )
-
-
-def fetch_status_result(reports: list[dict]) -> dg.AssetCheckResult:
-    """One WARN-severity check result for the latest fetch: failed when any source could not be fetched or read."""
-    warned = [report for report in reports if report.get("status") == "warn"]
-    description = "\n".join(f"{report['source']}: {report['message']}" for report in warned)
-    return dg.AssetCheckResult(
-        passed=not warned,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=description or f"{len(reports)} source(s) fetched without warnings",
-        metadata={"reports": dg.MetadataValue.json(reports), "warnings": len(warned)},
     )
 
 

@@ -35,7 +35,8 @@ class NbsQueryConnector:
         if dbcode == "fsnd" and not region_code:
             raise MalformedResponse("a provincial (fsnd) query needs region_code, e.g. 440000")
         period = str(settings.get("period", DEFAULT_PERIOD))
-        answers, rows, labels, unpublished, query_urls = [], [], {}, 0, []
+        answers, rows, unpublished, query_urls = [], [], 0, []
+        labels: dict[str, str] = {}  # printed label → indicator code
         for number, indicator_code in enumerate(indicators):
             if number:
                 self.sleep(self.http.pause_seconds)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.errors import InputError
-from pipeline.metadata import load_units, region_name_lookup
-from pipeline.reader import read_source_table
-from pipeline.sidecar import SIDECAR_FIELDS, SIDECAR_SUFFIX, load_sidecar
+from pipeline.core.errors import InputError
+from pipeline.core.metadata import load_units, region_name_lookup
+from pipeline.ingest.reader import read_source_table
+from pipeline.ingest.sidecar import SIDECAR_FIELDS, SIDECAR_SUFFIX, load_sidecar
 
 TABLE_COLUMNS = ["地区", "年份", "指标", "数值", "单位"]
 LONG_LAYOUT = {

@@ -6,10 +6,10 @@ import datetime as dt
 import re
 from html.parser import HTMLParser
 
-from pipeline.cells import normalise_text, parse_year
 from pipeline.connectors.config import HttpSettings, SourceConfig
 from pipeline.connectors.http import MalformedResponse, fetch_url
 from pipeline.connectors.snapshots import TableSnapshot
+from pipeline.ingest.cells import normalise_text, parse_year
 
 YEARBOOK_PUBLISHER = "广州市统计局、国家统计局广州调查队"
 CHARSET_PATTERN = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_-]+)""", re.IGNORECASE)

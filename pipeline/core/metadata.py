@@ -1,0 +1,170 @@
+"""Loaders for the metadata kept as data files in pipeline/metadata: regions, aliases, units, indicators, boundary changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from pipeline.core.paths import PACKAGE_METADATA_DIR
+
+REGION_COLUMNS = [
+    "region_code",
+    "name_zh",
+    "name_en",
+    "level",
+    "parent_code",
+    "district_group",
+    "typical_county",
+    "paired_city",
+]
+CATALOG_COLUMNS = [
+    "indicator_code",
+    "name_zh",
+    "name_en",
+    "unit",
+    "kind",
+    "derivation",
+    "definition",
+    "formula",
+    "inputs",
+    "direction",
+    "valid_min",
+    "valid_max",
+    "caveats",
+    "multiplier",
+    "aggregation",
+    "weights",
+    "dispersion",
+    "paired_ratio",
+]
+TARGET_COLUMNS = [
+    "target_code",
+    "indicator_code",
+    "region_code",
+    "scope",
+    "kind",
+    "target_value",
+    "unit",
+    "direction",
+    "reference_year",
+    "deadline_year",
+    "statement",
+    "source_id",
+    "reference",
+    "caveats",
+]
+
+
+def load_regions(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
+    """The region dimension (GB/T 2260 codes, `CN` for China) as a frame with string codes."""
+    regions = pd.read_csv(metadata_dir / "regions.csv", dtype=str, keep_default_na=False)
+    for flag in ("typical_county", "paired_city"):
+        regions[flag] = regions[flag].str.lower().eq("true")
+    for optional in ("parent_code", "district_group"):
+        regions[optional] = regions[optional].replace("", None)
+    return regions[REGION_COLUMNS]
+
+
+def load_region_aliases(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
+    """Printed region names other than the official name, mapped to today's region code."""
+    return pd.read_csv(metadata_dir / "region_aliases.csv", dtype=str, keep_default_na=False)
+
+
+def region_name_lookup(metadata_dir: Path = PACKAGE_METADATA_DIR) -> dict[str, str]:
+    """Every printed name a region may appear under (official names and aliases) → region code."""
+    regions = load_regions(metadata_dir)
+    lookup = dict(zip(regions["name_zh"], regions["region_code"], strict=True))
+    aliases = load_region_aliases(metadata_dir)
+    lookup.update(zip(aliases["alias"], aliases["region_code"], strict=True))
+    return lookup
+
+
+def load_units(metadata_dir: Path = PACKAGE_METADATA_DIR) -> dict[str, tuple[str, float]]:
+    """Printed unit (元, 万元, 亿元, %, …) → (canonical unit, multiplier into it)."""
+    units = pd.read_csv(metadata_dir / "units.csv", dtype=str, keep_default_na=False)
+    return {row.printed_unit: (row.unit, float(row.multiplier)) for row in units.itertuples(index=False)}
+
+
+def load_indicator_catalog(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
+    """The indicator catalogue (indicators.yaml) as a frame, one row per indicator code."""
+    entries = yaml.safe_load((metadata_dir / "indicators.yaml").read_text(encoding="utf-8"))
+    catalog = pd.DataFrame(entries)
+    for column in CATALOG_COLUMNS:
+        if column not in catalog:
+            catalog[column] = None
+    for list_column in ("inputs", "weights"):
+        catalog[list_column] = catalog[list_column].map(joined_codes)
+    for text_column in ("derivation", "formula", "direction", "caveats", "aggregation"):
+        catalog[text_column] = catalog[text_column].fillna("").astype(str)
+    for bound in ("valid_min", "valid_max"):
+        catalog[bound] = pd.to_numeric(catalog[bound], errors="raise").astype("float64")
+    catalog["multiplier"] = pd.to_numeric(catalog["multiplier"], errors="raise").fillna(1.0).astype("float64")
+    for flag in ("dispersion", "paired_ratio"):
+        catalog[flag] = catalog[flag].map(lambda value: value is True).astype(bool)
+    return catalog[CATALOG_COLUMNS]
+
+
+def joined_codes(value) -> str:
+    """A YAML list of indicator codes as one ';'-separated string ('' when absent)."""
+    if isinstance(value, list):
+        return ";".join(str(item) for item in value)
+    return value if isinstance(value, str) else ""
+
+
+def load_targets(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
+    """The programme targets and benchmarks (targets.yaml) as a frame, one row per target."""
+    entries = yaml.safe_load((metadata_dir / "targets.yaml").read_text(encoding="utf-8")) or []
+    targets = pd.DataFrame(entries, columns=TARGET_COLUMNS)
+    for text_column in ("region_code", "scope", "kind", "statement", "source_id", "reference", "caveats"):
+        targets[text_column] = targets[text_column].fillna("").astype(str)
+    targets["target_value"] = pd.to_numeric(targets["target_value"], errors="raise").astype("float64")
+    for year_column in ("reference_year", "deadline_year"):
+        targets[year_column] = pd.to_numeric(targets[year_column], errors="raise").astype("Int64")
+    return targets
+
+
+@lru_cache(maxsize=1)
+def default_units() -> dict[str, tuple[str, float]]:
+    """The units table of the package, cached."""
+    return load_units()
+
+
+BOUNDARY_CHANGES_FILE = PACKAGE_METADATA_DIR / "boundary_changes.csv"
+
+
+@dataclass(frozen=True)
+class BoundaryChange:
+    """A former region: renamed (same territory) or merged into another region in a given year."""
+
+    old_code: str
+    old_name: str
+    new_code: str
+    new_name: str
+    change: str
+    year: int
+    note: str
+
+
+def default_indicator_catalog(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
+    """A metadata folder's indicator catalogue, parsed once per version of indicators.yaml (YAML parsing is slow)."""
+    path = metadata_dir / "indicators.yaml"
+    return cached_indicator_catalog(str(metadata_dir), path.stat().st_mtime_ns, path.stat().st_size)
+
+
+@lru_cache(maxsize=4)
+def cached_indicator_catalog(metadata_dir: str, modified: int, size: int) -> pd.DataFrame:
+    """The indicator catalogue for one version (modification time and size) of a folder's indicators.yaml."""
+    return load_indicator_catalog(Path(metadata_dir))
+
+
+def load_boundary_changes(path: Path = BOUNDARY_CHANGES_FILE) -> list[BoundaryChange]:
+    """The crosswalk of former regions (pipeline/metadata/boundary_changes.csv)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return [
+        BoundaryChange(row.old_code, row.old_name, row.new_code, row.new_name, row.change, int(row.year), row.note)
+        for row in frame.itertuples(index=False)
+    ]

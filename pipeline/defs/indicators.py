@@ -1,0 +1,128 @@
+"""Asset group indicators: derived and preferred values, group aggregates, paired-city ratios and their checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from pipeline.core.metadata import load_indicator_catalog
+from pipeline.defs.validate import known_codes_schema_check, schema_check_result
+from pipeline.indicators.aggregates import PAIRING_REFERENCE_REGION, aggregate_groups, pair_ratios, region_groups
+from pipeline.indicators.derive import indicator_table
+from pipeline.indicators.preferred import (
+    indicator_values,
+)
+from pipeline.indicators.reconcile import reconcile_ratio
+from pipeline.validate.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema
+
+GROUP = "indicators"
+
+
+@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
+def indicators(
+    observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+) -> pd.DataFrame:
+    """Derived indicators for every region-year whose inputs exist, and published values carried as published."""
+    return indicator_table(observations, sources, indicator_catalog, regions)
+
+
+@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources")})
+def preferred_values(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
+    """One value per indicator, region and year: derived here if possible, else the preferred published figure."""
+    return indicator_values(observations, sources, indicators)
+
+
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+def group_aggregates(
+    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+) -> pd.DataFrame:
+    """Indicator values of the 一区一策 district groups and the typical counties, where every member has a value."""
+    return aggregate_groups(preferred_values, region_groups(regions), indicator_catalog)
+
+
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+def paired_city_ratios(
+    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+) -> pd.DataFrame:
+    """Guangzhou's value divided by each paired city's, for every indicator and year both have."""
+    values = preferred_values
+    paired = list(regions.loc[regions["paired_city"].astype(bool), "region_code"])
+    codes = list(indicator_catalog.loc[indicator_catalog["paired_ratio"].astype(bool), "indicator_code"])
+    return pair_ratios(values, PAIRING_REFERENCE_REGION, paired, codes)
+
+
+def ratio_reconciliation_check(
+    indicator_code: str, numerator: str, denominator: str, multiplier: float = 1.0
+) -> dg.AssetChecksDefinition:
+    """A blocking check that derived and published values of one ratio indicator agree within rounding."""
+
+    @dg.asset_check(
+        name=f"{indicator_code}_reconciles",
+        asset="indicators",
+        blocking=True,
+        additional_ins={"observations": dg.AssetIn("observations"), "sources": dg.AssetIn("sources")},
+        description=f"Derived {indicator_code} equals the published figure wherever both exist, within the rounding of the printed figures.",
+    )
+    def check(indicators: pd.DataFrame, observations: pd.DataFrame, sources: pd.DataFrame) -> dg.AssetCheckResult:
+        compared = reconcile_ratio(observations, sources, indicator_code, numerator, denominator, multiplier)
+        mismatches = compared[~compared["reconciles"].astype(bool)]
+        records = [
+            {key: (value.item() if hasattr(value, "item") else value) for key, value in record.items()}
+            for record in compared.to_dict("records")
+        ]
+        description = "\n".join(
+            f"{row.region_code} {row.year}: derived {row.derived:.4f} [{row.derived_low:.4f}, {row.derived_high:.4f}] from {row.derived_sources} "
+            f"does not match published {row.published} [{row.published_low:.4f}, {row.published_high:.4f}) from {row.published_source}"
+            for row in mismatches.itertuples(index=False)
+        )
+        return dg.AssetCheckResult(
+            passed=mismatches.empty,
+            description=description or f"{len(compared)} published figure(s) reconciled",
+            metadata={
+                "compared": len(compared),
+                "mismatches": len(mismatches),
+                "comparisons": dg.MetadataValue.json(records),
+            },
+        )
+
+    return check
+
+
+def ratio_reconciliation_checks(metadata_dir: Path) -> list[dg.AssetChecksDefinition]:
+    """One reconciliation check per ratio indicator in the metadata folder's catalogue."""
+    catalog = load_indicator_catalog(metadata_dir)
+    ratios = catalog[(catalog["kind"] == "derived") & (catalog["derivation"] == "ratio")]
+    return [
+        ratio_reconciliation_check(entry.indicator_code, *entry.inputs.split(";"), entry.multiplier)
+        for entry in ratios.itertuples(index=False)
+    ]
+
+
+@dg.asset_check(
+    asset=indicators,
+    blocking=True,
+    additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+)
+def indicators_schema(
+    indicators: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
+) -> dg.AssetCheckResult:
+    """Indicators have known codes, one value per method, and plausible values (ratios between 1 and 10)."""
+    return schema_check_result(
+        indicator_schema(list(regions["region_code"]), indicator_catalog), indicators, "indicators"
+    )
+
+
+group_aggregates_schema = known_codes_schema_check(
+    "group_aggregates",
+    GroupAggregateSchema,
+    ["parent_region_code"],
+    "Group aggregates have known codes, a sum or weighted-mean rule, and group codes scoped by their parent.",
+)
+paired_city_ratios_schema = known_codes_schema_check(
+    "paired_city_ratios",
+    PairedCityRatioSchema,
+    ["reference_region_code", "region_code"],
+    "Paired-city ratios have known codes and regions and positive values.",
+)

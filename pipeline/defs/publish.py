@@ -1,0 +1,188 @@
+"""Asset group publish: write–audit–publish of warehouse and release, coverage, documents, charts and the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import dagster as dg
+import pandas as pd
+
+from pipeline.defs.ingest import METADATA_FILES
+from pipeline.defs.resources import ProjectPaths
+from pipeline.publish.documents.card import dataset_card as card_text
+from pipeline.publish.documents.charts import (
+    CJK_FONT_FAMILY,
+    chart_png,
+    district_urbanisation_figure,
+    income_ratio_figure,
+    paired_city_figure,
+    png_data_uri,
+)
+from pipeline.publish.documents.coverage import coverage_table, largest_gaps
+from pipeline.publish.documents.dictionary import data_dictionary as dictionary_table
+from pipeline.publish.documents.dictionary import dictionary_markdown
+from pipeline.publish.documents.report import report_html
+from pipeline.publish.publication import publish_tables
+from pipeline.publish.registry import (
+    PUBLISHED_TABLES,
+    RELEASE_FILES,
+    RELEASE_MODELS,
+    RELEASE_PRIMARY_KEYS,
+    TABLE_MODELS,
+)
+from pipeline.publish.release.write import PACKAGE_TITLE, file_bytes
+from pipeline.validate.schemas import CoverageSchema
+
+GROUP = "publish"
+
+
+@dg.asset(group_name=GROUP)
+def coverage(observations: pd.DataFrame, regions: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """How many regions of each level have a value for each indicator and year, with the largest gaps listed."""
+    table = CoverageSchema.validate(coverage_table(observations, regions), lazy=True)
+    gaps = largest_gaps(table)
+    return dg.Output(
+        table,
+        metadata={
+            "rows": len(table),
+            "indicators": int(table["indicator_code"].nunique()),
+            "largest_gaps": dg.MetadataValue.md(gaps.drop(columns="missing_regions").to_markdown(index=False)),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP)
+def income_ratio_chart(indicators: pd.DataFrame, regions: pd.DataFrame) -> dg.Output[bytes]:
+    """PNG: urban–rural income ratio of Guangzhou, Guangdong and China by year, derived and published kept apart."""
+    png = chart_png(income_ratio_figure, indicators, regions)
+    return chart_output(png, "城乡居民收入比 urban–rural income ratio")
+
+
+@dg.asset(group_name=GROUP)
+def district_urbanisation_chart(
+    preferred_values: pd.DataFrame, regions: pd.DataFrame, dispersion: pd.DataFrame
+) -> dg.Output[bytes]:
+    """PNG: urbanisation rate of each Guangzhou district by year, and its coefficient of variation across districts."""
+    png = chart_png(district_urbanisation_figure, preferred_values, regions, dispersion)
+    return chart_output(png, "广州各区城镇化率 Guangzhou district urbanisation")
+
+
+@dg.asset(group_name=GROUP)
+def paired_city_chart(
+    paired_city_ratios: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
+) -> dg.Output[bytes]:
+    """PNG: Guangzhou ÷ each paired city (梅州 湛江 清远 肇庆), one panel per indicator."""
+    png = chart_png(paired_city_figure, paired_city_ratios, regions, indicator_catalog)
+    return chart_output(png, "广州与对口城市之比 paired cities")
+
+
+def chart_output(png: bytes, title: str) -> dg.Output[bytes]:
+    """The PNG as the asset value, shown in the Dagster UI as a Markdown image (a base64 data URI)."""
+    return dg.Output(
+        png,
+        metadata={
+            "preview": dg.MetadataValue.md(f"![{title}]({png_data_uri(png)})"),
+            "bytes": len(png),
+            "sha256": hashlib.sha256(png).hexdigest(),
+            "font": CJK_FONT_FAMILY,
+        },
+    )
+
+
+@dg.asset(group_name=GROUP)
+def report(
+    indicators: pd.DataFrame,
+    regions: pd.DataFrame,
+    indicator_catalog: pd.DataFrame,
+    dispersion: pd.DataFrame,
+    coverage: pd.DataFrame,
+    income_ratio_chart: bytes,
+    district_urbanisation_chart: bytes,
+    paired_city_chart: bytes,
+) -> str:
+    """The release's report.html: key indicators with year, method and flags, the charts, coverage, how to cite."""
+    charts = {
+        "income_ratio_chart": income_ratio_chart,
+        "district_urbanisation_chart": district_urbanisation_chart,
+        "paired_city_chart": paired_city_chart,
+    }
+    return report_html(indicators, regions, indicator_catalog, dispersion, coverage, charts)
+
+
+CARD_INPUTS = {name: dg.AssetIn(name) for name in [*PUBLISHED_TABLES, "coverage"]}
+
+
+@dg.asset(group_name=GROUP, deps=[METADATA_FILES])
+def data_dictionary(project_paths: ProjectPaths) -> pd.DataFrame:
+    """Every column of every release table: type, nullability, key, unit and meaning in Chinese and English."""
+    return dictionary_table(RELEASE_MODELS, RELEASE_PRIMARY_KEYS, project_paths.metadata_path)
+
+
+@dg.asset(group_name=GROUP)
+def data_dictionary_markdown(data_dictionary: pd.DataFrame, project_paths: ProjectPaths) -> str:
+    """The data dictionary as Markdown, one section per table."""
+    return dictionary_markdown(data_dictionary, RELEASE_MODELS, project_paths.metadata_path)
+
+
+@dg.asset(group_name=GROUP, ins=CARD_INPUTS)
+def dataset_card(**tables: pd.DataFrame) -> str:
+    """The release's README.md: what it is, files, coverage, sources and licences, how to cite, caveats, changes."""
+    published = {name: tables[name] for name in PUBLISHED_TABLES}
+    return card_text(published, tables["coverage"], TABLE_MODELS, PACKAGE_TITLE)
+
+
+PUBLICATION_INPUTS = {name: dg.AssetIn(name) for name in dict.fromkeys([*PUBLISHED_TABLES, *RELEASE_FILES.values()])}
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            "warehouse",
+            group_name=GROUP,
+            deps=list(PUBLICATION_INPUTS),
+            description="The DuckDB warehouse analysts open read-only: built in a staging file, audited, then swapped in atomically.",
+        ),
+        dg.AssetSpec(
+            "release",
+            group_name=GROUP,
+            deps=list(PUBLICATION_INPUTS),
+            description="A write-once versioned release (Parquet, CHANGES.md, datapackage.json), cut only when the content changed.",
+        ),
+    ],
+    ins=PUBLICATION_INPUTS,
+    can_subset=True,  # an incremental run may select one of the two; both are always published together
+)
+def publication(context, project_paths: ProjectPaths, **inputs):
+    """Stage and audit the warehouse and the release, then publish both; on any failure nothing changes."""
+    tables = {name: inputs[name] for name in PUBLISHED_TABLES}
+    extra_files = {file_name: file_bytes(inputs[asset_name]) for file_name, asset_name in RELEASE_FILES.items()}
+    outcome = publish_tables(tables, extra_files, project_paths, dt.datetime.now(dt.UTC).date())
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    if "warehouse" in selected:
+        yield dg.MaterializeResult(
+            asset_key="warehouse",
+            metadata={
+                "path": str(project_paths.warehouse_file),
+                "release_version": outcome.version,
+                "content_hash": outcome.content_hash,
+                "swapped": outcome.warehouse_swapped,
+                **{f"rows_{name}": count for name, count in outcome.row_counts.items()},
+            },
+        )
+    summary = (
+        f"new release {outcome.version} (previous: {outcome.previous_version or 'none'})"
+        if outcome.changed
+        else f"no change: content identical to release {outcome.version}"
+    )
+    if "release" in selected:
+        yield dg.MaterializeResult(
+            asset_key="release",
+            metadata={
+                "version": outcome.version,
+                "changed": outcome.changed,
+                "summary": summary,
+                "path": str(outcome.release_path),
+                "content_hash": outcome.content_hash,
+            },
+        )

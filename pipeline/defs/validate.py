@@ -1,0 +1,135 @@
+"""Asset group validate: the observations table and pandera schemas run as blocking asset checks."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+import pandera.pandas as pa
+
+from pipeline.defs.resources import ProjectPaths
+from pipeline.validate.failures import describe_failure, schema_failures, schema_for_frame
+from pipeline.validate.observations import (
+    additive_indicator_codes,
+    describe_excess,
+    ordered_observations,
+    parts_exceeding_totals,
+)
+from pipeline.validate.schemas import (
+    IndicatorCatalogSchema,
+    RegionSchema,
+    SourceSchema,
+    StagedObservationSchema,
+    observation_schema,
+    with_known_codes,
+)
+
+GROUP = "validate"
+MAX_LISTED_FAILURES = 50
+
+
+@dg.asset(group_name=GROUP)
+def observations(staged_observations: pd.DataFrame) -> pd.DataFrame:
+    """Staged observations in a stable order, the table that validation guards and the warehouse publishes."""
+    return ordered_observations(staged_observations)
+
+
+def schema_check_result(schema, frame: pd.DataFrame, table: str) -> dg.AssetCheckResult:
+    """Validate lazily; pass, or fail with every failing row (file, row, column, rule) in the metadata.
+
+    inplace=True: pandera would otherwise copy the whole frame first; its only in-place change is the dtype
+    coercion the schema declares, which leaves frames of the published dtypes as they are.
+    """
+    schema = schema_for_frame(schema, frame)
+    try:
+        schema.validate(frame, lazy=True, inplace=True)
+    except pa.errors.SchemaErrors as errors:
+        failures = schema_failures(errors, frame, table)
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="\n".join(describe_failure(record) for record in failures[:MAX_LISTED_FAILURES]),
+            metadata={
+                "failure_count": len(failures),
+                "failures": dg.MetadataValue.json(failures[:MAX_LISTED_FAILURES]),
+                "rows_checked": len(frame),
+            },
+        )
+    return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(frame)})
+
+
+def known_codes_schema_check(
+    table: str, model: type[pa.DataFrameModel], region_columns: list[str], description: str
+) -> dg.AssetChecksDefinition:
+    """A blocking check `<table>_schema`: the table's pandera model, with region and indicator codes that must exist."""
+    # Dagster passes the checked asset to the one parameter not named in additional_ins (here `frame`).
+
+    @dg.asset_check(
+        name=f"{table}_schema",
+        asset=table,
+        blocking=True,
+        additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+        description=description,
+    )
+    def check(frame: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame) -> dg.AssetCheckResult:
+        schema = with_known_codes(model, region_columns, list(regions["region_code"]), indicator_catalog)
+        return schema_check_result(schema, frame, table)
+
+    return check
+
+
+def schema_check(table: str, model: type[pa.DataFrameModel], description: str) -> dg.AssetChecksDefinition:
+    """A blocking check `<table>_schema`: the table's pandera model, failing rows in the metadata."""
+
+    @dg.asset_check(name=f"{table}_schema", asset=table, blocking=True, description=description)
+    def check(frame: pd.DataFrame) -> dg.AssetCheckResult:
+        return schema_check_result(model, frame, table)
+
+    return check
+
+
+regions_schema = schema_check(
+    "regions", RegionSchema, "Region codes are unique and well-formed, with known levels and district groups."
+)
+indicator_catalog_schema = schema_check(
+    "indicator_catalog", IndicatorCatalogSchema, "Every catalogue entry has names, unit, definition and a valid code."
+)
+sources_schema = schema_check("sources", SourceSchema, "Every raw table has complete provenance with a sha256.")
+staged_observations_schema = schema_check(
+    "staged_observations",
+    StagedObservationSchema,
+    "Staged observations have the tidy shape with lineage, and missing values carry a status.",
+)
+
+
+@dg.asset_check(
+    asset=observations,
+    blocking=True,
+    additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
+)
+def observations_schema(
+    observations: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
+) -> dg.AssetCheckResult:
+    """Observations are unique per region, year, indicator and source, with known codes, units and plausible values."""
+    schema = observation_schema(list(regions["region_code"]), indicator_catalog)
+    return schema_check_result(schema, observations, "observations")
+
+
+@dg.asset_check(asset=observations, blocking=True, additional_ins={"regions": dg.AssetIn("regions")})
+def observations_parts_within_totals(
+    observations: pd.DataFrame, regions: pd.DataFrame, project_paths: ProjectPaths
+) -> dg.AssetCheckResult:
+    """For additive indicators, the districts a table prints do not add up to more than the city total it prints."""
+    excesses = parts_exceeding_totals(
+        observations, regions, additive_indicator_codes(project_paths.metadata_path / "indicators.yaml")
+    )
+    if excesses:
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="\n".join(describe_excess(record) for record in excesses[:MAX_LISTED_FAILURES]),
+            metadata={
+                "failure_count": len(excesses),
+                "failures": dg.MetadataValue.json(excesses[:MAX_LISTED_FAILURES]),
+            },
+        )
+    return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(observations)})

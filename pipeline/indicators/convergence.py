@@ -1,0 +1,305 @@
+"""β-convergence: OLS slope of annualised log growth on log initial level, longest and rolling windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.core.arrays import labels_at, run_bounds
+from pipeline.core.frames import empty_frame
+from pipeline.indicators.derive import BREAK_FLAG
+from pipeline.indicators.grouped import Placement
+from pipeline.validate.schemas import MINIMUM_UNITS
+
+ROLLING_WINDOW_YEARS = 5
+# Window kinds, by position: a fit's kind is an index into this list (longest sorts before rolling).
+WINDOW_KINDS = ["longest", "rolling_5_year", "longest;rolling_5_year"]
+LONGEST, ROLLING, LONGEST_AND_ROLLING = 0, 1, 2
+CONVERGENCE_COLUMNS = [
+    "indicator_code",
+    "parent_region_code",
+    "unit_level",
+    "start_year",
+    "end_year",
+    "beta",
+    "intercept",
+    "r_squared",
+    "n_units",
+    "window_kind",
+]
+CONVERGENCE_DTYPES = {
+    "indicator_code": "str",
+    "parent_region_code": "str",
+    "unit_level": "str",
+    "start_year": "int64",
+    "end_year": "int64",
+    "beta": "float64",
+    "intercept": "float64",
+    "r_squared": "float64",
+    "n_units": "int64",
+    "window_kind": "str",
+}
+
+
+def convergence_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
+    """β for every indicator flagged `dispersion`, parent and unit level: the longest window and rolling 5-year ones."""
+    codes = sorted(set(catalog.loc[catalog["dispersion"].astype(bool), "indicator_code"]))
+    panels = UnitPanels.of(values, units, codes)
+    if panels.group_count == 0:
+        return empty_frame(CONVERGENCE_DTYPES)
+    fits = panels.window_fits()
+    if fits["group"].size == 0:
+        return empty_frame(CONVERGENCE_DTYPES)
+    group = fits["group"]
+    placed = panels.placement
+    return pd.DataFrame(
+        {
+            "indicator_code": labels_at(list(placed.codes), panels.group_code[group]),
+            "parent_region_code": labels_at(list(placed.parent_codes), placed.set_parent[panels.group_set[group]]),
+            "unit_level": labels_at(list(placed.level_names), placed.set_level[panels.group_set[group]]),
+            "start_year": fits["start_year"],
+            "end_year": fits["end_year"],
+            "beta": fits["beta"],
+            "intercept": fits["intercept"],
+            "r_squared": fits["r_squared"],
+            "n_units": fits["n_units"],
+            "window_kind": labels_at(WINDOW_KINDS, fits["kind"]),
+        }
+    ).astype(CONVERGENCE_DTYPES)[CONVERGENCE_COLUMNS]
+
+
+@dataclass
+class UnitPanels:
+    """Every (indicator, unit set) panel at once: one row per (indicator, unit) series, one column per year.
+
+    `levels` and `breaks_before` are year × series matrices (NaN where there is no value; the number of `b` break
+    flags up to and including each year); `group` is each series' panel, numbered in the order of (indicator,
+    parent, unit level), whose series start at `group_start`; `group_code` and `group_set` are the panel's
+    indicator and unit set.
+    """
+
+    placement: Placement
+    levels: np.ndarray
+    breaks_before: np.ndarray
+    group: np.ndarray
+    group_start: np.ndarray
+    group_code: np.ndarray
+    group_set: np.ndarray
+
+    @property
+    def group_count(self) -> int:
+        """How many panels there are."""
+        return len(self.group_code)
+
+    @classmethod
+    def of(cls, values: pd.DataFrame, units: pd.DataFrame, codes: list[str]) -> UnitPanels:
+        """Place the codes' values in their regions' unit sets and lay each (indicator, unit) series out by year."""
+        placed = Placement.of(values, units, codes, codes)
+        unit_count, set_count = len(units), len(placed.set_parent)
+        series_key = placed.code[placed.row] * unit_count + placed.unit
+        present = np.flatnonzero(np.bincount(series_key, minlength=len(codes) * unit_count))
+        group_key = (present // unit_count) * set_count + placed.set_of_unit[present % unit_count]
+        # Series numbered panel by panel, so each panel's series are contiguous.
+        order = np.argsort(group_key, kind="stable")
+        position = np.zeros(len(codes) * unit_count, dtype="int64")
+        position[present[order]] = np.arange(len(present))
+        series = position[series_key]
+        years = placed.year_offset[placed.row]
+        levels = np.full((len(present), placed.year_span), np.nan)
+        levels[series, years] = placed.values[placed.row]
+        broken = np.zeros((len(present), placed.year_span), dtype="int32")
+        broken[series, years] = break_flags(values["status"])[placed.row]
+        group_keys, group = np.unique(group_key[order], return_inverse=True)
+        start, _ = run_bounds(group)
+        return cls(
+            placement=placed,
+            levels=np.ascontiguousarray(levels.T),
+            breaks_before=np.ascontiguousarray(np.cumsum(broken, axis=1).T),
+            group=group,
+            group_start=start,
+            group_code=group_keys // set_count,
+            group_set=group_keys % set_count,
+        )
+
+    def usable(self, start: int, end: int) -> np.ndarray:
+        """Series with positive values at both year offsets and no break flag after the start up to the end."""
+        with np.errstate(invalid="ignore"):
+            positive = (self.levels[start] > 0) & (self.levels[end] > 0)
+        return positive & (self.breaks_before[end] == self.breaks_before[start])
+
+    def window_fits(self) -> dict[str, np.ndarray]:
+        """β fits of every panel's longest window with ≥5 comparable units and of its rolling 5-year ones, in order."""
+        first_year = self.placement.first_year
+        offsets = np.flatnonzero(np.isfinite(self.levels).any(axis=1)).tolist()  # Python ints, as usable and fit take
+        best_length = np.full(self.group_count, -1)
+        best_end = np.full(self.group_count, -1)
+        best_start = np.full(self.group_count, -1)
+        fits = []
+        for position, start in enumerate(offsets):
+            for end in offsets[position + 1 :]:
+                usable = self.usable(start, end)
+                eligible = np.add.reduceat(usable, self.group_start, dtype="int64") >= MINIMUM_UNITS
+                length = end - start
+                better = eligible & ((length > best_length) | ((length == best_length) & (end > best_end)))
+                best_length[better], best_end[better], best_start[better] = length, end, start
+                if length == ROLLING_WINDOW_YEARS:
+                    fits.append(self.fit(start, end, usable & eligible[self.group], ROLLING))
+        chosen = np.flatnonzero(best_length >= 0)
+        for start, end in sorted(set(zip(best_start[chosen].tolist(), best_end[chosen].tolist(), strict=True))):
+            groups = np.zeros(self.group_count, dtype=bool)
+            groups[chosen[(best_start[chosen] == start) & (best_end[chosen] == end)]] = True
+            fits.append(self.fit(start, end, self.usable(start, end) & groups[self.group], LONGEST))
+        return combined_fits(fits, first_year)
+
+    def fit(self, start: int, end: int, rows: np.ndarray, kind: int) -> dict[str, np.ndarray]:
+        """OLS of ln(x_end / x_start) / (end − start) on ln(x_start) within each panel, over the given series."""
+        group = self.group[rows]
+        initial, final = self.levels[start, rows], self.levels[end, rows]
+        x = np.log(initial)
+        y = np.log(final / initial) / (end - start)
+        count = np.bincount(group, minlength=self.group_count)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_mean = np.bincount(group, weights=x, minlength=self.group_count) / count
+            y_mean = np.bincount(group, weights=y, minlength=self.group_count) / count
+            x_centred, y_centred = x - x_mean[group], y - y_mean[group]
+            spread = np.bincount(group, weights=x_centred**2, minlength=self.group_count)
+            beta = np.bincount(group, weights=x_centred * y_centred, minlength=self.group_count) / spread
+            intercept = y_mean - beta * x_mean
+            total = np.bincount(group, weights=y_centred**2, minlength=self.group_count)
+            residuals = (y - intercept[group] - beta[group] * x) ** 2
+            residual = np.bincount(group, weights=residuals, minlength=self.group_count)
+            r_squared = np.where(total > 0, np.clip(1.0 - residual / total, 0.0, 1.0), np.nan)
+        fitted = np.flatnonzero((count > 0) & (spread > 0))
+        return {
+            "group": fitted,
+            "start": np.full(len(fitted), start),
+            "end": np.full(len(fitted), end),
+            "kind": np.full(len(fitted), kind),
+            "beta": beta[fitted],
+            "intercept": intercept[fitted],
+            "r_squared": r_squared[fitted],
+            "n_units": count[fitted],
+        }
+
+
+def combined_fits(fits: list[dict[str, np.ndarray]], first_year: int) -> dict[str, np.ndarray]:
+    """The fits in panel, start and end order; a window both longest and rolling is one row of kind both."""
+    columns = {name: np.concatenate([fit[name] for fit in fits]) for name in fits[0]} if fits else {}
+    if not columns or len(columns["group"]) == 0:
+        return {"group": np.zeros(0, dtype="int64")}
+    order = np.lexsort((columns["kind"], columns["end"], columns["start"], columns["group"]))
+    columns = {name: column[order] for name, column in columns.items()}
+    window = np.stack([columns["group"], columns["start"], columns["end"]])
+    repeated = np.concatenate([[False], (window[:, 1:] == window[:, :-1]).all(axis=0)])
+    # The same panel and window as the row before: longest (sorted first) and rolling, one row.
+    both = np.flatnonzero(repeated) - 1
+    columns["kind"][both] = LONGEST_AND_ROLLING
+    columns = {name: column[~repeated] for name, column in columns.items()}
+    columns["start_year"] = columns.pop("start") + first_year
+    columns["end_year"] = columns.pop("end") + first_year
+    return columns
+
+
+def break_flags(statuses: pd.Series) -> np.ndarray:
+    """Whether each status carries the `b` (series break) flag, as integers."""
+    if isinstance(statuses.dtype, pd.CategoricalDtype):
+        # Once per distinct status; a missing status (code -1) carries no flag.
+        flagged = np.array([BREAK_FLAG in status for status in statuses.cat.categories], dtype="int64")
+        return np.append(flagged, 0)[statuses.cat.codes.to_numpy()]
+    array = pa.chunked_array(pa.array(statuses.fillna("").astype("str"), from_pandas=True))
+    return np.asarray(pc.match_substring(array, BREAK_FLAG).to_numpy(zero_copy_only=False), dtype="int64")
+
+
+class Panel:
+    """A series as a region × year matrix of values with a matching matrix of `b` break flags."""
+
+    def __init__(self, regions: np.ndarray, years: np.ndarray, levels: np.ndarray, breaks: np.ndarray):
+        self.regions, self.years, self.levels, self.breaks = regions, years, levels, breaks
+
+    @classmethod
+    def of(cls, series: pd.DataFrame) -> Panel:
+        """Build the panel of one indicator's series under one parent."""
+        levels = series.pivot_table(index="region_code", columns="year", values="value", aggfunc="first")
+        flags = series.assign(broken=series["status"].str.contains(BREAK_FLAG, regex=False))
+        breaks = flags.pivot_table(index="region_code", columns="year", values="broken", aggfunc="any")
+        breaks = breaks.reindex(index=levels.index, columns=levels.columns).fillna(False).astype(bool)
+        return cls(
+            levels.index.to_numpy(),
+            levels.columns.to_numpy(dtype="int64"),
+            levels.to_numpy(dtype="float64"),
+            breaks.to_numpy(dtype=bool),
+        )
+
+    def usable(self, start: int, end: int) -> np.ndarray:
+        """Units with positive values at start and end and no break flag in (start, end]."""
+        if start not in self.years or end not in self.years:
+            return np.zeros(len(self.regions), dtype=bool)
+        first = self.levels[:, self.years == start][:, 0]
+        last = self.levels[:, self.years == end][:, 0]
+        inside = (self.years > start) & (self.years <= end)
+        with np.errstate(invalid="ignore"):
+            positive = (first > 0) & (last > 0)
+        return positive & ~self.breaks[:, inside].any(axis=1)
+
+    def window(self, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """Initial and final values of the usable units."""
+        usable = self.usable(start, end)
+        first = self.levels[:, self.years == start][:, 0]
+        last = self.levels[:, self.years == end][:, 0]
+        return first[usable], last[usable]
+
+
+def convergence_windows(series: pd.DataFrame) -> list[tuple[int, int, str]]:
+    """The longest window with ≥5 comparable units, and every rolling 5-year window with ≥5, labelled."""
+    return panel_windows(Panel.of(series))
+
+
+def panel_windows(panel: Panel) -> list[tuple[int, int, str]]:
+    """Windows of a panel: the longest with ≥5 comparable units, and every rolling 5-year one with ≥5."""
+    years = sorted(int(year) for year in panel.years)
+    eligible = {
+        (start, end)
+        for position, start in enumerate(years)
+        for end in years[position + 1 :]
+        if panel.usable(start, end).sum() >= MINIMUM_UNITS
+    }
+    labels: dict[tuple[int, int], list[str]] = {}
+    if eligible:
+        longest = max(eligible, key=lambda window: (window[1] - window[0], window[1]))
+        labels.setdefault(longest, []).append("longest")
+    for window in sorted(eligible):
+        if window[1] - window[0] == ROLLING_WINDOW_YEARS:
+            labels.setdefault(window, []).append("rolling_5_year")
+    return [(start, end, ";".join(names)) for (start, end), names in sorted(labels.items())]
+
+
+def beta_convergence(series: pd.DataFrame, start: int, end: int) -> dict | None:
+    """OLS of ln(x_end / x_start) / (end − start) on ln(x_start); None when fewer than 5 units or no spread."""
+    return panel_beta(Panel.of(series), start, end)
+
+
+def panel_beta(panel: Panel, start: int, end: int) -> dict | None:
+    """β of one window of a panel, with intercept, r² and the number of units; None below 5 units."""
+    initial, final = panel.window(start, end)
+    if len(initial) < MINIMUM_UNITS:
+        return None
+    fit = ols_slope(np.log(initial), np.log(final / initial) / (end - start))
+    return None if fit is None else {**fit, "n_units": len(initial)}
+
+
+def ols_slope(x: np.ndarray, y: np.ndarray) -> dict | None:
+    """Slope, intercept and r² of y on x by ordinary least squares; r² is None when y does not vary."""
+    x_centred = x - x.mean()
+    spread = (x_centred**2).sum()
+    if spread <= 0:
+        return None
+    beta = float((x_centred * (y - y.mean())).sum() / spread)
+    intercept = float(y.mean() - beta * x.mean())
+    total = float(((y - y.mean()) ** 2).sum())
+    residual = float(((y - intercept - beta * x) ** 2).sum())
+    r_squared = None if total <= 0 else min(max(1.0 - residual / total, 0.0), 1.0)
+    return {"beta": beta, "intercept": intercept, "r_squared": r_squared}

@@ -1,0 +1,1 @@
+"""Ingest: raw tables kept as published and their sidecars → tidy staged observations with lineage (no Dagster here)."""

@@ -1,0 +1,77 @@
+"""Running the job in process and reporting what failed and why: the one runner of `make run` and `make nightly`."""
+
+from __future__ import annotations
+
+import sys
+
+import dagster as dg
+
+from pipeline.defs.automation import JOB_NAME
+
+
+def execute_job(
+    definitions: dg.Definitions,
+    instance: dg.DagsterInstance,
+    log_level: str,
+    asset_selection: list[dg.AssetKey] | None = None,
+    tags: dict[str, str] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """Run the build job in this process on the instance; failures are in the result, never raised."""
+    return definitions.resolve_job_def(JOB_NAME).execute_in_process(
+        instance=instance,
+        asset_selection=asset_selection,
+        raise_on_error=False,
+        tags=tags,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+
+
+def run_pipeline() -> int:
+    """Materialise every asset in the Dagster instance of DAGSTER_HOME; print what failed and why."""
+    from pipeline.definitions import build_definitions
+    from pipeline.defs.resources import default_project_paths
+
+    instance = dg.DagsterInstance.get()
+    result = execute_job(build_definitions(default_project_paths()), instance, log_level="CRITICAL")
+    for event in result.all_events:
+        if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key.path[-1] in ("warehouse", "release"):
+            metadata = event.step_materialization_data.materialization.metadata
+            summary = ", ".join(f"{key}={value.value}" for key, value in metadata.items())
+            print(f"{event.asset_key.to_user_string()}: {summary}")
+    if result.success:
+        print(f"run {result.run_id} succeeded")
+        return 0
+    return reported_failure(result, "nothing was published.")
+
+
+def reported_failure(result: dg.ExecuteInProcessResult, advice: str) -> int:
+    """Print that the run failed, with advice and a readable line per failed step or check; the exit code 1."""
+    print(f"run {result.run_id} FAILED; {advice}", file=sys.stderr)
+    for message in failure_messages(result.all_events):
+        print(message, file=sys.stderr)
+    return 1
+
+
+def failure_messages(events) -> list[str]:
+    """Readable lines for failed steps and failed blocking checks of a run."""
+    messages = []
+    for event in events:
+        if event.event_type_value == "STEP_FAILURE":
+            error = event.step_failure_data.error
+            cause = (
+                error.cause
+                if error and error.cls_name == "DagsterExecutionStepExecutionError" and error.cause
+                else error
+            )
+            if cause and cause.cls_name == "DagsterAssetCheckFailedError":
+                continue
+            messages.append(
+                f"step {event.step_key} failed: {cause.cls_name if cause else ''}\n{cause.message.strip() if cause else ''}"
+            )
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed:
+                messages.append(
+                    f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed:\n{evaluation.description or ''}"
+                )
+    return messages

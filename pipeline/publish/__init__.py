@@ -1,0 +1,1 @@
+"""Publish: the warehouse and the release, written, audited and published together (no Dagster here)."""

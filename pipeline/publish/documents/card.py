@@ -1,0 +1,176 @@
+"""The dataset card (the release README.md)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from pipeline.publish.documents.comments import model_description
+from pipeline.publish.release.write import RELEASE_VERSION_PLACEHOLDER
+
+if TYPE_CHECKING:
+    import pandera.pandas as pa
+
+
+STATUS_FLAGS = {
+    "b": ("口径断裂", "series break"),
+    "e": ("估计值", "estimated"),
+    "p": ("初步数", "provisional"),
+    "u": ("可靠性低", "low reliability"),
+    ":": ("无数据", "not available"),
+    "c": ("保密", "confidential"),
+}
+MAX_LISTED_FLAGGED = 30
+
+
+def dataset_card(
+    tables: dict[str, pd.DataFrame],
+    coverage: pd.DataFrame,
+    models: dict[str, type[pa.DataFrameModel]],
+    title: str,
+) -> str:
+    """The release's README.md: what it is, files, coverage, sources and licences, how to cite, caveats, changes."""
+    catalog = tables["indicator_catalog"].set_index("indicator_code")
+    lines = [
+        f"# {title}",
+        "",
+        f"Release `{RELEASE_VERSION_PLACEHOLDER}`. 城乡融合发展指标数据集（广州、广东，百县千镇万村高质量发展工程）.",
+        "",
+        "## What this is",
+        "",
+        "Official Chinese statistical tables (yearbooks, statistical communiqués, survey releases; where no official",
+        "copy could be read, news reports and compilations quoting them, marked in `sources.url_kind` and",
+        "`sources.authority`) transcribed as published, checked, and turned into urban–rural convergence",
+        "indicators for Guangzhou, its districts, Guangdong",
+        "and China: urban and rural income and consumption, urban–rural ratios, urbanisation, group aggregates for the",
+        "一区一策 district groups, Guangzhou ÷ paired-city ratios, dispersion across units and β-convergence.",
+        "Every figure keeps the raw table it came from (`source_id`, file, row, column). A gap stays a gap: nothing is",
+        "imputed or estimated here.",
+        "",
+        "## Files",
+        "",
+        "| file | rows | what it holds |",
+        "|---|---:|---|",
+    ]
+    for name, frame in tables.items():
+        lines.append(f"| `{name}.parquet` | {len(frame)} | {markdown_cell(model_description(models[name], ''))} |")
+    lines += [
+        f"| `coverage.csv` | {len(coverage)} | regions with a value out of regions at each level, per indicator and year |",
+        "| `dictionary.csv`, `dictionary.md` | | every column of every table: type, unit, meaning in Chinese and English |",
+        "| `report.html` | | one self-contained page: key indicators, the charts, coverage and how to cite (no network) |",
+        "| `chart_*.png` | | the charts: income ratios, Guangzhou district urbanisation and its CV, paired cities |",
+        "| `CHANGES.md` | | what changed against the previous release |",
+        "| `datapackage.json` | | Frictionless descriptor: sha256, bytes, rows and schema of every file |",
+        "",
+        "## Coverage",
+        "",
+        "Years with at least one value, by indicator and region level, and the share of the level's regions with a",
+        "value in the latest such year (from `coverage.csv`).",
+        "",
+        "| indicator | 指标 | level | years | latest year coverage |",
+        "|---|---|---|---|---:|",
+        *coverage_lines(coverage, catalog),
+        "",
+        "## Sources and licences",
+        "",
+        f"{len(tables['sources'])} raw tables. Each figure keeps its source's terms, as the sources state them below.",
+        "The `sources` table has the URL, edition, access date and sha256 of every raw table.",
+        "",
+        "| licence | raw tables | publishers |",
+        "|---|---:|---|",
+        *licence_lines(tables["sources"]),
+        "",
+        "## How to cite",
+        "",
+        "> Urban–rural convergence indicators for Guangzhou and Guangdong (百千万工程), release",
+        f"> {RELEASE_VERSION_PLACEHOLDER}. Compiled from the official sources listed in `sources.parquet`.",
+        "",
+        "Cite the release version: releases are write-once, so the same version always holds the same figures. Cite",
+        "the original publisher (see `sources`) for any figure you reproduce.",
+        "",
+        "## Caveats",
+        "",
+        *caveat_lines(tables, catalog),
+        "",
+        "## Changes",
+        "",
+        "`CHANGES.md` lists the rows added, removed and changed against the previous release, the largest value",
+        "changes and new or retired codes.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def coverage_lines(coverage: pd.DataFrame, catalog: pd.DataFrame) -> list[str]:
+    """Markdown rows: per indicator and level with values, the year span and the latest year's coverage."""
+    lines = [
+        f"| `{row['indicator_code']}` | {markdown_cell(row['name_zh'])} | {row['level']} | {row['years']} | {row['latest']} |"
+        for row in coverage_summary(coverage, catalog)
+    ]
+    return lines or ["| – | – | – | – | – |"]
+
+
+def coverage_summary(coverage: pd.DataFrame, catalog: pd.DataFrame) -> list[dict[str, str]]:
+    """Per indicator and level with values: Chinese name, year span and the latest year's regions with a value."""
+    present = coverage[coverage["regions_with_value"] > 0]
+    summary = []
+    for (indicator, level), rows in present.groupby(["indicator_code", "level"], sort=True):
+        latest = rows.sort_values("year").iloc[-1]
+        count = rows["year"].nunique()
+        summary.append(
+            {
+                "indicator_code": str(indicator),
+                "name_zh": str(catalog["name_zh"].get(indicator, "")),
+                "level": str(level),
+                "years": f"{rows['year'].min()}–{rows['year'].max()} ({count} year{'s' if count > 1 else ''})",
+                "latest": f"{latest['regions_with_value']}/{latest['regions_at_level']} in {latest['year']}",
+            }
+        )
+    return summary
+
+
+def licence_lines(sources: pd.DataFrame) -> list[str]:
+    """Markdown rows: each distinct licence text with how many raw tables carry it and their publishers."""
+    lines = []
+    for licence, rows in sources.groupby("licence", sort=True):
+        publishers = ", ".join(sorted(set(rows["publisher"])))
+        lines.append(f"| {markdown_cell(licence)} | {len(rows)} | {markdown_cell(publishers)} |")
+    return lines
+
+
+def caveat_lines(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame) -> list[str]:
+    """Caveat paragraphs: the 2013/2014 survey break, flagged figures (b, u, p, e) listed, catalogue caveats."""
+    observations = tables["observations"]
+    region_names = tables["regions"].set_index("region_code")["name_zh"]
+    lines = [
+        "- **Household survey reform (2013/2014).** Rural per-capita net income (纯收入, before the reform) and",
+        "  disposable income (可支配收入, integrated survey) are different series and are never joined here.",
+        "  Household consumption level (居民消费水平, national accounts) is not survey consumption expenditure.",
+        "- **Status flags** on observations and indicators: "
+        + "; ".join(f"`{flag}` {zh} {en}" for flag, (zh, en) in STATUS_FLAGS.items())
+        + ".",
+    ]
+    for flag in ("b", "u", "p", "e"):
+        flagged = observations[observations["status"].str.contains(flag, regex=False)]
+        zh, en = STATUS_FLAGS[flag]
+        if flagged.empty:
+            lines.append(f"- No observation is flagged `{flag}` ({en}, {zh}).")
+            continue
+        lines.append(f"- {len(flagged)} observation(s) flagged `{flag}` ({en}, {zh}):")
+        ordered = flagged.sort_values(["indicator_code", "region_code", "year", "source_id"])
+        for row in ordered.head(MAX_LISTED_FLAGGED).itertuples():
+            region = f"{region_names.get(row.region_code, '')} {row.region_code}".strip()
+            lines.append(f"  - `{row.indicator_code}` {region} {row.year} (source `{row.source_id}`)")
+        if len(flagged) > MAX_LISTED_FLAGGED:
+            lines.append(f"  - … and {len(flagged) - MAX_LISTED_FLAGGED} more (filter `observations` on `status`).")
+    lines += ["- **Indicator caveats** (from `indicator_catalog`):"]
+    for indicator, row in catalog.sort_index().iterrows():
+        if str(row["caveats"]).strip():
+            lines.append(f"  - `{indicator}` {row['name_zh']}: {' '.join(str(row['caveats']).split())}")
+    return lines
+
+
+def markdown_cell(text: str) -> str:
+    """Text safe inside a Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")

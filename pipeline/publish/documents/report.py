@@ -1,0 +1,247 @@
+"""report.html: one self-contained page with the key indicators, the charts, coverage and how to cite."""
+
+from __future__ import annotations
+
+import html
+
+import pandas as pd
+
+from pipeline.publish.documents.card import STATUS_FLAGS, coverage_summary
+from pipeline.publish.documents.charts import (
+    DISTRICT_UNIT_LEVEL,
+    GUANGZHOU,
+    INCOME_RATIO_INDICATOR,
+    INCOME_RATIO_REGIONS,
+    URBANISATION_INDICATOR,
+    png_data_uri,
+)
+from pipeline.publish.release.write import PACKAGE_TITLE, RELEASE_VERSION_PLACEHOLDER
+
+# Everything is inline: no script, no font, no request may leave the page (images are data: URIs).
+CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+METHOD_NAMES = {"derived": "推算 derived here", "published": "公布 published"}
+CHARTS = [  # (asset, release file, Chinese caption, English caption)
+    (
+        "income_ratio_chart",
+        "chart_income_ratio.png",
+        "城乡居民人均可支配收入比：广州、广东、全国。实线为本数据集推算，虚线为统计部门公布，红圈为有标记的数值。",
+        "Urban–rural income ratio of Guangzhou, Guangdong and China. Solid: derived here; dashed: published; "
+        "red ring: flagged value.",
+    ),
+    (
+        "district_urbanisation_chart",
+        "chart_district_urbanisation.png",
+        "广州各区常住人口城镇化率及其区际变异系数。",
+        "Urbanisation rate of Guangzhou's districts and its coefficient of variation across districts.",
+    ),
+    (
+        "paired_city_chart",
+        "chart_paired_cities.png",
+        "广州与对口城市（梅州、湛江、清远、肇庆）之比，按指标分面；1 表示持平。",
+        "Guangzhou ÷ each paired city (Meizhou, Zhanjiang, Qingyuan, Zhaoqing), one panel per indicator; 1 = parity.",
+    ),
+]
+STYLE = """
+body { font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; margin: 0 auto; max-width: 1100px;
+       padding: 1.5rem; color: #1d2733; line-height: 1.5; }
+h1 { font-size: 1.6rem; margin-bottom: 0.2rem; }
+h2 { font-size: 1.25rem; border-bottom: 1px solid #d0d7de; padding-bottom: 0.2rem; margin-top: 2rem; }
+table { border-collapse: collapse; width: 100%; font-size: 0.9rem; }
+th, td { border: 1px solid #d0d7de; padding: 0.3rem 0.5rem; text-align: left; vertical-align: top; }
+th { background: #f3f5f7; }
+td.number { text-align: right; font-variant-numeric: tabular-nums; }
+figure { margin: 1.5rem 0; }
+img { max-width: 100%; height: auto; border: 1px solid #e5e8eb; }
+figcaption { font-size: 0.9rem; color: #4a5562; }
+.flag { color: #c0392b; font-weight: bold; }
+.version { font-size: 1.05rem; }
+blockquote { border-left: 4px solid #d0d7de; margin: 0; padding: 0.3rem 1rem; background: #f8f9fa; }
+code { background: #f3f5f7; padding: 0 0.2rem; }
+"""
+
+
+def report_html(
+    indicators: pd.DataFrame,
+    regions: pd.DataFrame,
+    catalog: pd.DataFrame,
+    dispersion: pd.DataFrame,
+    coverage: pd.DataFrame,
+    charts: dict[str, bytes],
+) -> str:
+    """The whole page as one string; every text from the data is HTML-escaped."""
+    catalog_by_code = catalog.set_index("indicator_code")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="zh-CN">',
+        "<head>",
+        '<meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{escaped(PACKAGE_TITLE)} · {RELEASE_VERSION_PLACEHOLDER}</title>",
+        f"<style>{STYLE}</style>",
+        "</head>",
+        "<body>",
+        "<header>",
+        f"<h1>{escaped(PACKAGE_TITLE)}</h1>",
+        f'<p class="version">数据版本 Release <code id="release-version">{RELEASE_VERSION_PLACEHOLDER}</code></p>',
+        "<p>城乡融合发展指标（广州、广东，百县千镇万村高质量发展工程），由官方统计表格整理、核验并计算。"
+        "Official Chinese statistical tables transcribed as published, checked, and turned into urban–rural "
+        "convergence indicators. A gap stays a gap: nothing is imputed.</p>",
+        "</header>",
+        '<section id="key-indicators">',
+        "<h2>关键指标 Key indicators</h2>",
+        *income_ratio_section(indicators, regions, catalog_by_code),
+        *dispersion_section(dispersion, catalog_by_code),
+        "</section>",
+        '<section id="charts">',
+        "<h2>图表 Charts</h2>",
+        *chart_figures(charts),
+        "</section>",
+        '<section id="coverage">',
+        "<h2>数据覆盖 Coverage</h2>",
+        *coverage_section(coverage, catalog_by_code),
+        "</section>",
+        '<section id="cite">',
+        "<h2>如何引用 How to cite</h2>",
+        f"<blockquote>{escaped(PACKAGE_TITLE)}, release {RELEASE_VERSION_PLACEHOLDER}. "
+        "Compiled from the official sources listed in <code>sources.parquet</code>.</blockquote>",
+        "<p>请引用数据版本号：版本只写一次，同一版本永远对应同样的数字。复用某个数字时请同时引用原始发布机构（见 "
+        "<code>sources</code>）。Cite the release version: releases are write-once, so the same version always holds "
+        "the same figures. Cite the original publisher (see <code>sources</code>) for any figure you reproduce. "
+        "The release's <code>README.md</code> lists every file, the sources, their licences and the caveats; "
+        "<code>datapackage.json</code> holds each file's sha256.</p>",
+        "</section>",
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def income_ratio_section(indicators: pd.DataFrame, regions: pd.DataFrame, catalog: pd.DataFrame) -> list[str]:
+    """The latest income ratio of each charted region and method, with its year, flags and sources."""
+    rows = indicators[
+        (indicators["indicator_code"] == INCOME_RATIO_INDICATOR) & indicators["region_code"].isin(INCOME_RATIO_REGIONS)
+    ]
+    names = regions.set_index("region_code")
+    lines = [
+        f"<h3>{escaped(catalog_name(catalog, INCOME_RATIO_INDICATOR))}（最新年份）· latest year</h3>",
+        "<table>",
+        "<thead><tr><th>地区 region</th><th>年份 year</th><th>比值 ratio</th><th>方法 method</th>"
+        "<th>标记 flags</th><th>来源 sources</th></tr></thead>",
+        "<tbody>",
+    ]
+    for region_code in INCOME_RATIO_REGIONS:
+        for method in METHOD_NAMES:
+            series = rows[(rows["region_code"] == region_code) & (rows["method"] == method)]
+            if series.empty:
+                continue
+            latest = series.sort_values("year").iloc[-1]
+            region = f"{names['name_zh'].get(region_code, '')} {names['name_en'].get(region_code, '')} ({region_code})"
+            lines.append(
+                "<tr>"
+                f"<td>{escaped(region)}</td>"
+                f'<td class="number">{escaped(latest["year"])}</td>'
+                f'<td class="number">{latest["value"]:.3f}</td>'
+                f"<td>{escaped(METHOD_NAMES.get(method, method))}</td>"
+                f"<td>{flag_cell(latest['status'])}</td>"
+                f"<td>{escaped(str(latest['source_ids']).replace(';', '; '))}</td>"
+                "</tr>"
+            )
+    if len(lines) == 4:
+        lines.append('<tr><td colspan="6">本版本无数据 · no value in this release</td></tr>')
+    lines += [
+        "</tbody>",
+        "</table>",
+        "<p>推算值由城镇、农村居民人均可支配收入相除得到；公布值照原表抄录。两者并列，不相互替代。"
+        "Derived values divide urban by rural per-capita disposable income; published values are transcribed as "
+        "printed. Both are shown; neither replaces the other.</p>",
+    ]
+    return lines
+
+
+def dispersion_section(dispersion: pd.DataFrame, catalog: pd.DataFrame) -> list[str]:
+    """The coefficient of variation of urbanisation across Guangzhou's districts: first and latest year."""
+    rows = dispersion[
+        (dispersion["indicator_code"] == URBANISATION_INDICATOR)
+        & (dispersion["parent_region_code"] == GUANGZHOU)
+        & (dispersion["unit_level"] == DISTRICT_UNIT_LEVEL)
+        & (dispersion["measure"] == "cv")
+    ].sort_values("year")
+    heading = (
+        f"<h3>广州各区{escaped(catalog_name(catalog, URBANISATION_INDICATOR))}的变异系数 · CV across districts</h3>"
+    )
+    if rows.empty:
+        return [heading, "<p>本版本无数据 · no value in this release.</p>"]
+    first, latest = rows.iloc[0], rows.iloc[-1]
+    return [
+        heading,
+        "<table>",
+        "<thead><tr><th>年份 year</th><th>变异系数 CV</th><th>区数 districts</th></tr></thead>",
+        "<tbody>",
+        *(
+            f'<tr><td class="number">{escaped(row["year"])}</td><td class="number">{row["value"]:.4f}</td>'
+            f'<td class="number">{escaped(row["n_units"])}</td></tr>'
+            for row in ([first, latest] if len(rows) > 1 else [latest])
+        ),
+        "</tbody>",
+        "</table>",
+    ]
+
+
+def chart_figures(charts: dict[str, bytes]) -> list[str]:
+    """Each chart as an inline data: URI image with a bilingual caption naming its release file."""
+    lines = []
+    for asset_name, file_name, caption_zh, caption_en in CHARTS:
+        alt = f"{caption_zh} {caption_en}"
+        lines += [
+            f'<figure id="{escaped(asset_name)}">',
+            f'<img src="{png_data_uri(charts[asset_name])}" alt="{escaped(alt)}">',
+            f"<figcaption>{escaped(caption_zh)}<br>{escaped(caption_en)} "
+            f"(<code>{escaped(file_name)}</code>)</figcaption>",
+            "</figure>",
+        ]
+    return lines
+
+
+def coverage_section(coverage: pd.DataFrame, catalog: pd.DataFrame) -> list[str]:
+    """Years with values by indicator and region level, and the latest year's regions with a value."""
+    lines = [
+        "<p>每个指标、每个地区层级有数值的年份，以及最近一年有数值的地区数（来自 <code>coverage.csv</code>）。"
+        "Years with at least one value by indicator and region level, and the share of the level's regions with a "
+        "value in the latest such year.</p>",
+        "<table>",
+        "<thead><tr><th>指标 indicator</th><th>层级 level</th><th>年份 years</th>"
+        "<th>最近一年覆盖 latest year coverage</th></tr></thead>",
+        "<tbody>",
+    ]
+    summary = coverage_summary(coverage, catalog)
+    for row in summary:
+        lines.append(
+            f"<tr><td>{escaped(row['name_zh'])} <code>{escaped(row['indicator_code'])}</code></td>"
+            f"<td>{escaped(row['level'])}</td><td>{escaped(row['years'])}</td>"
+            f'<td class="number">{escaped(row["latest"])}</td></tr>'
+        )
+    if not summary:
+        lines.append('<tr><td colspan="4">本版本无数据 · no value in this release</td></tr>')
+    return [*lines, "</tbody>", "</table>"]
+
+
+def flag_cell(status: str) -> str:
+    """Status flags with their meaning (e.g. `u` 可靠性低 low reliability), or a dash."""
+    letters = [letter for letter in str(status) if letter.strip()]
+    if not letters:
+        return "–"
+    return "; ".join(
+        f'<span class="flag">{escaped(letter)}</span> {escaped(" ".join(STATUS_FLAGS.get(letter, ("", ""))).strip())}'
+        for letter in letters
+    )
+
+
+def catalog_name(catalog: pd.DataFrame, indicator_code: str) -> str:
+    """An indicator's Chinese name from the catalogue, or its code."""
+    return str(catalog["name_zh"].get(indicator_code, indicator_code))
+
+
+def escaped(value) -> str:
+    """Text from the data made safe inside HTML text and attribute values."""
+    return html.escape(str(value), quote=True)

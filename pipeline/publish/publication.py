@@ -1,0 +1,163 @@
+"""Write–audit–publish of the warehouse and the release, together and atomically."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+import pandas as pd
+
+from pipeline.core.fs import pause_point
+from pipeline.core.locks import pipeline_lock
+from pipeline.core.paths import FolderProperties
+from pipeline.publish.documents.comments import warehouse_statements
+from pipeline.publish.registry import PUBLISHED_TABLES, TABLE_MODELS, PublishedTable
+from pipeline.publish.release.verify import verify_release
+from pipeline.publish.release.versions import (
+    commit_release,
+    latest_version,
+    newest_release,
+    next_version,
+    point_latest_at,
+    remove_stale_temporaries,
+)
+from pipeline.publish.release.write import content_hash, prepare_release
+from pipeline.publish.warehouse import (
+    PUBLICATION_TABLE,
+    WarehouseAuditError,
+    audit_warehouse,
+    discard_staging,
+    live_publication,
+    remove_stale_staging,
+    stage_warehouse,
+    staging_path_for,
+    swap_in,
+)
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+@dataclass(frozen=True)
+class PublicationOutcome:
+    """What one write–audit–publish did."""
+
+    version: str
+    changed: bool
+    release_path: Path
+    content_hash: str
+    warehouse_swapped: bool
+    row_counts: dict[str, int] = field(default_factory=dict)
+    previous_version: str | None = None
+
+
+def publish_tables(
+    tables: dict[str, pd.DataFrame],
+    extra_files: dict[str, bytes],
+    project_paths: FolderProperties,
+    today: dt.date,
+    specs: dict[str, PublishedTable] | None = None,
+) -> PublicationOutcome:
+    """Write the staging warehouse and the release, audit both, then publish: release, `latest`, warehouse swap."""
+    # The views and comments describe the registry's tables; a test's own registry gets plain tables.
+    statements = [] if specs else warehouse_statements(TABLE_MODELS, [PUBLICATION_TABLE], project_paths.metadata_path)
+    specs = specs or PUBLISHED_TABLES
+    live = project_paths.warehouse_file
+    releases_dir = project_paths.releases_path
+    with pipeline_lock(project_paths.warehouse_path):
+        remove_stale_staging(live)
+        remove_stale_temporaries(releases_dir)
+        releases_dir.mkdir(parents=True, exist_ok=True)
+        content = content_hash(tables, extra_files)
+        previous = newest_release(releases_dir)
+        changed = previous is None or previous.content_hash != content
+        version = next_version(releases_dir, today) if changed or previous is None else previous.version
+        publication_row = {
+            "release_version": version,
+            "content_hash": content,
+            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        }
+        staging = staging_path_for(live)
+        temporary: Path | None = None
+
+        def warehouse() -> dict[str, int]:
+            """The staging warehouse, written and audited."""
+            stage_warehouse(tables, staging, publication_row, statements)
+            return audit_warehouse(staging, tables, specs, publication_row, require_comments=bool(statements))
+
+        def release() -> Path:
+            """The release, written into its temporary folder."""
+            descriptions = {name: spec.column_descriptions() for name, spec in specs.items()}
+            keys = {name: list(spec.primary_key) for name, spec in specs.items()}
+            models = {name: spec.model for name, spec in specs.items()}
+            return prepare_release(
+                tables, extra_files, releases_dir, version, content, descriptions, keys, previous, models
+            )
+
+        try:
+            # Unpacked apart: unpacking the call itself makes mypy infer U as Path | None (python/mypy#20219).
+            results = alongside(warehouse, release if changed else None, discard=remove_folder)
+            counts, temporary = results
+            if changed:
+                assert temporary is not None  # changed: alongside ran release(), which returns its folder
+                problems = verify_release(temporary, expected_version=version)
+                if problems:
+                    raise WarehouseAuditError([f"release {problem}" for problem in problems])
+            pause_point("swap", live.parent)
+            if changed:
+                assert temporary is not None  # as above: the release folder, not yet committed
+                commit_release(temporary, releases_dir, version)
+                temporary = None
+            pause_point("latest", live.parent)
+            if latest_version(releases_dir) != version:
+                point_latest_at(releases_dir, version)
+            pause_point("warehouse-swap", live.parent)
+            current = live_publication(live)
+            swapped = current is None or (current["release_version"], current["content_hash"]) != (version, content)
+            if swapped:
+                swap_in(staging, live)
+        finally:
+            discard_staging(staging)
+            if temporary is not None:
+                shutil.rmtree(temporary, ignore_errors=True)
+    return PublicationOutcome(
+        version=version,
+        changed=changed,
+        release_path=releases_dir / version,
+        content_hash=content,
+        warehouse_swapped=swapped,
+        row_counts=counts,
+        previous_version=previous.version if previous and changed else None,
+    )
+
+
+def alongside(
+    foreground: Callable[[], T], background: Callable[[], U] | None, discard: Callable[[U], None]
+) -> tuple[T, U | None]:
+    """Run `background` in a thread while `foreground` runs here; both results, or the first error.
+
+    The warehouse (DuckDB) and the release (Parquet) are written this way: both spend their time in native code
+    that releases the GIL, so on two cores they overlap. When the foreground fails, the background is waited for
+    and its result discarded, so a failed audit leaves no release folder behind.
+    """
+    if background is None:
+        return foreground(), None
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(background)
+        try:
+            result = foreground()
+        except BaseException:
+            if pending.exception() is None:
+                discard(pending.result())
+            raise
+        return result, pending.result()
+
+
+def remove_folder(path: Path) -> None:
+    """Delete a folder written for nothing (a release whose warehouse failed its audit)."""
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,225 @@
+"""The DuckDB warehouse: staged in a new file, audited, then swapped in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.core.fs import fsync_directory, fsync_file, pause_point
+from pipeline.core.locks import lock_is_held
+from pipeline.core.sql import quoted
+from pipeline.publish.registry import PublishedTable
+
+STAGING_MARKER = ".staging-"
+PUBLICATION_TABLE = "publication"
+PUBLICATION_COLUMNS = ["release_version", "content_hash", "built_at"]
+MAX_LISTED_KEYS = 5
+
+
+class WarehouseAuditError(RuntimeError):
+    """The staging warehouse or release failed one or more audits; nothing was published."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("audit failed, nothing was published:\n" + "\n".join(f"- {problem}" for problem in problems))
+
+
+def staging_path_for(live_path: Path) -> Path:
+    """The staging file of this process, beside the live warehouse (same folder, so os.replace is atomic)."""
+    return live_path.with_name(f".{live_path.name}{STAGING_MARKER}{os.getpid()}")
+
+
+def remove_stale_staging(live_path: Path) -> list[Path]:
+    """Delete staging files (and their WAL) of earlier runs; only called under the pipeline lock, so none is live."""
+    if not lock_is_held(live_path.parent):
+        raise RuntimeError(f"removing staging files needs the pipeline lock of {live_path.parent}")
+    own = staging_path_for(live_path).name
+    removed = []
+    for candidate in sorted(live_path.parent.glob(f".{live_path.name}{STAGING_MARKER}*")):
+        if candidate.name.startswith(own):
+            continue
+        candidate.unlink(missing_ok=True)
+        removed.append(candidate)
+    return removed
+
+
+def stage_warehouse(
+    tables: dict[str, pd.DataFrame], staging: Path, publication: dict[str, str], statements: Sequence[str] = ()
+) -> None:
+    """Write every table, the publication row, then views and comments into a fresh staging database, closed."""
+    discard_staging(staging)
+    with duckdb.connect(str(staging)) as connection:
+        for position, (name, frame) in enumerate(tables.items()):
+            connection.register("incoming_frame", arrow_table(frame))
+            # Table names come from the PUBLISHED_TABLES registry, never from data; they are quoted.
+            connection.execute(f"CREATE TABLE {quoted(name)} AS SELECT * FROM incoming_frame")
+            connection.unregister("incoming_frame")
+            if position == 0:
+                pause_point("staging", staging.parent)
+        connection.execute(
+            f"CREATE TABLE {PUBLICATION_TABLE} (release_version VARCHAR, content_hash VARCHAR, built_at VARCHAR)"
+        )
+        connection.execute(
+            f"INSERT INTO {PUBLICATION_TABLE} VALUES (?, ?, ?)", [publication[key] for key in PUBLICATION_COLUMNS]
+        )
+        for statement in statements:  # views and COMMENT ON, from pipeline/metadata (never data)
+            connection.execute(statement)
+        connection.execute("CHECKPOINT")
+    fsync_file(staging)
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """A frame as an Arrow table for DuckDB to scan without a row copy; all-null columns stay text, not NULL-typed."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    for position, field_ in enumerate(table.schema):
+        if pa.types.is_null(field_.type):
+            table = table.set_column(position, field_.name, table.column(position).cast(pa.string()))
+    return table
+
+
+def audit_warehouse(
+    staging: Path,
+    tables: dict[str, pd.DataFrame],
+    specs: dict[str, PublishedTable],
+    publication: dict[str, str],
+    require_comments: bool = False,
+) -> dict[str, int]:
+    """Run every audit on the closed staging file through a read-only connection; raise listing all failures."""
+    problems: list[str] = []
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(staging), read_only=True) as connection:
+        present = {row[0] for row in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        for name, frame in tables.items():
+            if name not in present:
+                problems.append(f"{name}: table missing from the staging warehouse")
+                continue
+            counts[name] = audit_table(connection, name, frame, specs[name], present, problems)
+            if len(counts) == 1:
+                pause_point("audits", staging.parent)
+        problems.extend(audit_publication(connection, publication))
+        problems.extend(audit_views(connection))
+        if require_comments:
+            problems.extend(audit_comments(connection))
+    if problems:
+        raise WarehouseAuditError(problems)
+    return counts
+
+
+def audit_table(
+    connection: duckdb.DuckDBPyConnection,
+    name: str,
+    frame: pd.DataFrame,
+    spec: PublishedTable,
+    present: set[str],
+    problems: list[str],
+) -> int:
+    """Row count, columns against the model, primary key unique and not null, references resolve; returns rows."""
+    table = quoted(name)
+    count_row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
+    assert count_row is not None  # count(*) always returns one row
+    stored = count_row[0]
+    if stored != len(frame):
+        problems.append(f"{name}: {stored} rows stored, {len(frame)} expected (row count)")
+    columns = [row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall()]
+    model_columns = list(spec.model.to_schema().columns)
+    if columns != model_columns:
+        problems.append(f"{name}: columns {columns} differ from the {spec.model.__name__} model's {model_columns}")
+    missing_key = [column for column in spec.primary_key if column not in columns]
+    if missing_key:
+        problems.append(f"{name}: primary key column(s) {missing_key} missing")
+        return stored
+    key = ", ".join(quoted(column) for column in spec.primary_key)
+    null_condition = " OR ".join(f"{quoted(column)} IS NULL" for column in spec.primary_key)
+    null_row = connection.execute(f"SELECT count(*) FROM {table} WHERE {null_condition}").fetchone()
+    assert null_row is not None  # count(*) always returns one row
+    nulls = null_row[0]
+    if nulls:
+        problems.append(f"{name}: {nulls} row(s) with a null primary key ({', '.join(spec.primary_key)})")
+    duplicates = connection.execute(
+        f"SELECT {key}, count(*) AS copies FROM {table} GROUP BY {key} HAVING count(*) > 1 ORDER BY {key}"
+    ).fetchall()
+    if duplicates:
+        listed = "; ".join(
+            ", ".join(f"{column}={value}" for column, value in zip(spec.primary_key, row[:-1], strict=True))
+            + f" ×{row[-1]}"
+            for row in duplicates[:MAX_LISTED_KEYS]
+        )
+        problems.append(
+            f"{name}: primary key ({', '.join(spec.primary_key)}) not unique, {len(duplicates)} duplicated key(s): {listed}"
+        )
+    for column, target in spec.references.items():
+        target_table, target_column = target.split(".", 1)
+        if target_table not in present or column not in columns:
+            problems.append(f"{name}.{column}: reference to {target} cannot be checked (table or column missing)")
+            continue
+        orphans = connection.execute(
+            f"SELECT DISTINCT {quoted(column)} FROM {table} WHERE {quoted(column)} IS NOT NULL "
+            f"AND {quoted(column)} NOT IN (SELECT {quoted(target_column)} FROM {quoted(target_table)}) ORDER BY 1"
+        ).fetchall()
+        if orphans:
+            values = ", ".join(str(row[0]) for row in orphans[:MAX_LISTED_KEYS])
+            problems.append(f"{name}.{column}: {len(orphans)} value(s) not found in {target}: {values}")
+    return stored
+
+
+def audit_publication(connection: duckdb.DuckDBPyConnection, publication: dict[str, str]) -> list[str]:
+    """The publication table holds exactly the one row this run wrote."""
+    rows = connection.execute(f"SELECT {', '.join(PUBLICATION_COLUMNS)} FROM {PUBLICATION_TABLE}").fetchall()
+    expected = tuple(publication[key] for key in PUBLICATION_COLUMNS)
+    if rows != [expected]:
+        return [f"{PUBLICATION_TABLE}: expected the single row {expected}, found {rows}"]
+    return []
+
+
+def audit_views(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every view can be read (a view over a renamed column fails only when queried)."""
+    problems = []
+    for (name,) in connection.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall():
+        try:
+            connection.execute(f"SELECT count(*) FROM {quoted(name)}").fetchone()
+        except duckdb.Error as error:
+            problems.append(f"{name}: view cannot be read ({error})")
+    return problems
+
+
+def audit_comments(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every table, view and column of the warehouse has a comment."""
+    objects = connection.execute(
+        "SELECT table_name, comment FROM duckdb_tables() UNION ALL "
+        "SELECT view_name, comment FROM duckdb_views() WHERE NOT internal ORDER BY 1"
+    ).fetchall()
+    columns = connection.execute(
+        "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE NOT internal ORDER BY 1, 2"
+    ).fetchall()
+    problems = [f"{name}: no comment" for name, comment in objects if not (comment or "").strip()]
+    problems += [f"{table}.{column}: no comment" for table, column, comment in columns if not (comment or "").strip()]
+    return problems
+
+
+def live_publication(live_path: Path) -> dict[str, str] | None:
+    """The publication row of the live warehouse, read through a read-only connection; None if unreadable."""
+    if not live_path.is_file():
+        return None
+    try:
+        with duckdb.connect(str(live_path), read_only=True) as connection:
+            row = connection.execute(f"SELECT {', '.join(PUBLICATION_COLUMNS)} FROM {PUBLICATION_TABLE}").fetchone()
+    except duckdb.Error:
+        return None
+    return dict(zip(PUBLICATION_COLUMNS, row, strict=True)) if row else None
+
+
+def swap_in(staging: Path, live_path: Path) -> None:
+    """Replace the live warehouse with the audited staging file in one atomic rename, then sync the folder."""
+    os.replace(staging, live_path)
+    fsync_directory(live_path.parent)
+
+
+def discard_staging(staging: Path) -> None:
+    """Remove a staging file and its write-ahead log."""
+    staging.unlink(missing_ok=True)
+    Path(f"{staging}.wal").unlink(missing_ok=True)
