@@ -35,6 +35,8 @@ from pipeline.publish.release.write import PACKAGE_TITLE, file_bytes
 from pipeline.validate.schemas import CoverageSchema
 
 GROUP = "publish"
+CARD_INPUTS = {name: dg.AssetIn(name) for name in [*PUBLISHED_TABLES, "coverage"]}
+PUBLICATION_INPUTS = {name: dg.AssetIn(name) for name in dict.fromkeys([*PUBLISHED_TABLES, *RELEASE_FILES.values()])}
 
 
 @dg.asset(group_name=GROUP)
@@ -110,9 +112,6 @@ def report(
     return report_html(indicators, regions, indicator_catalog, dispersion, coverage, charts)
 
 
-CARD_INPUTS = {name: dg.AssetIn(name) for name in [*PUBLISHED_TABLES, "coverage"]}
-
-
 @dg.asset(group_name=GROUP, deps=[METADATA_FILES])
 def data_dictionary(project_paths: ProjectPaths) -> pd.DataFrame:
     """Every column of every release table: type, nullability, key, unit and meaning in Chinese and English."""
@@ -130,9 +129,6 @@ def dataset_card(**tables: pd.DataFrame) -> str:
     """The release's README.md: what it is, files, coverage, sources and licences, how to cite, caveats, changes."""
     published = {name: tables[name] for name in PUBLISHED_TABLES}
     return card_text(published, tables["coverage"], TABLE_MODELS, PACKAGE_TITLE)
-
-
-PUBLICATION_INPUTS = {name: dg.AssetIn(name) for name in dict.fromkeys([*PUBLISHED_TABLES, *RELEASE_FILES.values()])}
 
 
 @dg.multi_asset(
