@@ -74,9 +74,10 @@ def failure_messages(events) -> list[str]:
             )
             if cause and cause.cls_name == "DagsterAssetCheckFailedError":
                 continue
-            messages.append(
-                f"step {event.step_key} failed: {cause.cls_name if cause else ''}\n{cause.message.strip() if cause else ''}"
-            )
+            text = cause.message.strip() if cause else ""
+            if cause and text.split(": ", 1)[0].endswith(f".{cause.cls_name}"):
+                text = text.split(": ", 1)[1]  # Dagster prefixes the message with the exception's dotted name
+            messages.append(f"step {event.step_key} failed: {cause.cls_name if cause else ''}\n{text}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:

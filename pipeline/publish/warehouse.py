@@ -49,7 +49,12 @@ def remove_stale_staging(live_path: Path) -> list[Path]:
         raise RuntimeError(f"removing staging files needs the pipeline lock of {live_path.parent}")
     own = staging_path_for(live_path).name
     removed = []
-    for candidate in sorted(live_path.parent.glob(f".{live_path.name}{STAGING_MARKER}*")):
+    # Also half-written fingerprint records (a run killed while writing one; the record itself is replaced atomically).
+    candidates = [
+        *live_path.parent.glob(f".{live_path.name}{STAGING_MARKER}*"),
+        *live_path.parent.glob(f".{live_path.name}{RECORD_SUFFIX}-*"),
+    ]
+    for candidate in sorted(candidates):
         if candidate.name.startswith(own):
             continue
         candidate.unlink(missing_ok=True)
