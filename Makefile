@@ -60,7 +60,7 @@ test: setup system-packages ## Run the whole test suite (what CI runs; 3-10 minu
 test-fast: setup ## Run the unit tests (tests/unit, without the integration-marked ones): the quick subset of `make test`
 	$(BIN)/python -m pytest tests/unit -m "not integration"
 
-verify: setup ## Check every release's files against its datapackage.json (sha256, bytes, rows)
+verify: setup ## Check every release (checksums.csv: sha256, bytes; datapackage.json: rows) and the live warehouse
 	$(BIN)/python -m pipeline verify
 
 bench: setup ## Benchmark a synthetic province of villages (SCALE=1.0 ≈ 15.6M observations) against pandas and DuckDB

@@ -2,7 +2,7 @@
 
 import sys
 
-from pipeline.operate.nightly import run_nightly
+from pipeline.operate.cli import nightly_main
 
 if __name__ == "__main__":
-    sys.exit(run_nightly())
+    sys.exit(nightly_main())

@@ -13,7 +13,7 @@ from pipeline.core.locks import BUSY_EXIT_CODE, nightly_lock
 from pipeline.definitions import build_definitions
 from pipeline.defs.automation import TRIGGER_TAG, plan_update
 from pipeline.defs.resources import default_project_paths
-from pipeline.operate.runs import execute_job, reported_failure
+from pipeline.operate.runs import announce_dead_runs, execute_job, reported_failure
 
 
 def fetch_new_editions(raw_dir: Path) -> list[dict]:
@@ -60,6 +60,7 @@ def run_nightly() -> int:
             print("another nightly run is in progress (lock held); nothing done", file=sys.stderr)
             return BUSY_EXIT_CODE
         started = time.perf_counter()
+        announce_dead_runs(instance)
         project_paths = default_project_paths()
         fetch_reports = fetch_new_editions(project_paths.raw_path)
         # Built after fetching: new snapshots are new tables, and the definitions are read from raw/.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 
 import dagster as dg
 
 from pipeline.defs.automation import JOB_NAME
+from pipeline.defs.run_monitoring import HOST_TAG, fail_dead_runs
 
 
 def execute_job(
@@ -21,7 +23,7 @@ def execute_job(
         instance=instance,
         asset_selection=asset_selection,
         raise_on_error=False,
-        tags=tags,
+        tags={**(tags or {}), HOST_TAG: socket.gethostname()},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
 
@@ -32,6 +34,7 @@ def run_pipeline() -> int:
     from pipeline.defs.resources import default_project_paths
 
     instance = dg.DagsterInstance.get()
+    announce_dead_runs(instance)
     result = execute_job(build_definitions(default_project_paths()), instance, log_level="CRITICAL")
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key.path[-1] in ("warehouse", "release"):
@@ -42,6 +45,12 @@ def run_pipeline() -> int:
         print(f"run {result.run_id} succeeded")
         return 0
     return reported_failure(result, "nothing was published.")
+
+
+def announce_dead_runs(instance: dg.DagsterInstance) -> None:
+    """Mark runs of killed workers failed before starting (they would hold the daemon's one-run queue); say so."""
+    for message in fail_dead_runs(instance):
+        print(f"note: {message}", file=sys.stderr)
 
 
 def reported_failure(result: dg.ExecuteInProcessResult, advice: str) -> int:
@@ -65,9 +74,10 @@ def failure_messages(events) -> list[str]:
             )
             if cause and cause.cls_name == "DagsterAssetCheckFailedError":
                 continue
-            messages.append(
-                f"step {event.step_key} failed: {cause.cls_name if cause else ''}\n{cause.message.strip() if cause else ''}"
-            )
+            text = cause.message.strip() if cause else ""
+            if cause and text.split(": ", 1)[0].endswith(f".{cause.cls_name}"):
+                text = text.split(": ", 1)[1]  # Dagster prefixes the message with the exception's dotted name
+            messages.append(f"step {event.step_key} failed: {cause.cls_name if cause else ''}\n{text}")
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:

@@ -24,6 +24,7 @@ from pipeline.publish.release.versions import (
     newest_release,
     next_version,
     point_latest_at,
+    release_versions,
     remove_stale_temporaries,
 )
 from pipeline.publish.release.write import content_hash, prepare_release
@@ -32,15 +33,35 @@ from pipeline.publish.warehouse import (
     WarehouseAuditError,
     audit_warehouse,
     discard_staging,
+    file_fingerprint,
     live_publication,
+    read_warehouse_record,
+    read_write_holder,
     remove_stale_staging,
     stage_warehouse,
     staging_path_for,
     swap_in,
+    warehouse_problems,
+    write_warehouse_record,
 )
 
 T = TypeVar("T")
 U = TypeVar("U")
+
+
+class PublishedStateError(RuntimeError):
+    """What is already published no longer matches its recorded hashes (or is held open); nothing was published."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__(
+            "the published warehouse or release does not match what was recorded when it was published; "
+            "nothing was published:\n"
+            + "\n".join(f"- {problem}" for problem in problems)
+            + "\nA release is write-once: restore the named file from a copy (or move the release folder out of "
+            "releases/); a changed warehouse file can be deleted, the next run rebuilds it. `make verify` lists "
+            "every mismatch."
+        )
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,9 @@ def publish_tables(
         remove_stale_staging(live)
         remove_stale_temporaries(releases_dir)
         releases_dir.mkdir(parents=True, exist_ok=True)
+        problems = published_state_problems(live, releases_dir)
+        if problems:
+            raise PublishedStateError(problems)
         content = content_hash(tables, extra_files)
         previous = newest_release(releases_dir)
         changed = previous is None or previous.content_hash != content
@@ -108,6 +132,9 @@ def publish_tables(
                 problems = verify_release(temporary, expected_version=version)
                 if problems:
                     raise WarehouseAuditError([f"release {problem}" for problem in problems])
+            holder = read_write_holder(live) if live.exists() else None
+            if holder:  # opened since the check at the start: stop before anything is published
+                raise PublishedStateError([f"{live}: open read-write in another process ({holder}); close it"])
             pause_point("swap", live.parent)
             if changed:
                 assert temporary is not None  # as above: the release folder, not yet committed
@@ -119,8 +146,12 @@ def publish_tables(
             pause_point("warehouse-swap", live.parent)
             current = live_publication(live)
             swapped = current is None or (current["release_version"], current["content_hash"]) != (version, content)
+            fingerprint = None
             if swapped:
+                fingerprint = file_fingerprint(staging)
+                write_warehouse_record(live, (read_warehouse_record(live) or {}).get("current"), pending=fingerprint)
                 swap_in(staging, live)
+            record_live_warehouse(live, fingerprint)
         finally:
             discard_staging(staging)
             if temporary is not None:
@@ -134,6 +165,25 @@ def publish_tables(
         row_counts=counts,
         previous_version=previous.version if previous and changed else None,
     )
+
+
+def published_state_problems(live: Path, releases_dir: Path) -> list[str]:
+    """The live warehouse, `latest` and the newest release (the one diffed against) against their recorded hashes."""
+    problems = warehouse_problems(live)
+    versions = {latest_version(releases_dir), *release_versions(releases_dir)[-1:]}
+    for version in sorted(version for version in versions if version and (releases_dir / version).is_dir()):
+        problems += [f"release {problem}" for problem in verify_release(releases_dir / version)]
+    return problems
+
+
+def record_live_warehouse(live: Path, fingerprint: dict | None = None) -> None:
+    """Record the live warehouse's fingerprint as published (after a swap, or the first run that records one)."""
+    if not live.is_file():
+        return
+    fingerprint = fingerprint or file_fingerprint(live)
+    recorded = read_warehouse_record(live) or {}
+    if recorded.get("current") != fingerprint or recorded.get("pending"):
+        write_warehouse_record(live, fingerprint)
 
 
 def alongside(

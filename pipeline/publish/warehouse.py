@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pipeline.core.fs import fsync_directory, fsync_file, pause_point
+from pipeline.core.hashing import sha256_of
 from pipeline.core.locks import lock_is_held
 from pipeline.core.sql import quoted
 from pipeline.publish.registry import PublishedTable
@@ -19,6 +22,12 @@ STAGING_MARKER = ".staging-"
 PUBLICATION_TABLE = "publication"
 PUBLICATION_COLUMNS = ["release_version", "content_hash", "built_at"]
 MAX_LISTED_KEYS = 5
+# Beside the live warehouse: the sha256 and size it was published with (`current`), and those of the file about to
+# be swapped in (`pending`, between the two steps of a swap), so a crash between them leaves a file still recognised.
+RECORD_SUFFIX = ".sha256.json"
+LOCK_HOLDER_PATTERN = re.compile(
+    r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)(?: by user (?P<user>\S+))?"
+)
 
 
 class WarehouseAuditError(RuntimeError):
@@ -40,7 +49,12 @@ def remove_stale_staging(live_path: Path) -> list[Path]:
         raise RuntimeError(f"removing staging files needs the pipeline lock of {live_path.parent}")
     own = staging_path_for(live_path).name
     removed = []
-    for candidate in sorted(live_path.parent.glob(f".{live_path.name}{STAGING_MARKER}*")):
+    # Also half-written fingerprint records (a run killed while writing one; the record itself is replaced atomically).
+    candidates = [
+        *live_path.parent.glob(f".{live_path.name}{STAGING_MARKER}*"),
+        *live_path.parent.glob(f".{live_path.name}{RECORD_SUFFIX}-*"),
+    ]
+    for candidate in sorted(candidates):
         if candidate.name.startswith(own):
             continue
         candidate.unlink(missing_ok=True)
@@ -223,3 +237,84 @@ def discard_staging(staging: Path) -> None:
     """Remove a staging file and its write-ahead log."""
     staging.unlink(missing_ok=True)
     Path(f"{staging}.wal").unlink(missing_ok=True)
+
+
+def record_path_for(live_path: Path) -> Path:
+    """The file recording the live warehouse's published sha256 and size: indicators.duckdb.sha256.json."""
+    return live_path.with_name(f"{live_path.name}{RECORD_SUFFIX}")
+
+
+def file_fingerprint(path: Path) -> dict[str, object]:
+    """A file's sha256 and byte size."""
+    return {"sha256": sha256_of(path), "bytes": path.stat().st_size}
+
+
+def read_warehouse_record(live_path: Path) -> dict | None:
+    """The recorded fingerprints of the live warehouse ({"current": …, "pending": …}), or None if none is recorded."""
+    path = record_path_for(live_path)
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"unreadable": True}
+    return record if isinstance(record, dict) else {"unreadable": True}
+
+
+def write_warehouse_record(live_path: Path, current: dict | None, pending: dict | None = None) -> None:
+    """Record the live warehouse's fingerprint (and the one about to replace it) atomically and durably."""
+    record = {"file": live_path.name, "current": current, "pending": pending}
+    temporary = live_path.with_name(f".{live_path.name}{RECORD_SUFFIX}-{os.getpid()}")
+    temporary.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    fsync_file(temporary)
+    os.replace(temporary, record_path_for(live_path))
+    fsync_directory(live_path.parent)
+
+
+def warehouse_problems(live_path: Path) -> list[str]:
+    """The live warehouse against its recorded sha256: changed, written through a read-write connection, locked."""
+    if not live_path.exists():
+        return []
+    problems = []
+    holder = read_write_holder(live_path)
+    if holder:
+        problems.append(
+            f"{live_path}: open read-write in another process ({holder}); a swap would lose its writes and "
+            "readers get lock errors: close that connection (analysts: duckdb.connect(path, read_only=True))"
+        )
+    wal = Path(f"{live_path}.wal")
+    if wal.exists() and not holder:
+        problems.append(f"{wal}: write-ahead log present: the warehouse was written to after it was published")
+    record = read_warehouse_record(live_path)
+    if record is None:
+        return problems  # published before fingerprints were recorded: recorded by the next run
+    if record.get("unreadable"):
+        return [*problems, f"{record_path_for(live_path)}: unreadable, the warehouse cannot be checked"]
+    actual = file_fingerprint(live_path)
+    accepted = [entry for entry in (record.get("current"), record.get("pending")) if entry]
+    if actual not in accepted and not holder:
+        expected = accepted[0] if accepted else {}
+        problems.append(
+            f"{live_path}: sha256 {actual['sha256']} ({actual['bytes']} bytes) differs from the recorded "
+            f"{expected.get('sha256')} ({expected.get('bytes')} bytes) in {record_path_for(live_path).name}: "
+            "changed after it was published"
+        )
+    return problems
+
+
+def read_write_holder(live_path: Path) -> str | None:
+    """Who holds a read-write connection on the warehouse file (DuckDB's lock), or None when it can be read."""
+    try:
+        with duckdb.connect(str(live_path), read_only=True):
+            return None
+    except duckdb.IOException as error:
+        text = str(error)
+        if "lock" not in text.lower():
+            return None
+        match = LOCK_HOLDER_PATTERN.search(text)
+        if not match:
+            return "a DuckDB read-write lock is held"
+        user = f", user {match['user']}" if match["user"] else ""
+        return f"PID {match['pid']}, {match['program']}{user}"
+    except duckdb.Error:
+        return None  # unreadable for another reason: the sha256 check names it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -22,6 +23,8 @@ STATUS_FLAGS = {
     "c": ("保密", "confidential"),
 }
 MAX_LISTED_FLAGGED = 30
+# Characters that start Markdown or HTML markup inside a line of text (a line start is never data here).
+MARKUP_CHARACTERS = re.compile(r"[\\`*_{}\[\]<>()#!|~&]")
 
 
 def dataset_card(
@@ -61,7 +64,8 @@ def dataset_card(
         "| `report.html` | | one self-contained page: key indicators, the charts, coverage and how to cite (no network) |",
         "| `chart_*.png` | | the charts: income ratios, Guangzhou district urbanisation and its CV, paired cities |",
         "| `CHANGES.md` | | what changed against the previous release |",
-        "| `datapackage.json` | | Frictionless descriptor: sha256, bytes, rows and schema of every file |",
+        "| `datapackage.json` | | Frictionless descriptor: rows and schema of every table |",
+        "| `checksums.csv` | | sha256 and size in bytes of every other file (`sha256sum` can check them by hand) |",
         "",
         "## Coverage",
         "",
@@ -105,7 +109,7 @@ def dataset_card(
 def coverage_lines(coverage: pd.DataFrame, catalog: pd.DataFrame) -> list[str]:
     """Markdown rows: per indicator and level with values, the year span and the latest year's coverage."""
     lines = [
-        f"| `{row['indicator_code']}` | {markdown_cell(row['name_zh'])} | {row['level']} | {row['years']} | {row['latest']} |"
+        f"| `{row['indicator_code']}` | {markdown_text(row['name_zh'])} | {row['level']} | {row['years']} | {row['latest']} |"
         for row in coverage_summary(coverage, catalog)
     ]
     return lines or ["| – | – | – | – | – |"]
@@ -135,7 +139,7 @@ def licence_lines(sources: pd.DataFrame) -> list[str]:
     lines = []
     for licence, rows in sources.groupby("licence", sort=True):
         publishers = ", ".join(sorted(set(rows["publisher"])))
-        lines.append(f"| {markdown_cell(licence)} | {len(rows)} | {markdown_cell(publishers)} |")
+        lines.append(f"| {markdown_text(licence)} | {len(rows)} | {markdown_text(publishers)} |")
     return lines
 
 
@@ -167,10 +171,19 @@ def caveat_lines(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame) -> list
     lines += ["- **Indicator caveats** (from `indicator_catalog`):"]
     for indicator, row in catalog.sort_index().iterrows():
         if str(row["caveats"]).strip():
-            lines.append(f"  - `{indicator}` {row['name_zh']}: {' '.join(str(row['caveats']).split())}")
+            lines.append(f"  - `{indicator}` {markdown_text(row['name_zh'])}: {markdown_text(row['caveats'])}")
     return lines
 
 
 def markdown_cell(text: str) -> str:
-    """Text safe inside a Markdown table cell: one line, pipes escaped."""
+    """Text safe inside a Markdown table cell: one line, pipes escaped (the project's own texts, markup kept)."""
     return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def markdown_text(text: object) -> str:
+    """Text from the data (sidecars, catalogue) as inert Markdown: one line; HTML, links, emphasis, code escaped.
+
+    Every character Markdown or an HTML renderer would act on gets a backslash (CommonMark escapes any ASCII
+    punctuation that way), so `<script>`, `[link](…)`, `**bold**` or a `|` read as the characters they are.
+    """
+    return MARKUP_CHARACTERS.sub(r"\\\g<0>", " ".join(str(text).split()))

@@ -20,7 +20,14 @@ import pyarrow.parquet as pq
 from pipeline.core.fs import fsync_directory, fsync_file, pause_point
 from pipeline.core.hashing import sha256_of
 from pipeline.publish.release.changes import changes_markdown
-from pipeline.publish.release.versions import CHANGES, DATAPACKAGE, TEMPORARY_PREFIX, Release
+from pipeline.publish.release.versions import (
+    CHANGES,
+    CHECKSUM_COLUMNS,
+    CHECKSUMS,
+    DATAPACKAGE,
+    TEMPORARY_PREFIX,
+    Release,
+)
 
 if TYPE_CHECKING:
     import pandera.pandas as pandera
@@ -147,8 +154,6 @@ def prepare_release(
                 "path": path.name,
                 "format": "parquet",
                 "mediatype": "application/vnd.apache.parquet",
-                "hash": f"sha256:{sha256_of(path)}",
-                "bytes": path.stat().st_size,
                 "rows": len(frame),
                 "schema": table_schema(schema, descriptions.get(name, {}), primary_keys.get(name, [])),
             }
@@ -172,11 +177,46 @@ def prepare_release(
         "licenses": [{"name": "various", "title": "Each figure keeps its source's terms; see the sources table"}],
         "resources": resources,
     }
+    resources.append(checksums_resource(len(resources) + 1))
     (temporary / DATAPACKAGE).write_text(json.dumps(package, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    write_checksums(temporary)
     for path in temporary.iterdir():
         fsync_file(path)
     fsync_directory(temporary)
     return temporary
+
+
+def checksums_resource(listed_files: int) -> dict:
+    """The data package resource of checksums.csv: one row per other file of the release (datapackage.json too)."""
+    return {
+        "name": "checksums",
+        "type": "table",
+        "path": CHECKSUMS,
+        "format": "csv",
+        "mediatype": "text/csv",
+        "encoding": "utf-8",
+        "dialect": {"delimiter": ","},
+        "description": "sha256 and byte size of every other file of the release; `make verify` checks them.",
+        "rows": listed_files,
+        "schema": {
+            "fields": [
+                {"name": "file", "type": "string", "description": "file name in the release folder"},
+                {"name": "bytes", "type": "integer", "description": "size in bytes"},
+                {"name": "sha256", "type": "string", "description": "sha256 of the file, hexadecimal"},
+            ],
+            "primaryKey": ["file"],
+        },
+    }
+
+
+def write_checksums(folder: Path) -> None:
+    """Write checksums.csv: file, bytes and sha256 of every other file in the folder, by name."""
+    with (folder / CHECKSUMS).open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(CHECKSUM_COLUMNS)
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.name != CHECKSUMS:
+                writer.writerow([path.name, path.stat().st_size, sha256_of(path)])
 
 
 def typed_arrow_table(frame: pd.DataFrame, model: type[pandera.DataFrameModel] | None) -> pa.Table:
@@ -225,7 +265,7 @@ def arrow_type(dtype: str) -> pa.DataType | None:
 
 def check_extra_file_names(extra_files: dict[str, bytes], tables: dict[str, pd.DataFrame]) -> None:
     """Extra files are plain names that collide with no table file, CHANGES.md or datapackage.json."""
-    reserved = {DATAPACKAGE, CHANGES, *(f"{name}.parquet" for name in tables)}
+    reserved = {DATAPACKAGE, CHANGES, CHECKSUMS, *(f"{name}.parquet" for name in tables)}
     for name in extra_files:
         if name in reserved or "/" in name or "\\" in name or name.startswith(".") or not name:
             raise ValueError(f"release file name {name!r} is reserved or not a plain file name")
@@ -233,13 +273,11 @@ def check_extra_file_names(extra_files: dict[str, bytes], tables: dict[str, pd.D
 
 def file_resource(path: Path) -> dict:
     """A data package resource for an extra file: a CSV is a table (columns as strings), anything else a file."""
-    resource = {
+    resource: dict[str, object] = {
         "name": path.name.lower(),
         "path": path.name,
         "format": path.suffix.lstrip(".").lower(),
         "mediatype": MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream"),
-        "hash": f"sha256:{sha256_of(path)}",
-        "bytes": path.stat().st_size,
     }
     if path.suffix.lower() == ".csv":
         with path.open(encoding="utf-8", newline="") as handle:

@@ -22,6 +22,7 @@ from pipeline.publish.publication import publish_tables
 from pipeline.publish.registry import PublishedTable
 from pipeline.publish.release.verify import verify_releases
 from pipeline.publish.release.versions import (
+    CHECKSUMS,
     DATAPACKAGE,
     LATEST,
     commit_release,
@@ -31,6 +32,7 @@ from pipeline.publish.release.versions import (
     remove_stale_temporaries,
 )
 from pipeline.publish.release.write import file_bytes
+from pipeline.publish.warehouse import record_path_for
 from tests.support.paths import REPO_ROOT
 
 TODAY = dt.date(2026, 11, 28)
@@ -94,12 +96,15 @@ def test_first_release_is_complete_read_only_and_latest_points_at_it(tmp_path):
     assert (outcome.version, outcome.changed, outcome.warehouse_swapped) == ("2026.11.28.1", True, True)
     folder = releases(tmp_path) / "2026.11.28.1"
     assert os.readlink(releases(tmp_path) / LATEST) == "2026.11.28.1"
-    assert sorted(path.name for path in folder.iterdir()) == ["CHANGES.md", DATAPACKAGE, "things.parquet"]
+    assert sorted(path.name for path in folder.iterdir()) == ["CHANGES.md", CHECKSUMS, DATAPACKAGE, "things.parquet"]
     assert all(path.stat().st_mode & 0o222 == 0 for path in folder.iterdir())
     package = json.loads((folder / DATAPACKAGE).read_text(encoding="utf-8"))
     things_resource = package["resources"][0]
     assert things_resource["rows"] == 3 and things_resource["schema"]["primaryKey"] == ["region_code", "indicator_code"]
-    assert things_resource["hash"].startswith("sha256:") and things_resource["bytes"] > 0
+    assert "hash" not in things_resource and "bytes" not in things_resource  # in checksums.csv, read by verify
+    checksums = pd.read_csv(folder / CHECKSUMS)
+    assert list(checksums["file"]) == ["CHANGES.md", DATAPACKAGE, "things.parquet"]
+    assert (checksums["bytes"] > 0).all() and checksums["sha256"].str.fullmatch("[0-9a-f]{64}").all()
     assert package["version"] == "2026.11.28.1" and package["content_hash"] == outcome.content_hash
     assert "First release" in (folder / "CHANGES.md").read_text(encoding="utf-8")
     assert verify_releases(releases(tmp_path)) == {"2026.11.28.1": [], LATEST: []}
@@ -162,7 +167,7 @@ def test_extra_files_are_shipped_listed_verified_and_count_in_the_content_hash(t
     first = publish(tmp_path, FIRST, extra)
     package = json.loads((first.release_path / DATAPACKAGE).read_text(encoding="utf-8"))
     by_path = {resource["path"]: resource for resource in package["resources"]}
-    assert set(by_path) == {"things.parquet", "coverage.csv", "NOTES.md", "CHANGES.md"}
+    assert set(by_path) == {"things.parquet", "coverage.csv", "NOTES.md", "CHANGES.md", CHECKSUMS}
     assert by_path["coverage.csv"]["rows"] == 2 and by_path["coverage.csv"]["type"] == "table"
     assert by_path["NOTES.md"]["type"] == "file" and by_path["NOTES.md"]["mediatype"] == "text/markdown"
     assert (first.release_path / "coverage.csv").read_text(
@@ -180,9 +185,9 @@ def test_frictionless_accepts_the_descriptor_and_catches_a_wrong_row_count(tmp_p
     outcome = publish(tmp_path, FIRST, extra)
     descriptor = outcome.release_path / DATAPACKAGE
 
-    report = frictionless.validate(str(descriptor), skip_errors=["byte-count"])
+    report = frictionless.validate(str(descriptor))  # no flag: nothing frictionless misreads is declared
     assert report.valid, report.flatten(["type", "note"])
-    assert {task.name for task in report.tasks} == {"things", "coverage.csv", "changes.md"}
+    assert {task.name for task in report.tasks} == {"things", "coverage.csv", "changes.md", "checksums"}
 
     package = json.loads(descriptor.read_text(encoding="utf-8"))
     package["resources"][0]["rows"] = 99
@@ -191,7 +196,7 @@ def test_frictionless_accepts_the_descriptor_and_catches_a_wrong_row_count(tmp_p
     for path in outcome.release_path.iterdir():
         (broken / path.name).write_bytes(path.read_bytes())
     (broken / DATAPACKAGE).write_text(json.dumps(package), encoding="utf-8")
-    report = frictionless.validate(str(broken / DATAPACKAGE), skip_errors=["byte-count"])
+    report = frictionless.validate(str(broken / DATAPACKAGE))
     assert not report.valid
     assert [error.type for task in report.tasks for error in task.errors] == ["row-count"]
 
@@ -201,6 +206,9 @@ def test_frictionless_accepts_the_descriptor_and_catches_a_wrong_row_count(tmp_p
     [
         (lambda folder: flip_last_byte(folder / "things.parquet"), "things.parquet: sha256 mismatch"),
         (lambda folder: append(folder / "CHANGES.md", b"\nedited\n"), "CHANGES.md: bytes mismatch"),
+        (lambda folder: edit_descriptor(folder, content_hash="0" * 64), f"{DATAPACKAGE}: sha256 mismatch"),
+        (lambda folder: (folder / CHECKSUMS).unlink(), f"{CHECKSUMS}: file missing"),
+        (lambda folder: append(folder / CHECKSUMS, b"stray.md,1,00\n"), "stray.md: file missing"),
         (lambda folder: (folder / "things.parquet").unlink(), "things.parquet: file missing"),
         (lambda folder: (folder / "stray.csv").write_text("a\n"), "stray.csv: file not listed in datapackage.json"),
         (lambda folder: edit_descriptor(folder, rows=7), "things.parquet: rows mismatch: declared 7, file has 3"),
@@ -278,14 +286,18 @@ def append(path: Path, extra: bytes) -> None:
     path.write_bytes(path.read_bytes() + extra)
 
 
-def edit_descriptor(folder: Path, rows: int | None = None, version: str | None = None) -> None:
-    """Change the declared rows of the first resource, or the declared version."""
+def edit_descriptor(
+    folder: Path, rows: int | None = None, version: str | None = None, content_hash: str | None = None
+) -> None:
+    """Change the declared rows of the first resource, the declared version or the content hash."""
     descriptor = folder / DATAPACKAGE
     package = json.loads(descriptor.read_text(encoding="utf-8"))
     if rows is not None:
         package["resources"][0]["rows"] = rows
     if version is not None:
         package["version"] = version
+    if content_hash is not None:
+        package["content_hash"] = content_hash
     descriptor.write_text(json.dumps(package), encoding="utf-8")
 
 
@@ -301,12 +313,13 @@ def test_a_run_killed_between_publication_steps_is_completed_by_the_next_without
     live = tmp_path / "warehouse" / "indicators.duckdb"
     first = publish(tmp_path, FIRST)
     old_warehouse = live.read_bytes()
+    old_record = record_path_for(live).read_bytes()  # the recorded sha256 the warehouse was published with
     changed = things(("440100", "income", 150.0))
     second = publish(tmp_path, changed)
 
     # The state a kill at `latest` leaves: the new release renamed into place; `latest` and the warehouse still old.
     point_latest_at(releases(tmp_path), first.version)
-    put_back(live, old_warehouse)
+    put_back(live, old_warehouse, old_record)
     assert all(problems == [] for problems in verify_releases(releases(tmp_path)).values())
     repaired = publish(tmp_path, changed)
     assert (repaired.changed, repaired.version, repaired.warehouse_swapped) == (False, second.version, True)
@@ -314,18 +327,19 @@ def test_a_run_killed_between_publication_steps_is_completed_by_the_next_without
     assert warehouse_version(live) == second.version
 
     # The state a kill at `warehouse-swap` leaves: `latest` switched, the warehouse still old.
-    put_back(live, old_warehouse)
+    put_back(live, old_warehouse, old_record)
     repaired = publish(tmp_path, changed)
     assert (repaired.changed, repaired.warehouse_swapped) == (False, True)
     assert warehouse_version(live) == second.version
     assert release_versions(releases(tmp_path)) == [first.version, second.version]
 
 
-def put_back(live: Path, data: bytes) -> None:
-    """Replace the live warehouse with earlier bytes, atomically."""
-    temporary = live.with_name("restore.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, live)
+def put_back(live: Path, data: bytes, record: bytes) -> None:
+    """Replace the live warehouse and its recorded sha256 with earlier bytes, atomically."""
+    for path, content in ((live, data), (record_path_for(live), record)):
+        temporary = path.with_name("restore.tmp")
+        temporary.write_bytes(content)
+        os.replace(temporary, path)
 
 
 def warehouse_version(live: Path) -> str:
