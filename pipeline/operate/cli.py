@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,15 +11,22 @@ from pipeline.core.locks import BUSY_EXIT_CODE
 from pipeline.core.paths import folders_from_environment
 from pipeline.operate.runs import run_pipeline
 
+EXECUTOR_VARIABLE = "PIPELINE_EXECUTOR"
+SCHEDULER_VARIABLE = "PIPELINE_DASK_SCHEDULER"
 
-def run_command(wait: bool) -> int:
+
+def run_command(wait: bool, scheduler: str | None = None, workers: int | None = None) -> int:
     """Run the pipeline while holding the warehouse folder's lock; a second run exits (or waits, with --wait)."""
     from pipeline.core.locks import PipelineBusyError, pipeline_lock
 
     warehouse_dir = folders_from_environment().warehouse_path
+    if scheduler or workers:
+        # The publication step takes the same lock on the worker that runs it (one writer of the warehouse and the
+        # releases); held here too, that worker, another process, could never get it.
+        return run_pipeline(scheduler, workers)
     try:
         with pipeline_lock(warehouse_dir, wait=wait, announce=lambda message: print(message, file=sys.stderr)):
-            return run_pipeline()
+            return run_pipeline(scheduler, workers)
     except PipelineBusyError as error:
         print(error, file=sys.stderr)
         return BUSY_EXIT_CODE
@@ -81,6 +89,21 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--wait", action="store_true", help="if another run holds the lock, wait for it instead of exiting"
     )
+    run.add_argument(
+        "--executor",
+        choices=["in_process", "dask"],
+        default=os.environ.get(EXECUTOR_VARIABLE, "in_process"),
+        help=f"where the steps run: in this process (default) or on a dask.distributed cluster (env {EXECUTOR_VARIABLE})",
+    )
+    run.add_argument(
+        "--scheduler",
+        default=os.environ.get(SCHEDULER_VARIABLE),
+        help=f"with --executor dask: the running cluster's scheduler, tcp://host:port (env {SCHEDULER_VARIABLE}); "
+        "without it a local cluster is started",
+    )
+    run.add_argument(
+        "--workers", type=int, default=2, help="with --executor dask and no --scheduler: local worker processes"
+    )
     verify = commands.add_parser("verify", help="check every release's files against its datapackage.json")
     verify.add_argument("--releases-dir", type=Path, help="releases folder (default: the warehouse folder's releases/)")
     verify.add_argument("--frictionless", action="store_true", help="also run frictionless validate on each release")
@@ -88,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
     rehash.add_argument("sidecars", nargs="+", type=Path)
     arguments = parser.parse_args(argv)
     if arguments.command == "run":
-        return run_command(arguments.wait)
+        if arguments.executor != "dask":
+            return run_command(arguments.wait)
+        if arguments.workers < 1:
+            parser.error("--workers must be at least 1")
+        return run_command(arguments.wait, arguments.scheduler, None if arguments.scheduler else arguments.workers)
     if arguments.command == "verify":
         return verify_command(arguments.releases_dir, arguments.frictionless)
     if arguments.command == "rehash":
