@@ -25,7 +25,7 @@ from pydantic import PrivateAttr
 
 PARQUET_MAGIC = b"PAR1"
 CATEGORIES_KEY = b"pipeline.categories"
-# (consuming asset, input name) → the only columns it reads of that input: read from the file, not the whole table.
+# (consuming asset's op name, input name) → the only columns it reads of that input: read from the file, not the whole table.
 # Keep in step with the function the asset calls (here: pipeline.publish.documents.coverage.coverage_table).
 COLUMNS_READ: dict[tuple[str, str], list[str]] = {
     ("coverage", "observations"): ["indicator_code", "region_code", "year", "value"],
@@ -74,8 +74,8 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             handle.seek(0)
             if not is_parquet:
                 return pickle.load(handle)
-            consumer = context.asset_key.to_user_string() if context.has_asset_key else None
-            columns = COLUMNS_READ.get((consumer, context.name)) if consumer else None
+            # The consuming step's op: for an @asset, the asset's name (context.asset_key is the upstream's).
+            columns = COLUMNS_READ.get((consumer_name(context), context.name))
             return parquet_frame(pq.read_table(handle, columns=columns))
 
     def location(self, context: dg.OutputContext) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -86,6 +86,14 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
         else:
             parts = [context.run_id, context.step_key, context.name]
         return filesystem, "/".join([root.rstrip("/"), *parts])
+
+
+def consumer_name(context: dg.InputContext) -> str | None:
+    """The name of the op loading the input (for an @asset, the asset's name), or None if the context has none."""
+    try:
+        return context.op_def.name
+    except dg.DagsterInvariantViolationError:
+        return None
 
 
 def parquet_table(frame: pd.DataFrame) -> pa.Table | None:
