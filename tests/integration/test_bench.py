@@ -249,7 +249,11 @@ def test_benchmark_records_a_killed_script_and_reuses_a_kept_panel(tmp_path):
     )
     run = first["runs"]["pipeline"]
     assert run["error"] == "killed: RSS above 0.05 GB"
-    assert first["stage_script_wall_s"] is None and run["killed_during"] == "read_and_stage" and run["last_stage_finished"] is None
+    assert (
+        first["stage_script_wall_s"] is None
+        and run["killed_during"] == "read_and_stage"
+        and run["last_stage_finished"] is None
+    )
     assert first["panel"]["reused"] is False and (panel_dir / "panel.json").is_file()
     tables = sorted(path.name for path in (panel_dir / "raw").iterdir())
     second = benchmark(
