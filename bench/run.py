@@ -1,4 +1,4 @@
-"""`make bench`: generate the synthetic panel in a temporary folder, time the pipeline and both references, write JSON."""
+"""`make bench`: generate the synthetic panel in a temporary folder, time `python -m pipeline run` and both references."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,14 +22,21 @@ import duckdb
 import pandas as pd
 import psutil
 
+from bench import pipeline_cli
 from bench.generate import Panel, generate_panel
 
 RESULTS_DIR = Path(__file__).parent / "results"
-# Script name → module and extra arguments. `pipeline` calls the stage functions in asset order, the raw tables
+COMMAND_LINE = "pipeline"
+# Script name → module and extra arguments. The headline, `job`, is the product itself: `python -m pipeline run`
+# (the command `make run` runs: same entry point, executor and I/O manager) on the synthetic folders
+# (bench/pipeline_cli.py); `job_dask` the same command on Dagster's Dask executor with a local cluster of two
+# worker processes. The rest are diagnostics: `pipeline` calls the stage functions in asset order, the raw tables
 # staged one after another (`pipeline_parallel_read`: in a process per core; `pipeline_io_only` without indicators
-# and dispersion: read, validate, warehouse, release); `job_memory` and
-# `job_fs` run the real Dagster job (build_everything) with outputs kept in memory or pickled to disk between steps.
+# and dispersion: read, validate, warehouse, release); `job_memory` and `job_fs` run the job in the benchmark's own
+# process with outputs kept in memory or pickled between steps (bench/pipeline_job.py).
 SCRIPTS = {
+    "job": (COMMAND_LINE, []),
+    "job_dask": (COMMAND_LINE, ["--executor", "dask", "--workers", "2"]),
     "pipeline": ("bench.pipeline_stages", []),
     "pipeline_io_only": ("bench.pipeline_stages", ["--io-only"]),
     "pipeline_parallel_read": ("bench.pipeline_stages", ["--parallel-read"]),
@@ -37,7 +45,7 @@ SCRIPTS = {
     "pandas": ("bench.pandas_reference", []),
     "duckdb": ("bench.duckdb_floor", []),
 }
-DEFAULT_SCRIPTS = ["pipeline", "job_memory", "pandas", "duckdb"]
+DEFAULT_SCRIPTS = ["job", "pandas", "duckdb"]
 # The memory guard: a script whose process tree's resident memory goes above the limit is killed (and so is one
 # running while the machine's available memory falls below the floor, whoever uses it), and its result says so.
 DEFAULT_MEMORY_LIMIT_GB = 20.0
@@ -89,16 +97,19 @@ def benchmark(
             "reused": reused,
         },
         "memory_limit_gb": memory_limit_gb,
-        "what_ran": "pipeline: the pipeline's own stage functions called in asset order (bench/pipeline_stages.py); job_memory / job_fs: the Dagster job build_everything with ProjectPaths.metadata_dir pointing at the synthetic regions, outputs kept in memory / pickled by the fs I/O manager (bench/pipeline_job.py); pandas and duckdb: bench/pandas_reference.py and bench/duckdb_floor.py on the same files",
-        "wall_s": runs.get("pipeline", {}).get("wall_s"),
-        "peak_rss_mb": runs.get("pipeline", {}).get("peak_rss_mb"),
+        "what_ran": "job: `python -m pipeline run` as a subprocess (what `make run` runs) with PIPELINE_RAW_DIR = the synthetic panel, PIPELINE_METADATA_DIR = a copy of pipeline/metadata with the synthetic regions, a scratch warehouse and DAGSTER_HOME, peak RSS of its whole process tree; job_dask: the same command with --executor dask --workers 2; pipeline: the stage functions called in asset order (bench/pipeline_stages.py, a diagnostic); job_memory / job_fs: the job in the benchmark's process with mem_io_manager / pickles (bench/pipeline_job.py); pandas and duckdb: bench/pandas_reference.py and bench/duckdb_floor.py on the same files",
+        "job_wall_s": runs.get("job", {}).get("wall_s"),
+        "job_peak_rss_mb": runs.get("job", {}).get("peak_rss_mb"),
+        "job_success": runs.get("job", {}).get("success"),
         "baseline_wall_s": runs.get("pandas", {}).get("wall_s"),
         "baseline_peak_rss_mb": runs.get("pandas", {}).get("peak_rss_mb"),
         "floor_wall_s": runs.get("duckdb", {}).get("wall_s"),
         "floor_peak_rss_mb": runs.get("duckdb", {}).get("peak_rss_mb"),
+        "stage_script_wall_s": runs.get("pipeline", {}).get("wall_s"),
+        "stage_script_peak_rss_mb": runs.get("pipeline", {}).get("peak_rss_mb"),
         **{
             f"{name}_{key}": runs[name].get(key)
-            for name in ("job_memory", "job_fs")
+            for name in ("job_dask", "job_memory", "job_fs")
             if name in runs
             for key in ("wall_s", "peak_rss_mb", "success")
         },
@@ -107,11 +118,11 @@ def benchmark(
         "machine": machine(),
         "git_commit": commit,
     }
-    if result["wall_s"]:
-        result["observations_per_s"] = round(panel.observations / result["wall_s"])
-        for key, reference in (("pipeline_over_pandas", "baseline_wall_s"), ("pipeline_over_floor", "floor_wall_s")):
+    if result["job_wall_s"]:
+        result["observations_per_s"] = round(panel.observations / result["job_wall_s"])
+        for key, reference in (("job_over_pandas", "baseline_wall_s"), ("job_over_floor", "floor_wall_s")):
             if result[reference]:
-                result[key] = round(result["wall_s"] / result[reference], 2)
+                result[key] = round(result["job_wall_s"] / result[reference], 2)
     results_dir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     (results_dir / f"bench_{stamp}_scale_{scale:g}.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -162,12 +173,74 @@ def timed_process(
     """Run one script in a fresh Python process under the memory guard; its wall time and its own report.
 
     The process runs in work_dir (where DuckDB spills), in a session of its own so that a kill reaches its children.
+    The command line (module `pipeline`) gets its folders from the environment and is reported from its events.
     """
+    if module == COMMAND_LINE:
+        return timed_command(arguments, raw_dir, regions_file, memory_limit_gb, work_dir)
+    watched = watched_process(
+        [sys.executable, "-m", module, str(raw_dir), str(regions_file), *arguments], {}, memory_limit_gb, work_dir
+    )
+    if watched["kill_reason"]:
+        order = [
+            stage
+            for stage in STAGE_ORDER.get(module, [])
+            if stage not in ("indicators", "dispersion") or "--io-only" not in arguments
+        ]
+        return kill_record(watched, order)
+    if watched["returncode"] != 0:
+        return {"wall_s": None, "error": watched["stderr"][-4000:], "watched_peak_rss_mb": watched["peak_mb"]}
+    report = json.loads(watched["stdout"].strip().splitlines()[-1])
+    report["wall_s"] = watched["wall_s"]
+    report["stages"] = {name: round(seconds, 3) for name, seconds in report["stages"].items()}
+    report["peak_rss_mb"] = round(report["peak_rss_mb"], 1)
+    report["watched_peak_rss_mb"] = watched["peak_mb"]
+    return report
+
+
+def timed_command(
+    arguments: list[str],
+    raw_dir: Path,
+    regions_file: Path,
+    memory_limit_gb: float = DEFAULT_MEMORY_LIMIT_GB,
+    work_dir: Path | None = None,
+) -> dict:
+    """`python -m pipeline run …` on the synthetic panel with scratch folders; peak RSS of its whole process tree.
+
+    The folders go to work_dir/<a fresh folder>; the steps' times come from the run's events (bench/pipeline_cli.py).
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="bench-cli-", dir=work_dir))
+    try:
+        environment = pipeline_cli.command_environment(raw_dir, pd.read_parquet(regions_file), scratch)
+        watched = watched_process(
+            [sys.executable, "-m", COMMAND_LINE, "run", *arguments], environment, memory_limit_gb, scratch
+        )
+        if watched["kill_reason"]:
+            return kill_record(watched, [])
+        report = pipeline_cli.run_report(watched["stdout"], Path(environment["DAGSTER_HOME"]))
+        report["command"] = " ".join(["python -m pipeline run", *arguments])
+        report["returncode"] = watched["returncode"]
+        report["peak_rss_mb"] = report["watched_peak_rss_mb"] = watched["peak_mb"]
+        if watched["returncode"] != 0 or not report["success"]:
+            report["wall_s"] = None
+            report["error"] = watched["stderr"][-4000:]
+            return report
+        report["wall_s"] = watched["wall_s"]
+        return report
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def watched_process(command: list[str], environment: dict[str, str], memory_limit_gb: float, work_dir) -> dict:
+    """Run a command under the memory guard (its own session, in work_dir); output, exit code, wall s and peak MB."""
     root = str(Path(__file__).parent.parent)
-    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    environment = {
+        **os.environ,
+        **environment,
+        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
+    }
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", module, str(raw_dir), str(regions_file), *arguments],
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -189,33 +262,31 @@ def timed_process(
     peak_bytes, kill_reason = guard_memory(process, memory_limit_gb)
     for reader in readers:
         reader.join()
-    wall = time.perf_counter() - started
-    watched_peak_mb = round(peak_bytes / 2**20, 1)
-    if kill_reason:
-        order = [
-            stage
-            for stage in STAGE_ORDER.get(module, [])
-            if stage not in ("indicators", "dispersion") or "--io-only" not in arguments
-        ]
-        return {
-            "wall_s": None,
-            "error": kill_reason,
-            "killed_after_s": round(wall, 3),
-            "peak_rss_mb": watched_peak_mb,
-            "watched_peak_rss_mb": watched_peak_mb,
-            "stages_finished": {name: round(seconds, 3) for name, seconds in finished_stages.items()},
-            "last_stage_finished": next(reversed(finished_stages), None),
-            "killed_during": next((stage for stage in order if stage not in finished_stages), None),
-            "load_average_at_kill": [round(value, 2) for value in os.getloadavg()],
-        }
-    if process.returncode != 0:
-        return {"wall_s": None, "error": "".join(stderr)[-4000:], "watched_peak_rss_mb": watched_peak_mb}
-    report = json.loads("".join(stdout).strip().splitlines()[-1])
-    report["wall_s"] = round(wall, 3)
-    report["stages"] = {name: round(seconds, 3) for name, seconds in report["stages"].items()}
-    report["peak_rss_mb"] = round(report["peak_rss_mb"], 1)
-    report["watched_peak_rss_mb"] = watched_peak_mb
-    return report
+    return {
+        "stdout": "".join(stdout),
+        "stderr": "".join(stderr),
+        "returncode": process.returncode,
+        "wall_s": round(time.perf_counter() - started, 3),
+        "peak_mb": round(peak_bytes / 2**20, 1),
+        "kill_reason": kill_reason,
+        "finished_stages": finished_stages,
+    }
+
+
+def kill_record(watched: dict, order: list[str]) -> dict:
+    """The result of a script the memory guard killed: why, when, its peak and the stages it had finished."""
+    finished_stages = watched["finished_stages"]
+    return {
+        "wall_s": None,
+        "error": watched["kill_reason"],
+        "killed_after_s": watched["wall_s"],
+        "peak_rss_mb": watched["peak_mb"],
+        "watched_peak_rss_mb": watched["peak_mb"],
+        "stages_finished": {name: round(seconds, 3) for name, seconds in finished_stages.items()},
+        "last_stage_finished": next(reversed(finished_stages), None),
+        "killed_during": next((stage for stage in order if stage not in finished_stages), None),
+        "load_average_at_kill": [round(value, 2) for value in os.getloadavg()],
+    }
 
 
 def guard_memory(process: subprocess.Popen, memory_limit_gb: float) -> tuple[int, str | None]:
@@ -333,15 +404,16 @@ def main() -> None:
         for key in (
             "scale",
             "observations",
-            "wall_s",
-            "peak_rss_mb",
+            "job_wall_s",
+            "job_peak_rss_mb",
             "baseline_wall_s",
             "floor_wall_s",
-            "job_memory_wall_s",
-            "job_fs_wall_s",
-            "observations_per_s",
-            "pipeline_over_pandas",
-            "pipeline_over_floor",
+            "floor_peak_rss_mb",
+            "job_over_pandas",
+            "job_over_floor",
+            "stage_script_wall_s",
+            "job_dask_wall_s",
+            "job_dask_peak_rss_mb",
         )
     }
     print(json.dumps(summary, indent=2))

@@ -14,6 +14,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from pipeline.core.hashing import file_version
 from pipeline.core.paths import PACKAGE_METADATA_DIR
+from pipeline.defs.executors import in_process_or_dask_executor
 from pipeline.defs.ingest import (
     METADATA_FILES,
     RAW_SIDECAR_PREFIX,
@@ -38,7 +39,8 @@ with warnings.catch_warnings():
         selection=dg.AssetSelection.all(include_sources=True),
         description="Observe raw/ and build everything from it: warehouse and release.",
         # The tables are small: one process is much faster than a process per step, and retries work the same.
-        executor_def=dg.in_process_executor,
+        # The same job runs on a dask.distributed cluster with `dask:` execution config (pipeline.defs.executors).
+        executor_def=in_process_or_dask_executor,
     )
 
 

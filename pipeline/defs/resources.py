@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 
 import dagster as dg
@@ -28,3 +29,20 @@ class ProjectPaths(dg.ConfigurableResource, FolderProperties):
 def default_project_paths() -> ProjectPaths:
     """Paths from PIPELINE_RAW_DIR / PIPELINE_WAREHOUSE_DIR / PIPELINE_METADATA_DIR when set, else the repository's."""
     return ProjectPaths(**asdict(folders_from_environment()))
+
+
+# Where asset outputs are handed from step to step: a folder or fsspec URL every worker reaches (default: the
+# Dagster instance's storage folder, DAGSTER_HOME/storage).
+IO_DIR_VARIABLE = "PIPELINE_IO_DIR"
+
+
+def default_io_dir() -> str | None:
+    """The I/O manager's base folder or URL from PIPELINE_IO_DIR, or None for the instance's storage folder."""
+    return os.environ.get(IO_DIR_VARIABLE) or None
+
+
+def columnar_io_manager(io_dir: str | None = None):
+    """The I/O manager every asset uses: DataFrames as Parquet, other values pickled (pipeline.defs.storage)."""
+    from pipeline.defs.storage import ColumnarIOManager
+
+    return ColumnarIOManager(base_dir=io_dir)

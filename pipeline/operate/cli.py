@@ -16,6 +16,8 @@ from pipeline.operate.runs import run_pipeline
 DEBUG_ENVIRONMENT_VARIABLE = "PIPELINE_DEBUG"  # set to 1 to see the traceback of an unexpected error
 # Free space a run needs besides a copy of the warehouse and of the newest release: Dagster's run storage, logs.
 MINIMUM_FREE_BYTES = 64 * MEBIBYTE
+EXECUTOR_VARIABLE = "PIPELINE_EXECUTOR"
+SCHEDULER_VARIABLE = "PIPELINE_DASK_SCHEDULER"
 
 
 def nightly_main() -> int:
@@ -36,7 +38,7 @@ def nightly_command() -> int:
     return run_nightly()
 
 
-def run_command(wait: bool) -> int:
+def run_command(wait: bool, scheduler: str | None = None, workers: int | None = None) -> int:
     """Run the pipeline while holding the warehouse folder's lock; a second run exits (or waits, with --wait)."""
     from pipeline.core.locks import PipelineBusyError, pipeline_lock
 
@@ -47,9 +49,13 @@ def run_command(wait: bool) -> int:
     if problem:
         print(f"error: {problem}; nothing was changed", file=sys.stderr)
         return 1
+    if scheduler or workers:
+        # The publication step takes the same lock on the worker that runs it (one writer of the warehouse and the
+        # releases); held here too, that worker, another process, could never get it.
+        return run_pipeline(scheduler, workers)
     try:
         with pipeline_lock(warehouse_dir, wait=wait, announce=lambda message: print(message, file=sys.stderr)):
-            return run_pipeline()
+            return run_pipeline(scheduler, workers)
     except PipelineBusyError as error:
         print(error, file=sys.stderr)
         return BUSY_EXIT_CODE
@@ -175,6 +181,21 @@ def command_main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--wait", action="store_true", help="if another run holds the lock, wait for it instead of exiting"
     )
+    run.add_argument(
+        "--executor",
+        choices=["in_process", "dask"],
+        default=os.environ.get(EXECUTOR_VARIABLE, "in_process"),
+        help=f"where the steps run: in this process (default) or on a dask.distributed cluster (env {EXECUTOR_VARIABLE})",
+    )
+    run.add_argument(
+        "--scheduler",
+        default=os.environ.get(SCHEDULER_VARIABLE),
+        help=f"with --executor dask: the running cluster's scheduler, tcp://host:port (env {SCHEDULER_VARIABLE}); "
+        "without it a local cluster is started",
+    )
+    run.add_argument(
+        "--workers", type=int, default=2, help="with --executor dask and no --scheduler: local worker processes"
+    )
     verify = commands.add_parser(
         "verify", help="check every release and the live warehouse against their recorded hashes"
     )
@@ -184,7 +205,11 @@ def command_main(argv: list[str] | None = None) -> int:
     rehash.add_argument("sidecars", nargs="+", type=Path)
     arguments = parser.parse_args(argv)
     if arguments.command == "run":
-        return run_command(arguments.wait)
+        if arguments.executor != "dask":
+            return run_command(arguments.wait)
+        if arguments.workers < 1:
+            parser.error("--workers must be at least 1")
+        return run_command(arguments.wait, arguments.scheduler, None if arguments.scheduler else arguments.workers)
     if arguments.command == "verify":
         return verify_command(arguments.releases_dir, arguments.frictionless)
     if arguments.command == "rehash":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 
@@ -28,14 +29,22 @@ def execute_job(
     )
 
 
-def run_pipeline() -> int:
-    """Materialise every asset in the Dagster instance of DAGSTER_HOME; print what failed and why."""
+def run_pipeline(scheduler: str | None = None, workers: int | None = None) -> int:
+    """Materialise every asset in the Dagster instance of DAGSTER_HOME; print what failed and why.
+
+    In this process by default; on a dask.distributed cluster when given its scheduler's address (tcp://host:port)
+    or a number of local workers.
+    """
     from pipeline.definitions import build_definitions
-    from pipeline.defs.resources import default_project_paths
+    from pipeline.defs.resources import default_io_dir, default_project_paths
 
     instance = dg.DagsterInstance.get()
     announce_dead_runs(instance)
-    result = execute_job(build_definitions(default_project_paths()), instance, log_level="CRITICAL")
+    if scheduler or workers:
+        result = execute_on_dask(instance, scheduler, workers or 2)
+    else:
+        definitions = build_definitions(default_project_paths(), default_io_dir())
+        result = execute_job(definitions, instance, log_level="CRITICAL")
     for event in result.all_events:
         if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key.path[-1] in ("warehouse", "release"):
             metadata = event.step_materialization_data.materialization.metadata
@@ -51,6 +60,35 @@ def announce_dead_runs(instance: dg.DagsterInstance) -> None:
     """Mark runs of killed workers failed before starting (they would hold the daemon's one-run queue); say so."""
     for message in fail_dead_runs(instance):
         print(f"note: {message}", file=sys.stderr)
+
+
+def execute_on_dask(instance: dg.DagsterInstance, scheduler: str | None, workers: int):
+    """Run the same job with Dagster's Dask executor: each step a task on the cluster, outputs on shared storage.
+
+    The workers rebuild the job from pipeline.definitions.build_everything_for with this process's folders, so
+    they must reach the same raw, metadata, warehouse and I/O folders (or URL) and the same Dagster instance.
+    """
+    from pipeline.defs.executors import dask_run_config
+    from pipeline.defs.resources import default_io_dir, default_project_paths
+
+    # dask estimates the size of each step's list of events and warns that it cannot: noise, not a problem.
+    logging.getLogger("distributed.sizeof").setLevel(logging.ERROR)
+    paths = default_project_paths()
+    job = dg.build_reconstructable_job(
+        "pipeline.definitions",
+        "build_everything_for",
+        reconstructable_kwargs={
+            "raw_dir": str(paths.raw_path.resolve()),
+            "warehouse_dir": str(paths.warehouse_path.resolve()),
+            "metadata_dir": str(paths.metadata_path.resolve()),
+            "io_dir": default_io_dir(),
+        },
+    )
+    run_config = {
+        **dask_run_config(scheduler, workers),
+        "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+    }
+    return dg.execute_job(job, instance=instance, run_config=run_config, raise_on_error=False)
 
 
 def reported_failure(result: dg.ExecuteInProcessResult, advice: str) -> int:

@@ -160,7 +160,7 @@ def test_bad_synthetic_cell_is_reported_by_file_row_and_column(panel, tmp_path):
 
 @pytest.mark.integration
 def test_benchmark_writes_results_with_the_required_keys(tmp_path):
-    """`make bench SCALE=0.001` end to end: one JSON file with scale, observations, timings, RSS, stages and machine."""
+    """`make bench SCALE=0.001` end to end: `python -m pipeline run` on the panel, both references, the required keys."""
     result = benchmark(0.001, results_dir=tmp_path)
     files = list(tmp_path.glob("bench_*_scale_0.001.json"))
     assert len(files) == 1
@@ -168,22 +168,27 @@ def test_benchmark_writes_results_with_the_required_keys(tmp_path):
     for key in (
         "scale",
         "observations",
-        "wall_s",
-        "peak_rss_mb",
-        "baseline_wall_s",
+        "job_wall_s",
+        "job_peak_rss_mb",
         "floor_wall_s",
+        "floor_peak_rss_mb",
+        "baseline_wall_s",
         "stages",
         "machine",
+        "git_commit",
     ):
         assert written[key] is not None, key
     assert written == json.loads(json.dumps(result))
     assert written["observations"] == 26 * 30 * 20
-    assert set(written["stages"]) == {"pipeline", "job_memory", "pandas", "duckdb"}
-    assert written["wall_s"] > 0 and written["peak_rss_mb"] > 0
-    # The real Dagster job ran on the synthetic panel (ProjectPaths.metadata_dir) and every check passed.
-    job = written["runs"]["job_memory"]
-    assert written["job_memory_success"] is True, (job.get("failed_steps"), job.get("failed_checks"), job.get("error"))
+    assert set(written["stages"]) == {"job", "pandas", "duckdb"}
+    assert written["job_wall_s"] > 0 and written["job_peak_rss_mb"] > 0
+    # The command line ran the real job on the synthetic panel (its folders from the environment), every step
+    # passed, and the stages come from the run's events in its scratch instance.
+    job = written["runs"]["job"]
+    assert written["job_success"] is True, (job.get("failed_steps"), job.get("error"))
+    assert job["command"] == "python -m pipeline run"
     assert job["stages"]["read_and_stage"] > 0 and job["stages"]["warehouse_and_release"] > 0
+    assert any("rows_observations=15600" in line for line in job["summary"])
 
 
 def test_project_paths_metadata_dir_feeds_the_ingest_assets(tmp_path):
@@ -244,7 +249,11 @@ def test_benchmark_records_a_killed_script_and_reuses_a_kept_panel(tmp_path):
     )
     run = first["runs"]["pipeline"]
     assert run["error"] == "killed: RSS above 0.05 GB"
-    assert first["wall_s"] is None and run["killed_during"] == "read_and_stage" and run["last_stage_finished"] is None
+    assert (
+        first["stage_script_wall_s"] is None
+        and run["killed_during"] == "read_and_stage"
+        and run["last_stage_finished"] is None
+    )
     assert first["panel"]["reused"] is False and (panel_dir / "panel.json").is_file()
     tables = sorted(path.name for path in (panel_dir / "raw").iterdir())
     second = benchmark(

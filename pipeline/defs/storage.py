@@ -1,0 +1,135 @@
+"""The I/O manager between assets: DataFrames as Parquet columns, other values pickled, on storage every worker reaches.
+
+Each asset output is one file at `<base>/<asset key path>` (the path Dagster's default fs_io_manager uses, so that
+the nightly's "is the output still there?" test and an instance holding pickles from before keep working: a file
+is read as Parquet when it starts with Parquet's magic bytes, else unpickled). `base` is a local folder or an
+fsspec URL (`s3://bucket/prefix`, `gcs://…`, `file:///shared/…`); by default the Dagster instance's storage folder
+(DAGSTER_HOME/storage, as before). A DataFrame is written as Parquet only when it comes back identical: flat
+column types, string column names, dtypes that survive the round trip; categorical columns keep their categories
+and their order (stored in the file's metadata). Anything else is pickled, as by the default I/O manager.
+Downstream inputs named in COLUMNS_READ read only those columns from the Parquet file.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import uuid
+
+import dagster as dg
+import fsspec
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic import PrivateAttr
+
+PARQUET_MAGIC = b"PAR1"
+CATEGORIES_KEY = b"pipeline.categories"
+# (consuming asset's op name, input name) → the only columns it reads of that input: read from the file, not the whole table.
+# Keep in step with the function the asset calls (here: pipeline.publish.documents.coverage.coverage_table).
+COLUMNS_READ: dict[tuple[str, str], list[str]] = {
+    ("coverage", "observations"): ["indicator_code", "region_code", "year", "value"],
+}
+
+
+class ColumnarIOManager(dg.ConfigurableIOManager):
+    """Asset outputs as files under base_dir (a folder or fsspec URL; default: the instance's storage folder)."""
+
+    base_dir: str | None = None
+    _base: str = PrivateAttr(default="")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """The base folder or URL: base_dir, else the instance's storage folder (as Dagster's fs_io_manager)."""
+        if self.base_dir:
+            self._base = self.base_dir
+        elif context.instance is not None:
+            self._base = context.instance.storage_directory()
+        else:
+            raise dg.DagsterInvariantViolationError("ColumnarIOManager needs base_dir or a Dagster instance")
+
+    def handle_output(self, context: dg.OutputContext, obj) -> None:
+        """Write the output: Parquet for a DataFrame that round-trips exactly, else a pickle; record where and how."""
+        filesystem, path = self.location(context)
+        filesystem.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        table = parquet_table(obj) if isinstance(obj, pd.DataFrame) else None
+        temporary = f"{path}.{uuid.uuid4().hex}.partial"
+        with filesystem.open(temporary, "wb") as handle:
+            if table is not None:
+                pq.write_table(table, handle)
+            else:
+                pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        filesystem.mv(temporary, path)
+        context.add_output_metadata(
+            {"path": dg.MetadataValue.path(path), "stored_as": "parquet" if table is not None else "pickle"}
+        )
+
+    def load_input(self, context: dg.InputContext):
+        """Read an upstream output: only the columns the consumer needs when it is Parquet and COLUMNS_READ says so."""
+        upstream = context.upstream_output
+        if upstream is None:
+            raise dg.DagsterInvariantViolationError(f"input {context.name} has no upstream output to load")
+        filesystem, path = self.location(upstream)
+        with filesystem.open(path, "rb") as handle:
+            is_parquet = handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
+            handle.seek(0)
+            if not is_parquet:
+                return pickle.load(handle)
+            # The consuming step's op: for an @asset, the asset's name (context.asset_key is the upstream's).
+            columns = COLUMNS_READ.get((consumer_name(context), context.name))
+            return parquet_frame(pq.read_table(handle, columns=columns))
+
+    def location(self, context: dg.OutputContext) -> tuple[fsspec.AbstractFileSystem, str]:
+        """The file system and path of one output: <base>/<asset key path> (op outputs: <base>/<run>/<step>/<name>)."""
+        filesystem, root = fsspec.core.url_to_fs(self._base)
+        if context.has_asset_key:
+            parts = list(context.asset_key.path)
+        else:
+            parts = [context.run_id, context.step_key, context.name]
+        return filesystem, "/".join([root.rstrip("/"), *parts])
+
+
+def consumer_name(context: dg.InputContext) -> str | None:
+    """The name of the op loading the input (for an @asset, the asset's name), or None if the context has none."""
+    try:
+        return context.op_def.name
+    except dg.DagsterInvariantViolationError:
+        return None
+
+
+def parquet_table(frame: pd.DataFrame) -> pa.Table | None:
+    """The frame as an Arrow table that reads back with the same columns and dtypes, or None (then it is pickled)."""
+    if not all(isinstance(name, str) for name in frame.columns) or frame.columns.has_duplicates:
+        return None
+    if not isinstance(frame.index, pd.RangeIndex):
+        return None
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=None)
+    except (pa.ArrowException, TypeError, ValueError):
+        return None
+    if any(pa.types.is_nested(field.type) for field in table.schema):
+        return None
+    categories = {
+        name: {"categories": frame[name].cat.categories.tolist(), "ordered": bool(frame[name].cat.ordered)}
+        for name in frame.columns
+        if isinstance(frame[name].dtype, pd.CategoricalDtype)
+    }
+    metadata = {**(table.schema.metadata or {}), CATEGORIES_KEY: json.dumps(categories, ensure_ascii=False).encode()}
+    table = table.replace_schema_metadata(metadata)
+    probe = parquet_frame(table.slice(0, 0))
+    if list(probe.columns) != list(frame.columns) or not probe.dtypes.equals(frame.dtypes):
+        return None
+    return table
+
+
+def parquet_frame(table: pa.Table) -> pd.DataFrame:
+    """The DataFrame of a stored table, with categorical columns given back their categories in their order."""
+    frame = table.to_pandas()
+    stored = json.loads((table.schema.metadata or {}).get(CATEGORIES_KEY, b"{}"))
+    for name, categorical in stored.items():
+        if name in frame.columns:
+            dtype = pd.CategoricalDtype(
+                pd.Index(categorical["categories"], dtype=frame[name].dtype.categories.dtype),
+                ordered=categorical["ordered"],
+            )
+            frame[name] = frame[name].astype(dtype)
+    return frame
