@@ -68,6 +68,13 @@ def test_every_sidecar_is_valid_and_cites_a_url_or_says_why_not(path):
     assert sidecar.fields["licence"].strip()
 
 
+@pytest.mark.parametrize("path", SIDECARS, ids=[path.name for path in SIDECARS])
+def test_sidecars_cite_the_original_publication_not_an_unshipped_folder(path):
+    text = path.read_text(encoding="utf-8")
+    for unshipped in ("shared/reference", "reference collection", "facts.csv", "SOURCES.md"):
+        assert unshipped not in text, f"{path.name} refers to {unshipped!r}, which is not shipped with the project"
+
+
 def test_the_bundle_holds_at_least_1000_real_figures_from_at_least_8_tables(real_observations):
     present = real_observations[real_observations["value"].notna()]
     assert len(present) >= 1000
