@@ -11,14 +11,14 @@ from pipeline.core.paths import folders_from_environment
 from pipeline.operate.runs import run_pipeline
 
 
-def run_command(wait: bool) -> int:
+def run_command(wait: bool, machine_readable: bool = False) -> int:
     """Run the pipeline while holding the warehouse folder's lock; a second run exits (or waits, with --wait)."""
     from pipeline.core.locks import PipelineBusyError, pipeline_lock
 
     warehouse_dir = folders_from_environment().warehouse_path
     try:
         with pipeline_lock(warehouse_dir, wait=wait, announce=lambda message: print(message, file=sys.stderr)):
-            return run_pipeline()
+            return run_pipeline(machine_readable=machine_readable)
     except PipelineBusyError as error:
         print(error, file=sys.stderr)
         return BUSY_EXIT_CODE
@@ -81,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--wait", action="store_true", help="if another run holds the lock, wait for it instead of exiting"
     )
+    run.add_argument(
+        "--machine-readable",
+        action="store_true",
+        help="also print the warehouse's and release's metadata as `key=value` lines (for scripts)",
+    )
     verify = commands.add_parser("verify", help="check every release's files against its datapackage.json")
     verify.add_argument("--releases-dir", type=Path, help="releases folder (default: the warehouse folder's releases/)")
     verify.add_argument("--frictionless", action="store_true", help="also run frictionless validate on each release")
@@ -88,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     rehash.add_argument("sidecars", nargs="+", type=Path)
     arguments = parser.parse_args(argv)
     if arguments.command == "run":
-        return run_command(arguments.wait)
+        return run_command(arguments.wait, arguments.machine_readable)
     if arguments.command == "verify":
         return verify_command(arguments.releases_dir, arguments.frictionless)
     if arguments.command == "rehash":

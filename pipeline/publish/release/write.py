@@ -186,7 +186,7 @@ def prepare_release(
         "previous_version": previous.version if previous else None,
         "licenses": package_licenses(),
         "contributors": [{"title": DATASET["compiler"], "role": "author"}],
-        "resources": [{**resource, "licenses": resource_licenses(resource["name"])} for resource in resources],
+        "resources": [{**resource, "licenses": resource_licenses(str(resource["name"]))} for resource in resources],
     }
     if DATASET.get("url"):
         package["homepage"] = DATASET["url"]
