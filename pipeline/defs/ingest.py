@@ -275,20 +275,21 @@ def raw_file_versions(raw_dir: Path, keys) -> dict[dg.AssetKey, str]:
 
 
 def freshness_result(sidecar_path: Path, today: dt.date, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
-    """WARN when a table was last read from its source longer ago than its declared update period."""
+    """WARN when a table was last read longer ago than its update period, or its next edition is overdue."""
     try:
         fields = yaml.safe_load(sidecar_path.read_text(encoding="utf-8")) or {}
         period = str(fields.get("update_period") or DEFAULT_UPDATE_PERIOD)
         declared = "update_period" in fields
         accessed = dt.date.fromisoformat(str(fields["accessed"]))
         due = add_period(accessed, period)
+        edition_due = dt.date.fromisoformat(str(fields["next_edition_due"])) if "next_edition_due" in fields else None
     except (OSError, yaml.YAMLError, AttributeError, KeyError, ValueError) as error:
         return dg.AssetCheckResult(
             asset_key=asset_key,
             check_name=FRESHNESS_CHECK,
             passed=False,
             severity=dg.AssetCheckSeverity.WARN,
-            description=f"{sidecar_path}: cannot tell the table's age ({error}); `accessed` must be YYYY-MM-DD and `update_period` an ISO 8601 period such as P1Y",
+            description=f"{sidecar_path}: cannot tell the table's age ({error}); `accessed` and `next_edition_due` must be YYYY-MM-DD and `update_period` an ISO 8601 period such as P1Y",
         )
     overdue = today > due
     description = (
@@ -297,10 +298,18 @@ def freshness_result(sidecar_path: Path, today: dt.date, asset_key: dg.AssetKey)
         if overdue
         else f"{sidecar_path.name}: read on {accessed}; next check due {due} (update period {period}{'' if declared else ', default'})"
     )
+    edition_overdue = edition_due is not None and today > edition_due
+    if edition_overdue:
+        description += (
+            f". Its next edition was due by {edition_due} ({(today - edition_due).days} days ago): this edition "
+            f"({fields.get('edition')}) is out of date; look for the newer edition and add its table"
+        )
+    elif edition_due is not None:
+        description += f". Next edition due by {edition_due}"
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name=FRESHNESS_CHECK,
-        passed=not overdue,
+        passed=not overdue and not edition_overdue,
         severity=dg.AssetCheckSeverity.WARN,
         description=description,
         metadata={
@@ -309,6 +318,9 @@ def freshness_result(sidecar_path: Path, today: dt.date, asset_key: dg.AssetKey)
             "update_period_declared": declared,
             "due": str(due),
             "days_overdue": max((today - due).days, 0),
+            "edition": str(fields.get("edition")),
+            "next_edition_due": str(edition_due) if edition_due else "not stated",
+            "edition_days_overdue": max((today - edition_due).days, 0) if edition_due else 0,
         },
     )
 

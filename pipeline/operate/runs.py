@@ -16,6 +16,7 @@ from pipeline.defs.automation import JOB_NAME
 CHANGES_FILE = "CHANGES.md"
 # Assets named on one progress line at most (the raw files' observation step covers every raw table and sidecar).
 MAX_ASSETS_PER_LINE = 4
+MAX_LISTED_WARNINGS = 5
 
 
 def execute_job(
@@ -72,6 +73,7 @@ class RunProgress:
         self.started = time.perf_counter()
         self.finished_steps = 0
         self.steps: dict[str, StepProgress] = {}
+        self.warnings: list[str] = []
         self.check_outcomes: dict[str, int] = {"passed": 0, "warned": 0, "failed": 0}
 
     def elapsed(self) -> float:
@@ -95,6 +97,8 @@ class RunProgress:
             if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN:
                 outcome = "warned"
             self.check_outcomes[outcome] += 1
+            if outcome == "warned":
+                self.warnings.append(f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}")
             step.checks[outcome] = step.checks.get(outcome, 0) + 1
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             self.finished_steps += 1
@@ -120,6 +124,14 @@ class RunProgress:
         }
         checks = ", ".join(f"{count} {outcome}" for outcome, count in self.check_outcomes.items())
         lines = [f"checks: {checks}"]
+        if self.warnings:
+            shown = ", ".join(self.warnings[:MAX_LISTED_WARNINGS])
+            more = (
+                f" and {len(self.warnings) - MAX_LISTED_WARNINGS} more"
+                if len(self.warnings) > MAX_LISTED_WARNINGS
+                else ""
+            )
+            lines.append(f"  warnings (details in the Dagster UI, `make dev`): {shown}{more}")
         release, warehouse = metadata.get("release"), metadata.get("warehouse")
         if release:
             changed = bool(release.get("changed"))
