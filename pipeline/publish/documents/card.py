@@ -60,7 +60,7 @@ def dataset_card(
         f"| `coverage.csv` | {len(coverage)} | regions with a value out of regions at each level, per indicator and year |",
         "| `dictionary.csv`, `dictionary.md` | | every column of every table: type, unit, meaning in Chinese and English |",
         "| `report.html` | | one self-contained page: key indicators, the charts, coverage and how to cite (no network) |",
-        "| `chart_*.png` | | the charts: income ratios, Guangzhou district urbanisation and its CV, paired cities |",
+        "| `chart_*.png` | | the charts: income ratios, Guangzhou district urbanisation and its CV, paired cities, district GDP and industry, dispersion across Guangdong's cities |",
         "| `CHANGES.md` | | what changed against the previous release |",
         "| `datapackage.json` | | Frictionless descriptor: sha256, bytes, rows and schema of every file |",
         "",

@@ -41,6 +41,20 @@ CHARTS = [  # (asset, release file, Chinese caption, English caption)
         "广州与对口城市（梅州、湛江、清远、肇庆）之比，按指标分面；1 表示持平。",
         "Guangzhou ÷ each paired city (Meizhou, Zhanjiang, Qingyuan, Zhaoqing), one panel per indicator; 1 = parity.",
     ),
+    (
+        "district_economy_chart",
+        "chart_district_economy.png",
+        "广州各区地区生产总值与规模以上工业总产值（亿元，取最权威来源；斜线为可靠性低）。",
+        "GDP and industrial output of Guangzhou's districts (100 million yuan, most authoritative source; hatched: "
+        "low reliability).",
+    ),
+    (
+        "city_dispersion_chart",
+        "chart_city_dispersion.png",
+        "广东各地级市之间的变异系数，及按指标目录规定权重计算的加权变异系数；纵轴从 0 起。",
+        "Coefficient of variation across Guangdong's prefecture cities, unweighted and with the catalogue's weights; "
+        "axis from 0.",
+    ),
 ]
 STYLE = """
 body { font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif; margin: 0 auto; max-width: 1100px;
