@@ -52,6 +52,8 @@ TRANSCRIBED_RESOURCES = {
     "indicators": "Published values (method = 'published') keep their source's terms (sources.licence)",
     "sources": "Titles and descriptions quoted from each source, under its terms (the licence column)",
     "preferred_values": "Values taken from a source keep its terms (sources.licence)",
+    "regions": "Codes and names from public compilations: leiii/census (MIT), modood/Administrative-divisions-of-China"
+    " (WTFPL), as pipeline/metadata/README.md of the project states",
 }
 # pyarrow's default maximum rows per Parquet row group (pq.write_table's row_group_size).
 ROW_GROUP_ROWS = 1024 * 1024
