@@ -168,3 +168,26 @@ def load_boundary_changes(path: Path = BOUNDARY_CHANGES_FILE) -> list[BoundaryCh
         BoundaryChange(row.old_code, row.old_name, row.new_code, row.new_name, row.change, int(row.year), row.note)
         for row in frame.itertuples(index=False)
     ]
+
+
+DATASET_FILE = "dataset.yaml"
+DATASET_FIELDS = ("name", "title", "compiler", "url_placeholder", "code_licence", "data_licence", "source_terms")
+
+
+@lru_cache(maxsize=1)
+def load_dataset_metadata(metadata_dir: Path = PACKAGE_METADATA_DIR) -> dict:
+    """The dataset's citation and licence metadata (pipeline/metadata/dataset.yaml), with every field present."""
+    path = metadata_dir / DATASET_FILE
+    fields = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    missing = [name for name in DATASET_FIELDS if not fields.get(name)]
+    licence = fields.get("data_licence")
+    if not isinstance(licence, dict) or not {"name", "title", "path"} <= set(licence):
+        missing.append("data_licence.name/title/path")
+    if missing:
+        raise ValueError(f"{path}: missing or empty field(s) {', '.join(missing)}")
+    return fields
+
+
+def dataset_url(dataset: dict) -> str:
+    """The dataset's URL, or its placeholder while it is not yet deposited."""
+    return str(dataset.get("url") or dataset["url_placeholder"])

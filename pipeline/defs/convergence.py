@@ -7,6 +7,7 @@ import pandas as pd
 
 from pipeline.core.metadata import load_targets
 from pipeline.defs.resources import ProjectPaths
+from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check
 from pipeline.indicators.convergence import convergence_table
 from pipeline.indicators.dispersion import dispersion_table
@@ -18,9 +19,13 @@ GROUP = "convergence"
 
 
 @dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
-def dispersion(preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
+def dispersion(
+    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
     """Dispersion (cv, weighted_cv, theil, gini, max_min_ratio) across the units under each parent, years with ≥5 units."""
-    return dispersion_table(preferred_values, unit_sets(regions), indicator_catalog)
+    return table_output(
+        dispersion_table(preferred_values, unit_sets(regions), indicator_catalog), DispersionSchema, "dispersion"
+    )
 
 
 dispersion_schema = known_codes_schema_check(
@@ -32,9 +37,13 @@ dispersion_schema = known_codes_schema_check(
 
 
 @dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
-def convergence(preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
+def convergence(
+    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
     """β-convergence across the units under each parent, for the longest window and rolling 5-year windows."""
-    return convergence_table(preferred_values, unit_sets(regions), indicator_catalog)
+    return table_output(
+        convergence_table(preferred_values, unit_sets(regions), indicator_catalog), ConvergenceSchema, "convergence"
+    )
 
 
 convergence_schema = known_codes_schema_check(
@@ -46,9 +55,13 @@ convergence_schema = known_codes_schema_check(
 
 
 @dg.asset(group_name=GROUP)
-def target_progress(preferred_values: pd.DataFrame, project_paths: ProjectPaths) -> pd.DataFrame:
+def target_progress(preferred_values: pd.DataFrame, project_paths: ProjectPaths) -> dg.Output[pd.DataFrame]:
     """Each target in targets.yaml with the latest value of its indicator, the gap to the target and a status."""
-    return progress_table(load_targets(project_paths.metadata_path), preferred_values)
+    return table_output(
+        progress_table(load_targets(project_paths.metadata_path), preferred_values),
+        TargetProgressSchema,
+        "target_progress",
+    )
 
 
 target_progress_schema = known_codes_schema_check(

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.metadata import load_indicator_catalog
+from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check, schema_check_result
 from pipeline.indicators.aggregates import PAIRING_REFERENCE_REGION, aggregate_groups, pair_ratios, region_groups
 from pipeline.indicators.derive import indicator_table
@@ -15,7 +16,7 @@ from pipeline.indicators.preferred import (
     indicator_values,
 )
 from pipeline.indicators.reconcile import reconcile_ratio
-from pipeline.validate.schemas import GroupAggregateSchema, PairedCityRatioSchema, indicator_schema
+from pipeline.validate.schemas import GroupAggregateSchema, IndicatorSchema, PairedCityRatioSchema, indicator_schema
 
 GROUP = "indicators"
 
@@ -23,34 +24,44 @@ GROUP = "indicators"
 @dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
 def indicators(
     observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
-) -> pd.DataFrame:
+) -> dg.Output[pd.DataFrame]:
     """Derived indicators for every region-year whose inputs exist, and published values carried as published."""
-    return indicator_table(observations, sources, indicator_catalog, regions)
+    return table_output(
+        indicator_table(observations, sources, indicator_catalog, regions), IndicatorSchema, "indicators"
+    )
 
 
 @dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources")})
-def preferred_values(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
+def preferred_values(
+    observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
     """One value per indicator, region and year: derived here if possible, else the preferred published figure."""
-    return indicator_values(observations, sources, indicators)
+    return table_output(indicator_values(observations, sources, indicators), IndicatorSchema)
 
 
 @dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
 def group_aggregates(
     preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
-) -> pd.DataFrame:
+) -> dg.Output[pd.DataFrame]:
     """Indicator values of the 一区一策 district groups and the typical counties, where every member has a value."""
-    return aggregate_groups(preferred_values, region_groups(regions), indicator_catalog)
+    return table_output(
+        aggregate_groups(preferred_values, region_groups(regions), indicator_catalog),
+        GroupAggregateSchema,
+        "group_aggregates",
+    )
 
 
 @dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
 def paired_city_ratios(
     preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
-) -> pd.DataFrame:
+) -> dg.Output[pd.DataFrame]:
     """Guangzhou's value divided by each paired city's, for every indicator and year both have."""
     values = preferred_values
     paired = list(regions.loc[regions["paired_city"].astype(bool), "region_code"])
     codes = list(indicator_catalog.loc[indicator_catalog["paired_ratio"].astype(bool), "indicator_code"])
-    return pair_ratios(values, PAIRING_REFERENCE_REGION, paired, codes)
+    return table_output(
+        pair_ratios(values, PAIRING_REFERENCE_REGION, paired, codes), PairedCityRatioSchema, "paired_city_ratios"
+    )
 
 
 def ratio_reconciliation_check(

@@ -25,6 +25,7 @@ from pipeline.core.metadata import (
 )
 from pipeline.core.paths import PACKAGE_METADATA_DIR
 from pipeline.defs.resources import ProjectPaths
+from pipeline.defs.tables import table_output
 from pipeline.ingest.reader import combined_staged_tables, read_source_table
 from pipeline.ingest.reader.model import STAGED_COLUMNS
 from pipeline.ingest.sidecar import SIDECAR_SUFFIX, load_sidecar, sidecar_paths
@@ -74,15 +75,15 @@ with warnings.catch_warnings():
 
 
 @dg.asset(group_name=GROUP, deps=[METADATA_FILES])
-def regions(project_paths: ProjectPaths) -> pd.DataFrame:
+def regions(project_paths: ProjectPaths) -> dg.Output[pd.DataFrame]:
     """The region dimension: China, Guangdong, its cities and Guangzhou's districts with their groups."""
-    return load_regions(project_paths.metadata_path)
+    return table_output(load_regions(project_paths.metadata_path), warehouse_table="regions")
 
 
 @dg.asset(group_name=GROUP, deps=[METADATA_FILES])
-def indicator_catalog(project_paths: ProjectPaths) -> pd.DataFrame:
+def indicator_catalog(project_paths: ProjectPaths) -> dg.Output[pd.DataFrame]:
     """The indicator catalogue: code, names, unit, definition, formula and plausible range of every indicator."""
-    return load_indicator_catalog(project_paths.metadata_path)
+    return table_output(load_indicator_catalog(project_paths.metadata_path), warehouse_table="indicator_catalog")
 
 
 def raw_table_assets(raw_dir: Path) -> list:
@@ -161,7 +162,7 @@ def staged_table_asset(source_id: str) -> dg.AssetsDefinition:
         description=f"The raw table {source_id} read through the generic reader into tidy observations with file, row and column.",
     )
     @transient_io_retries
-    def staged_table(project_paths: ProjectPaths) -> pd.DataFrame:
+    def staged_table(project_paths: ProjectPaths) -> dg.Output[pd.DataFrame]:
         raw_dir = project_paths.raw_path
         metadata_dir = project_paths.metadata_path
         sidecar = load_sidecar(sidecar_path_of(raw_dir, source_id), raw_dir)
@@ -173,7 +174,7 @@ def staged_table_asset(source_id: str) -> dg.AssetsDefinition:
             indicator_catalog=default_indicator_catalog(metadata_dir),
             boundary_changes=load_boundary_changes(metadata_dir / BOUNDARY_CHANGES_FILE.name),
         )
-        return staged[STAGED_COLUMNS]
+        return table_output(staged[STAGED_COLUMNS])
 
     return staged_table
 
@@ -187,7 +188,7 @@ def sources_asset(source_ids: list[str]) -> dg.AssetsDefinition:
         deps=[key for source_id in source_ids for key in (raw_table_key(source_id), raw_sidecar_key(source_id))],
     )
     @transient_io_retries
-    def sources_table(project_paths: ProjectPaths) -> pd.DataFrame:
+    def sources_table(project_paths: ProjectPaths) -> dg.Output[pd.DataFrame]:
         """Provenance of every raw table, from its sidecar, after checking the data file's sha256."""
         raw_dir = project_paths.raw_path
         paths = sidecar_paths(raw_dir)
@@ -203,7 +204,7 @@ def sources_asset(source_ids: list[str]) -> dg.AssetsDefinition:
                 ]
             )
         require_loaded_tables(paths, source_ids, raw_dir)
-        return source_records(paths, raw_dir)
+        return table_output(source_records(paths, raw_dir), warehouse_table="sources")
 
     return sources_table
 
@@ -216,9 +217,9 @@ def staged_observations_asset(source_ids: list[str]) -> dg.AssetsDefinition:
         group_name=GROUP,
         ins={source_id: dg.AssetIn(staged_table_key(source_id)) for source_id in source_ids},
     )
-    def combined(**staged_tables: pd.DataFrame) -> pd.DataFrame:
+    def combined(**staged_tables: pd.DataFrame) -> dg.Output[pd.DataFrame]:
         """Every raw table's staged observations in one frame, with file, row and column."""
-        return combined_staged_tables([staged_tables[source_id] for source_id in source_ids])
+        return table_output(combined_staged_tables([staged_tables[source_id] for source_id in source_ids]))
 
     return combined
 
@@ -274,20 +275,21 @@ def raw_file_versions(raw_dir: Path, keys) -> dict[dg.AssetKey, str]:
 
 
 def freshness_result(sidecar_path: Path, today: dt.date, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
-    """WARN when a table was last read from its source longer ago than its declared update period."""
+    """WARN when a table was last read longer ago than its update period, or its next edition is overdue."""
     try:
         fields = yaml.safe_load(sidecar_path.read_text(encoding="utf-8")) or {}
         period = str(fields.get("update_period") or DEFAULT_UPDATE_PERIOD)
         declared = "update_period" in fields
         accessed = dt.date.fromisoformat(str(fields["accessed"]))
         due = add_period(accessed, period)
+        edition_due = dt.date.fromisoformat(str(fields["next_edition_due"])) if "next_edition_due" in fields else None
     except (OSError, yaml.YAMLError, AttributeError, KeyError, ValueError) as error:
         return dg.AssetCheckResult(
             asset_key=asset_key,
             check_name=FRESHNESS_CHECK,
             passed=False,
             severity=dg.AssetCheckSeverity.WARN,
-            description=f"{sidecar_path}: cannot tell the table's age ({error}); `accessed` must be YYYY-MM-DD and `update_period` an ISO 8601 period such as P1Y",
+            description=f"{sidecar_path}: cannot tell the table's age ({error}); `accessed` and `next_edition_due` must be YYYY-MM-DD and `update_period` an ISO 8601 period such as P1Y",
         )
     overdue = today > due
     description = (
@@ -296,10 +298,18 @@ def freshness_result(sidecar_path: Path, today: dt.date, asset_key: dg.AssetKey)
         if overdue
         else f"{sidecar_path.name}: read on {accessed}; next check due {due} (update period {period}{'' if declared else ', default'})"
     )
+    edition_overdue = edition_due is not None and today > edition_due
+    if edition_overdue:
+        description += (
+            f". Its next edition was due by {edition_due} ({(today - edition_due).days} days ago): this edition "
+            f"({fields.get('edition')}) is out of date; look for the newer edition and add its table"
+        )
+    elif edition_due is not None:
+        description += f". Next edition due by {edition_due}"
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name=FRESHNESS_CHECK,
-        passed=not overdue,
+        passed=not overdue and not edition_overdue,
         severity=dg.AssetCheckSeverity.WARN,
         description=description,
         metadata={
@@ -308,6 +318,9 @@ def freshness_result(sidecar_path: Path, today: dt.date, asset_key: dg.AssetKey)
             "update_period_declared": declared,
             "due": str(due),
             "days_overdue": max((today - due).days, 0),
+            "edition": str(fields.get("edition")),
+            "next_edition_due": str(edition_due) if edition_due else "not stated",
+            "edition_days_overdue": max((today - edition_due).days, 0) if edition_due else 0,
         },
     )
 

@@ -22,6 +22,7 @@ from pipeline.publish.documents.charts import (
 from pipeline.publish.documents.coverage import coverage_table, largest_gaps
 from pipeline.publish.documents.dictionary import data_dictionary as dictionary_table
 from pipeline.publish.documents.dictionary import dictionary_markdown
+from pipeline.publish.documents.economy_charts import city_dispersion_figure, district_economy_figure
 from pipeline.publish.documents.report import report_html
 from pipeline.publish.publication import publish_tables
 from pipeline.publish.registry import (
@@ -79,6 +80,22 @@ def paired_city_chart(
     return chart_output(png, "广州与对口城市之比 paired cities")
 
 
+@dg.asset(group_name=GROUP)
+def district_economy_chart(
+    observations: pd.DataFrame, regions: pd.DataFrame, sources: pd.DataFrame
+) -> dg.Output[bytes]:
+    """PNG: GDP and industrial output of Guangzhou's districts, from the most authoritative source, `u` hatched."""
+    png = chart_png(district_economy_figure, observations, regions, sources)
+    return chart_output(png, "广州各区地区生产总值与工业 district GDP and industry")
+
+
+@dg.asset(group_name=GROUP)
+def city_dispersion_chart(dispersion: pd.DataFrame, indicator_catalog: pd.DataFrame) -> dg.Output[bytes]:
+    """PNG: dispersion (CV and catalogue-weighted CV) across Guangdong's prefecture cities, one panel per indicator."""
+    png = chart_png(city_dispersion_figure, dispersion, indicator_catalog)
+    return chart_output(png, "广东各市离散程度 dispersion across Guangdong's cities")
+
+
 def chart_output(png: bytes, title: str) -> dg.Output[bytes]:
     """The PNG as the asset value, shown in the Dagster UI as a Markdown image (a base64 data URI)."""
     return dg.Output(
@@ -102,12 +119,16 @@ def report(
     income_ratio_chart: bytes,
     district_urbanisation_chart: bytes,
     paired_city_chart: bytes,
+    district_economy_chart: bytes,
+    city_dispersion_chart: bytes,
 ) -> str:
     """The release's report.html: key indicators with year, method and flags, the charts, coverage, how to cite."""
     charts = {
         "income_ratio_chart": income_ratio_chart,
         "district_urbanisation_chart": district_urbanisation_chart,
         "paired_city_chart": paired_city_chart,
+        "district_economy_chart": district_economy_chart,
+        "city_dispersion_chart": city_dispersion_chart,
     }
     return report_html(indicators, regions, indicator_catalog, dispersion, coverage, charts)
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.defs.resources import ProjectPaths
+from pipeline.defs.tables import table_output
 from pipeline.validate.failures import describe_failure, schema_failures, schema_for_frame
 from pipeline.validate.observations import (
     additive_indicator_codes,
@@ -16,6 +17,7 @@ from pipeline.validate.observations import (
 )
 from pipeline.validate.schemas import (
     IndicatorCatalogSchema,
+    ObservationSchema,
     RegionSchema,
     SourceSchema,
     StagedObservationSchema,
@@ -28,9 +30,9 @@ MAX_LISTED_FAILURES = 50
 
 
 @dg.asset(group_name=GROUP)
-def observations(staged_observations: pd.DataFrame) -> pd.DataFrame:
+def observations(staged_observations: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """Staged observations in a stable order, the table that validation guards and the warehouse publishes."""
-    return ordered_observations(staged_observations)
+    return table_output(ordered_observations(staged_observations), ObservationSchema, "observations")
 
 
 def schema_check_result(schema, frame: pd.DataFrame, table: str) -> dg.AssetCheckResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ OPTIONAL_SIDECAR_FIELDS = {
     "skip_regions": "printed region names whose rows are deliberately not read (e.g. 珠三角 subtotals)",
     "skip_labels": "printed row labels whose rows are deliberately not read",
     "boundaries": "restated: the table restates years before a boundary change on today's boundaries (no b flag)",
+    "next_edition_due": "YYYY-MM-DD: the date by which the publisher's next edition is due, from its stated cycle "
+    "(e.g. a yearbook each autumn); the freshness check warns once it has passed",
 }
 ENCODINGS = {"utf-8", "utf-8-sig", "gbk", "gb2312", "gb18030", "auto"}
 FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
@@ -263,6 +266,15 @@ def optional_field_problems(name: str, fields: dict, table_format: str | None) -
                 expected="as_printed (default) | restated",
             )
         )
+    if "next_edition_due" in fields and not is_iso_date(fields["next_edition_due"]):
+        problems.append(
+            InputProblem(
+                name,
+                "sidecar_next_edition_due",
+                f"next_edition_due {fields['next_edition_due']!r} is not a date",
+                expected="YYYY-MM-DD, e.g. '2025-12-31' for a yearbook that appears each autumn",
+            )
+        )
     for key in ("skip_regions", "skip_labels"):
         if key in fields and not isinstance(fields[key], list):
             problems.append(InputProblem(name, f"sidecar_{key}", f"{key} must be a list of printed names"))
@@ -272,6 +284,15 @@ def optional_field_problems(name: str, fields: dict, table_format: str | None) -
     for number, rule in enumerate(rules, start=1):
         problems.extend(status_rule_problems(name, number, rule))
     return problems
+
+
+def is_iso_date(value: object) -> bool:
+    """A YYYY-MM-DD date (text, or a date YAML already parsed)."""
+    try:
+        dt.date.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def layout_problems(name: str, layout: dict) -> list[InputProblem]:

@@ -38,7 +38,9 @@ def nightly_command() -> int:
     return run_nightly()
 
 
-def run_command(wait: bool, scheduler: str | None = None, workers: int | None = None) -> int:
+def run_command(
+    wait: bool, scheduler: str | None = None, workers: int | None = None, machine_readable: bool = False
+) -> int:
     """Run the pipeline while holding the warehouse folder's lock; a second run exits (or waits, with --wait)."""
     from pipeline.core.locks import PipelineBusyError, pipeline_lock
 
@@ -52,10 +54,10 @@ def run_command(wait: bool, scheduler: str | None = None, workers: int | None = 
     if scheduler or workers:
         # The publication step takes the same lock on the worker that runs it (one writer of the warehouse and the
         # releases); held here too, that worker, another process, could never get it.
-        return run_pipeline(scheduler, workers)
+        return run_pipeline(scheduler, workers, machine_readable)
     try:
         with pipeline_lock(warehouse_dir, wait=wait, announce=lambda message: print(message, file=sys.stderr)):
-            return run_pipeline(scheduler, workers)
+            return run_pipeline(machine_readable=machine_readable)
     except PipelineBusyError as error:
         print(error, file=sys.stderr)
         return BUSY_EXIT_CODE
@@ -182,6 +184,11 @@ def command_main(argv: list[str] | None = None) -> int:
         "--wait", action="store_true", help="if another run holds the lock, wait for it instead of exiting"
     )
     run.add_argument(
+        "--machine-readable",
+        action="store_true",
+        help="also print the warehouse's and release's metadata as `key=value` lines (for scripts)",
+    )
+    run.add_argument(
         "--executor",
         choices=["in_process", "dask"],
         default=os.environ.get(EXECUTOR_VARIABLE, "in_process"),
@@ -206,10 +213,11 @@ def command_main(argv: list[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.command == "run":
         if arguments.executor != "dask":
-            return run_command(arguments.wait)
+            return run_command(arguments.wait, machine_readable=arguments.machine_readable)
         if arguments.workers < 1:
             parser.error("--workers must be at least 1")
-        return run_command(arguments.wait, arguments.scheduler, None if arguments.scheduler else arguments.workers)
+        workers = None if arguments.scheduler else arguments.workers
+        return run_command(arguments.wait, arguments.scheduler, workers, arguments.machine_readable)
     if arguments.command == "verify":
         return verify_command(arguments.releases_dir, arguments.frictionless)
     if arguments.command == "rehash":

@@ -77,6 +77,8 @@ RELEASE_FILES: dict[str, str] = {
     "chart_income_ratio.png": "income_ratio_chart",
     "chart_district_urbanisation.png": "district_urbanisation_chart",
     "chart_paired_cities.png": "paired_city_chart",
+    "chart_district_economy.png": "district_economy_chart",
+    "chart_city_dispersion.png": "city_dispersion_chart",
     "report.html": "report",
 }
 TABLE_MODELS = {name: table.model for name, table in PUBLISHED_TABLES.items()}

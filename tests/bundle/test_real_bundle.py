@@ -3,6 +3,7 @@
 import duckdb
 import pytest
 
+from tests.support.notebooks import executed_notebook_images
 from tests.support.paths import REPO_ROOT
 from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
 
@@ -59,3 +60,9 @@ def test_every_region_year_with_both_components_has_a_derived_ratio(real_warehou
     regions = {region for region, _ in derived}
     assert {"440000", "CN"} <= regions
     assert len(derived) >= 12
+
+
+def test_the_notebook_runs_on_the_real_warehouse_and_draws_its_three_charts(real_warehouse, tmp_path, monkeypatch):
+    path, _ = real_warehouse
+    images = executed_notebook_images(path, tmp_path, monkeypatch)
+    assert len(images) == 3, "income ratio (Guangzhou, Guangdong, China), district GDP and industry, dispersion"

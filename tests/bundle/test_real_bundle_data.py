@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pandas as pd
 import pytest
 
@@ -13,6 +15,7 @@ from pipeline.core.metadata import (
     load_units,
     region_name_lookup,
 )
+from pipeline.defs.ingest import freshness_result, raw_table_key
 from pipeline.indicators.reconcile import reconcile_ratio
 from pipeline.ingest.reader import read_source_table
 from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
@@ -66,6 +69,21 @@ def test_every_sidecar_is_valid_and_cites_a_url_or_says_why_not(path):
     assert (url and str(url).startswith(("http://", "https://"))) or sidecar.fields.get("url_note")
     assert sha256_of(sidecar.data_path) == sidecar.fields["sha256"]
     assert sidecar.fields["licence"].strip()
+
+
+def test_the_2022_guangzhou_yearbook_is_flagged_as_superseded_by_its_next_edition():
+    source_id = "gz_yearbook_2022_t8_08"
+    result = freshness_result(RAW_DIR / f"{source_id}.meta.yaml", dt.date.today(), raw_table_key(source_id))
+    assert not result.passed and "next edition was due by 2023-12-31" in result.description
+    dated = [path for path in SIDECARS if "next_edition_due" in load_sidecar(path, RAW_DIR).fields]
+    assert len(dated) >= 15  # yearbooks, the NBS and Guangdong survey releases, the bulletin
+
+
+@pytest.mark.parametrize("path", SIDECARS, ids=[path.name for path in SIDECARS])
+def test_sidecars_cite_the_original_publication_not_an_unshipped_folder(path):
+    text = path.read_text(encoding="utf-8")
+    for unshipped in ("shared/reference", "reference collection", "facts.csv", "SOURCES.md"):
+        assert unshipped not in text, f"{path.name} refers to {unshipped!r}, which is not shipped with the project"
 
 
 def test_the_bundle_holds_at_least_1000_real_figures_from_at_least_8_tables(real_observations):

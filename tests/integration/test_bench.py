@@ -208,11 +208,11 @@ def test_project_paths_metadata_dir_feeds_the_ingest_assets(tmp_path):
     paths = ProjectPaths(
         raw_dir=str(panel.raw_dir), warehouse_dir=str(tmp_path / "out"), metadata_dir=str(metadata_dir)
     )
-    regions = ingest.regions(project_paths=paths)
+    regions = ingest.regions(project_paths=paths).value
     assert len(regions) == len(load_regions()) + len(panel.regions)
     RegionSchema.validate(regions)
     source_id = sorted(path.name.removesuffix(".meta.yaml") for path in panel.raw_dir.glob("*.meta.yaml"))[0]
-    staged = ingest.staged_table_asset(source_id)(project_paths=paths)
+    staged = ingest.staged_table_asset(source_id)(project_paths=paths).value
     assert staged["region_code"].str.startswith("99").all() and len(staged) > 0
     with pytest.raises(Exception, match="not in regions.csv"):
         ingest.staged_table_asset(source_id)(project_paths=ProjectPaths(raw_dir=str(panel.raw_dir)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -55,6 +56,22 @@ with open(log_path, "w", encoding="utf-8") as log:
         time.sleep(0.2)
 """
 READER_MODES = ("hold", "reconnect", "reconnect")
+
+
+def assert_progress_and_summary(stdout: str) -> None:
+    """`make run` shows a line per finished step (elapsed time, step k of n, rows) and a closing human summary."""
+    progress = re.findall(r"^\[\s*([\d.]+) s\]\s+(\d+)/(\d+) (.+)$", stdout, flags=re.MULTILINE)
+    assert len(progress) >= 10, stdout
+    assert [int(step) for _, step, _, _ in progress] == list(range(1, len(progress) + 1))
+    assert int(progress[-1][1]) == int(progress[-1][2])  # the last line is step n of n
+    assert [float(seconds) for seconds, _, _, _ in progress] == sorted(float(seconds) for seconds, _, _, _ in progress)
+    assert any(re.match(r"observations \(\d+ rows\)", text) for _, _, _, text in progress), stdout
+    assert any(text.startswith("raw_files: ") and "file(s) observed" in text for _, _, _, text in progress)
+    for heading in ("checks: ", "release: new release ", "release folder: ", "warehouse: ", "rows: "):
+        assert re.search(rf"^{re.escape(heading)}", stdout, re.MULTILINE), f"no {heading!r} line in:\n{stdout}"
+    assert re.search(r"^rows: .*observations \d+", stdout, re.MULTILINE)
+    assert re.search(r"^  changed: observations: \d+ → \d+ rows, 1 added", stdout, re.M), stdout
+    assert "=" not in stdout.split("checks: ")[1]  # no key=value lines unless --machine-readable
 
 
 def release_expectations(releases_dir: Path) -> dict[str, dict[str, object]]:
@@ -113,6 +130,7 @@ def test_readers_never_fail_and_see_either_the_old_or_the_new_warehouse(tmp_path
         )  # second run: a new source table and one observation more
         second = run_to_completion(environment)
         assert second.returncode == 0, second.stderr
+        assert_progress_and_summary(second.stdout)
         time.sleep(0.5)  # let the readers query the newest warehouse a few times
     finally:
         stop.write_text("stop")

@@ -176,7 +176,7 @@ def kill_then_publish(
 
     last = run_to_completion(environment)
     assert last.returncode == 0, last.stderr
-    assert "changed=True" in last.stdout and "swapped=True" in last.stdout
+    assert "release: new release" in last.stdout and "(replaced)" in last.stdout  # the run's closing summary
     new_version = release_versions(warehouse_dir / "releases")[-1]
     assert release_versions(warehouse_dir / "releases") == [before["latest"], new_version]
     assert os.readlink(warehouse_dir / "releases" / LATEST) == new_version

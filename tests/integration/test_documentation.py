@@ -20,8 +20,9 @@ from pipeline.publish.documents.comments import (
 from pipeline.publish.documents.dictionary import data_dictionary
 from pipeline.publish.registry import RELEASE_MODELS, RELEASE_PRIMARY_KEYS
 from pipeline.publish.release.verify import verify_release
-from pipeline.publish.release.write import RELEASE_VERSION_PLACEHOLDER
+from pipeline.publish.release.write import RELEASE_DATE_PLACEHOLDER, RELEASE_VERSION_PLACEHOLDER
 from pipeline.publish.warehouse import PUBLICATION_TABLE, audit_comments, audit_views
+from tests.support.notebooks import executed_notebook_images
 from tests.support.paths import FIXTURE_RAW, REPO_ROOT
 from tests.support.pipeline_runs import run_pipeline, step_failure_messages
 from tests.support.tables import DISTRICT_SIDECAR, MADE_UP_DISTRICT_TABLE, write_table
@@ -170,7 +171,9 @@ def test_the_release_holds_a_card_and_a_dictionary_that_match_its_tables(built):
 
     card = (release / "README.md").read_text(encoding="utf-8")
     assert RELEASE_VERSION_PLACEHOLDER not in card
-    assert f"release\n> {package['version']}." in card
+    version, date = package["version"], package["version"].rsplit(".", 1)[0].replace(".", "-")
+    assert f"*, release {version}, {date}." in card and f"| version | `{version}` |" in card
+    assert RELEASE_DATE_PLACEHOLDER not in card
     for heading in ("## Coverage", "## Sources and licences", "## How to cite", "## Caveats", "## Changes"):
         assert heading in card
     # The licence table, from the sources table: the two fixture sidecars and the made-up district table.
@@ -219,20 +222,8 @@ def notebook_cells(kind: str) -> list[dict]:
 
 @pytest.mark.integration
 def test_the_notebook_runs_against_a_warehouse_built_from_fixtures(built, tmp_path, monkeypatch):
-    import nbclient
-    import nbformat
-
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
-    monkeypatch.setenv("INDICATORS_WAREHOUSE", str(built / "indicators.duckdb"))
-    nbclient.NotebookClient(
-        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    errors = [output for cell in notebook.cells for output in cell.get("outputs", []) if output.output_type == "error"]
-    assert errors == []
-    images = [
-        output for cell in notebook.cells for output in cell.get("outputs", []) if "image/png" in output.get("data", {})
-    ]
-    assert images, "the dispersion chart is drawn"
+    images = executed_notebook_images(built / "indicators.duckdb", tmp_path, monkeypatch)
+    assert len(images) == 3, "the income ratio, district economy and dispersion charts are drawn"
 
 
 @pytest.mark.integration

@@ -52,6 +52,28 @@ def test_fixture_tables_build_the_warehouse_and_a_release(fixture_raw_dir, tmp_p
     # Two derived and two published income ratios, three derived consumption ratios (2020–2022),
     # two absolute income gaps (2020, 2021) and one rural-minus-urban income growth (2021).
     assert by_name["indicators"]["rows"] == 2 + 2 + 3 + 2 + 1
+    assert_table_metadata_of_observations(result, by_name["observations"])
+    assert by_name["observations"]["licenses"][0]["name"] == package["licenses"][0]["name"] == "CC-BY-4.0"
+
+
+def assert_table_metadata_of_observations(result, resource: dict) -> None:
+    """The materialisation of `observations` carries Dagster's table metadata: rows, column schema, table, preview."""
+    [materialisation] = [
+        event.step_materialization_data.materialization
+        for event in result.all_events
+        if event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key.to_user_string() == "observations"
+    ]
+    metadata = materialisation.metadata
+    assert metadata["dagster/row_count"].value == resource["rows"]
+    columns = metadata["dagster/column_schema"].value.columns
+    assert [column.name for column in columns] == [field["name"] for field in resource["schema"]["fields"]]
+    descriptions = {column.name: column.description for column in columns}
+    assert descriptions["value"] and descriptions["value"] == next(
+        field["description"] for field in resource["schema"]["fields"] if field["name"] == "value"
+    )
+    assert metadata["dagster/table_name"].value == "indicators.main.observations"
+    header = metadata["preview"].value.splitlines()[0]
+    assert [cell.strip() for cell in header.strip("|").split("|")] == [column.name for column in columns]
 
 
 def test_a_second_run_with_unchanged_inputs_cuts_no_release(fixture_raw_dir, tmp_path):

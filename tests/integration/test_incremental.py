@@ -30,6 +30,7 @@ DOWNSTREAM_OF_INDICATORS = {
     "income_ratio_chart",
     "district_urbanisation_chart",
     "paired_city_chart",
+    "city_dispersion_chart",
     "report",
     "warehouse",
     "release",
@@ -40,6 +41,7 @@ DOWNSTREAM_OF_A_TABLE = {
     "staged_observations",
     "observations",
     "coverage",
+    "district_economy_chart",
     "indicators",
     *DOWNSTREAM_OF_INDICATORS,
 }

@@ -194,6 +194,7 @@ from pathlib import Path
 import pandas as pd
 from pipeline.publish.documents.charts import chart_png, district_urbanisation_figure, income_ratio_figure, paired_city_figure
 from pipeline.indicators.preferred import indicator_values
+from pipeline.publish.documents.economy_charts import city_dispersion_figure, district_economy_figure
 release, out = Path(sys.argv[1]), Path(sys.argv[2])
 tables = {path.stem: pd.read_parquet(path) for path in release.glob("*.parquet")}
 values = indicator_values(tables["observations"], tables["sources"], tables["indicators"])
@@ -201,6 +202,8 @@ charts = {
     "chart_income_ratio.png": chart_png(income_ratio_figure, tables["indicators"], tables["regions"]),
     "chart_district_urbanisation.png": chart_png(district_urbanisation_figure, values, tables["regions"], tables["dispersion"]),
     "chart_paired_cities.png": chart_png(paired_city_figure, tables["paired_city_ratios"], tables["regions"], tables["indicator_catalog"]),
+    "chart_district_economy.png": chart_png(district_economy_figure, tables["observations"], tables["regions"], tables["sources"]),
+    "chart_city_dispersion.png": chart_png(city_dispersion_figure, tables["dispersion"], tables["indicator_catalog"]),
 }
 for name, png in charts.items():
     (out / name).write_bytes(png)
@@ -250,3 +253,11 @@ def chromium(folder: Path, *arguments: str) -> subprocess.CompletedProcess:
     completed = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr[-2000:]
     return completed
+
+
+def test_the_coverage_is_summarised_and_its_full_table_collapsed_in_a_details_element():
+    page = made_up_report()
+    coverage = page.split('<section id="coverage">')[1].split("</section>")[0]
+    overview, rest = coverage.split('<details id="coverage-details">')
+    assert 'id="coverage-overview"' in overview and "<table>" not in overview
+    assert rest.lstrip().startswith("<summary>") and "<table>" in rest and rest.rstrip().endswith("</details>")

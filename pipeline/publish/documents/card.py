@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pipeline.core.metadata import dataset_url, load_dataset_metadata
 from pipeline.publish.documents.comments import model_description
-from pipeline.publish.release.write import RELEASE_VERSION_PLACEHOLDER
+from pipeline.publish.release.write import RELEASE_DATE_PLACEHOLDER, RELEASE_VERSION_PLACEHOLDER
 
 if TYPE_CHECKING:
     import pandera.pandas as pa
@@ -62,7 +63,7 @@ def dataset_card(
         f"| `coverage.csv` | {len(coverage)} | regions with a value out of regions at each level, per indicator and year |",
         "| `dictionary.csv`, `dictionary.md` | | every column of every table: type, unit, meaning in Chinese and English |",
         "| `report.html` | | one self-contained page: key indicators, the charts, coverage and how to cite (no network) |",
-        "| `chart_*.png` | | the charts: income ratios, Guangzhou district urbanisation and its CV, paired cities |",
+        "| `chart_*.png` | | the charts: income ratios, Guangzhou district urbanisation and its CV, paired cities, district GDP and industry, dispersion across Guangdong's cities |",
         "| `CHANGES.md` | | what changed against the previous release |",
         "| `datapackage.json` | | Frictionless descriptor: rows and schema of every table |",
         "| `checksums.csv` | | sha256 and size in bytes of every other file (`sha256sum` can check them by hand) |",
@@ -81,14 +82,15 @@ def dataset_card(
         f"{len(tables['sources'])} raw tables. Each figure keeps its source's terms, as the sources state them below.",
         "The `sources` table has the URL, edition, access date and sha256 of every raw table.",
         "",
+        *data_licence_lines(),
+        "",
         "| licence | raw tables | publishers |",
         "|---|---:|---|",
         *licence_lines(tables["sources"]),
         "",
         "## How to cite",
         "",
-        "> Urban–rural convergence indicators for Guangzhou and Guangdong (百千万工程), release",
-        f"> {RELEASE_VERSION_PLACEHOLDER}. Compiled from the official sources listed in `sources.parquet`.",
+        *citation_lines(),
         "",
         "Cite the release version: releases are write-once, so the same version always holds the same figures. Cite",
         "the original publisher (see `sources`) for any figure you reproduce.",
@@ -104,6 +106,34 @@ def dataset_card(
         "",
     ]
     return "\n".join(lines)
+
+
+def citation_lines() -> list[str]:
+    """The citation of this release: compiler, title, version, date and URL (pipeline/metadata/dataset.yaml)."""
+    dataset = load_dataset_metadata()
+    return [
+        f"> {dataset['compiler']}. *{dataset['title']}*, release {RELEASE_VERSION_PLACEHOLDER}, {RELEASE_DATE_PLACEHOLDER}.",
+        f"> {dataset_url(dataset)}. Licence: {dataset['data_licence']['name']}; sources' own terms for transcribed figures.",
+        "",
+        "| field | value |",
+        "|---|---|",
+        f"| compiler | {markdown_cell(dataset['compiler'])} |",
+        f"| title | {markdown_cell(dataset['title'])} |",
+        f"| version | `{RELEASE_VERSION_PLACEHOLDER}` |",
+        f"| date | {RELEASE_DATE_PLACEHOLDER} |",
+        f"| URL | {markdown_cell(dataset_url(dataset))} |",
+    ]
+
+
+def data_licence_lines() -> list[str]:
+    """The licence of the project's own derived data, and the rule that transcribed figures keep their sources' terms."""
+    dataset = load_dataset_metadata()
+    licence = dataset["data_licence"]
+    return [
+        "**Licence of this dataset's own part** (derived indicators, aggregates, dispersion, convergence, catalogue,",
+        f"documents, charts): [{licence['title']} ({licence['name']})]({licence['path']}). "
+        f"{' '.join(str(dataset['source_terms']).split())} The code that builds it is under the {dataset['code_licence']} licence.",
+    ]
 
 
 def coverage_lines(coverage: pd.DataFrame, catalog: pd.DataFrame) -> list[str]:

@@ -137,7 +137,8 @@ def income_ratio_figure(indicators: pd.DataFrame, regions: pd.DataFrame) -> Figu
         axes.set_title(
             "城乡居民人均可支配收入比（城镇 ÷ 农村）\nUrban–rural per-capita disposable income ratio (urban ÷ rural)"
         )
-        finish_time_axes(axes, "倍 ratio", rows.empty)
+        finish_time_axes(axes, "倍 ratio（纵轴从 1 起 = 持平 · axis from 1 = parity）", rows.empty)
+        axes.set_ylim(bottom=1)
         figure.supxlabel(f"{METHOD_NOTE}\n{flag_note(flagged)}", fontsize=8)
         return figure
 
@@ -185,7 +186,8 @@ def district_urbanisation_figure(values: pd.DataFrame, regions: pd.DataFrame, di
                 years, measure_values = gapped_series(series)
                 right.plot(years, measure_values, marker="o", label=label)
         right.set_title("区际差异：城镇化率的变异系数\nDispersion across districts (coefficient of variation)")
-        finish_time_axes(right, "变异系数 CV (std ÷ mean)", spread.empty)
+        finish_time_axes(right, "变异系数 CV (std ÷ mean)（纵轴从 0 起 · axis from 0）", spread.empty)
+        right.set_ylim(bottom=0)
         if not spread.empty:
             counts = sorted(set(spread["n_units"].astype(int)))
             right.annotate(

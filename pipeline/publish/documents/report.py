@@ -6,6 +6,7 @@ import html
 
 import pandas as pd
 
+from pipeline.core.metadata import dataset_url, load_dataset_metadata
 from pipeline.publish.documents.card import STATUS_FLAGS, coverage_summary
 from pipeline.publish.documents.charts import (
     DISTRICT_UNIT_LEVEL,
@@ -15,7 +16,7 @@ from pipeline.publish.documents.charts import (
     URBANISATION_INDICATOR,
     png_data_uri,
 )
-from pipeline.publish.release.write import PACKAGE_TITLE, RELEASE_VERSION_PLACEHOLDER
+from pipeline.publish.release.write import PACKAGE_TITLE, RELEASE_DATE_PLACEHOLDER, RELEASE_VERSION_PLACEHOLDER
 
 # Everything is inline: no script, no font, no request may leave the page (images are data: URIs).
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -39,6 +40,20 @@ CHARTS = [  # (asset, release file, Chinese caption, English caption)
         "chart_paired_cities.png",
         "广州与对口城市（梅州、湛江、清远、肇庆）之比，按指标分面；1 表示持平。",
         "Guangzhou ÷ each paired city (Meizhou, Zhanjiang, Qingyuan, Zhaoqing), one panel per indicator; 1 = parity.",
+    ),
+    (
+        "district_economy_chart",
+        "chart_district_economy.png",
+        "广州各区地区生产总值与规模以上工业总产值（亿元，取最权威来源；斜线为可靠性低）。",
+        "GDP and industrial output of Guangzhou's districts (100 million yuan, most authoritative source; hatched: "
+        "low reliability).",
+    ),
+    (
+        "city_dispersion_chart",
+        "chart_city_dispersion.png",
+        "广东各地级市之间的变异系数，及按指标目录规定权重计算的加权变异系数；纵轴从 0 起。",
+        "Coefficient of variation across Guangdong's prefecture cities, unweighted and with the catalogue's weights; "
+        "axis from 0.",
     ),
 ]
 STYLE = """
@@ -103,8 +118,7 @@ def report_html(
         "</section>",
         '<section id="cite">',
         "<h2>如何引用 How to cite</h2>",
-        f"<blockquote>{escaped(PACKAGE_TITLE)}, release {RELEASE_VERSION_PLACEHOLDER}. "
-        "Compiled from the official sources listed in <code>sources.parquet</code>.</blockquote>",
+        *citation_block(),
         "<p>请引用数据版本号：版本只写一次，同一版本永远对应同样的数字。复用某个数字时请同时引用原始发布机构（见 "
         "<code>sources</code>）。Cite the release version: releases are write-once, so the same version always holds "
         "the same figures. Cite the original publisher (see <code>sources</code>) for any figure you reproduce. "
@@ -115,6 +129,21 @@ def report_html(
         "</html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def citation_block() -> list[str]:
+    """The citation (compiler, title, version, date, URL) and the licences, from pipeline/metadata/dataset.yaml."""
+    dataset = load_dataset_metadata()
+    licence = dataset["data_licence"]
+    return [
+        f"<blockquote>{escaped(dataset['compiler'])}. <em>{escaped(dataset['title'])}</em>, release "
+        f"{RELEASE_VERSION_PLACEHOLDER}, {RELEASE_DATE_PLACEHOLDER}. {escaped(dataset_url(dataset))}.</blockquote>",
+        f'<p id="licence">许可 Licence: 本数据集自身部分（推算指标、汇总、离散度、收敛、目录、文档、图表）采用 '
+        f"{escaped(licence['title'])} ({escaped(licence['name'])}, {escaped(licence['path'])})；"
+        f"照录的数字保留其来源的条款。The project's own part uses {escaped(licence['name'])}. "
+        f"{escaped(' '.join(str(dataset['source_terms']).split()))} "
+        f"Code: {escaped(dataset['code_licence'])}.</p>",
+    ]
 
 
 def income_ratio_section(indicators: pd.DataFrame, regions: pd.DataFrame, catalog: pd.DataFrame) -> list[str]:
@@ -215,6 +244,7 @@ def coverage_section(coverage: pd.DataFrame, catalog: pd.DataFrame) -> list[str]
         "<tbody>",
     ]
     summary = coverage_summary(coverage, catalog)
+    lines = [*coverage_overview(summary), *lines]
     for row in summary:
         lines.append(
             f"<tr><td>{escaped(row['name_zh'])} <code>{escaped(row['indicator_code'])}</code></td>"
@@ -223,7 +253,22 @@ def coverage_section(coverage: pd.DataFrame, catalog: pd.DataFrame) -> list[str]
         )
     if not summary:
         lines.append('<tr><td colspan="4">本版本无数据 · no value in this release</td></tr>')
-    return [*lines, "</tbody>", "</table>"]
+    return [*lines, "</tbody>", "</table>", "</details>"]
+
+
+def coverage_overview(summary: list[dict[str, str]]) -> list[str]:
+    """A short count of indicators by region level, then the opening of the collapsible full coverage table."""
+    levels: dict[str, int] = {}
+    for row in summary:
+        levels[row["level"]] = levels.get(row["level"], 0) + 1
+    counts = "; ".join(f"{escaped(level)}: {count}" for level, count in sorted(levels.items()))
+    indicators = len({row["indicator_code"] for row in summary})
+    return [
+        f'<p id="coverage-overview">{indicators} 个指标有数值 · indicators with values; '
+        f"按层级的指标数 · indicators by region level: {counts or '–'}.</p>",
+        '<details id="coverage-details">',
+        f"<summary>完整覆盖表 Full coverage table ({len(summary)} 行 rows)</summary>",
+    ]
 
 
 def flag_cell(status: str) -> str:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from pipeline.core.fs import fsync_directory, fsync_file, pause_point
 from pipeline.core.hashing import sha256_of
+from pipeline.core.metadata import load_dataset_metadata
 from pipeline.publish.release.changes import changes_markdown
 from pipeline.publish.release.versions import (
     CHANGES,
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
     import pandera.pandas as pandera
 
 
-PACKAGE_NAME = "guangzhou-urban-rural-convergence"
-PACKAGE_TITLE = "Urban–rural convergence indicators for Guangzhou and Guangdong (百千万工程)"
+DATASET = load_dataset_metadata()  # pipeline/metadata/dataset.yaml: title, compiler, URL, licences
+PACKAGE_NAME = DATASET["name"]
+PACKAGE_TITLE = DATASET["title"]
 MEDIA_TYPES = {
     ".csv": "text/csv",
     ".md": "text/markdown",
@@ -48,11 +50,25 @@ MEDIA_TYPES = {
 TEXT_SUFFIXES = {".csv", ".md", ".json", ".txt", ".yaml", ".html"}
 # Words in a pandera dtype's name → the Arrow type a release column gets, first match wins (as in the dictionary).
 ARROW_TYPES = [("bool", pa.bool_()), ("int", pa.int64()), ("float", pa.float64()), ("str", pa.large_string())]
+# Where a release states each source's terms (the dataset card's "Sources and licences"); a licence's path.
+SOURCE_TERMS_PATH = "README.md"
+# Resources holding figures transcribed from a source: they keep each source's terms besides the project's licence
+# for its own part (selection, lineage, codes, derived values).
+TRANSCRIBED_RESOURCES = {
+    "observations": "Each figure keeps its source's terms (sources.licence, joined on source_id)",
+    "indicators": "Published values (method = 'published') keep their source's terms (sources.licence)",
+    "sources": "Titles and descriptions quoted from each source, under its terms (the licence column)",
+    "preferred_values": "Values taken from a source keep its terms (sources.licence)",
+    "regions": "Codes and names from public compilations: leiii/census (MIT), modood/Administrative-divisions-of-China"
+    " (WTFPL), as pipeline/metadata/README.md of the project states",
+}
 # pyarrow's default maximum rows per Parquet row group (pq.write_table's row_group_size).
 ROW_GROUP_ROWS = 1024 * 1024
 # Extra files may hold this placeholder (e.g. the dataset card's "how to cite"): it is replaced by the version when
 # the release is written, after the content hash was taken, so the hash stays independent of the version.
 RELEASE_VERSION_PLACEHOLDER = "{{release_version}}"
+# Likewise the release date (the UTC date of the version, YYYY-MM-DD), for "how to cite".
+RELEASE_DATE_PLACEHOLDER = "{{release_date}}"
 
 
 def content_hash(tables: dict[str, pd.DataFrame], extra_files: dict[str, bytes]) -> str:
@@ -165,6 +181,7 @@ def prepare_release(
         path = temporary / file_name
         if path.suffix.lower() in TEXT_SUFFIXES:
             data = data.replace(RELEASE_VERSION_PLACEHOLDER.encode("utf-8"), version.encode("utf-8"))
+            data = data.replace(RELEASE_DATE_PLACEHOLDER.encode("utf-8"), release_date(version).encode("utf-8"))
         path.write_bytes(data)
         resources.append(file_resource(path))
     package = {
@@ -174,10 +191,15 @@ def prepare_release(
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "content_hash": content,
         "previous_version": previous.version if previous else None,
-        "licenses": [{"name": "various", "title": "Each figure keeps its source's terms; see the sources table"}],
-        "resources": resources,
+        "licenses": package_licenses(),
+        "contributors": [{"title": DATASET["compiler"], "role": "author"}],
+        "resources": [{**resource, "licenses": resource_licenses(str(resource["name"]))} for resource in resources],
     }
-    resources.append(checksums_resource(len(resources) + 1))
+    package["resources"].append(
+        {**checksums_resource(len(package["resources"]) + 1), "licenses": resource_licenses(CHECKSUMS)}
+    )
+    if DATASET.get("url"):
+        package["homepage"] = DATASET["url"]
     (temporary / DATAPACKAGE).write_text(json.dumps(package, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     write_checksums(temporary)
     for path in temporary.iterdir():
@@ -217,6 +239,30 @@ def write_checksums(folder: Path) -> None:
         for path in sorted(folder.iterdir()):
             if path.is_file() and path.name != CHECKSUMS:
                 writer.writerow([path.name, path.stat().st_size, sha256_of(path)])
+
+
+def release_date(version: str) -> str:
+    """The date a release version stands for: 2026.11.28.1 → 2026-11-28."""
+    year, month, day = version.split(".")[:3]
+    return f"{year}-{month}-{day}"
+
+
+def package_licenses() -> list[dict[str, str]]:
+    """The package's licences: the project's own licence for what it derives, and the sources' terms for the rest."""
+    licence = DATASET["data_licence"]
+    return [
+        {"name": licence["name"], "path": licence["path"], "title": f"{licence['title']}: the project's derived data"},
+        {"path": SOURCE_TERMS_PATH, "title": " ".join(str(DATASET["source_terms"]).split())},
+    ]
+
+
+def resource_licenses(resource_name: str) -> list[dict[str, str]]:
+    """A resource's licences: transcribed figures keep their source's terms, everything else is the project's own."""
+    licence = DATASET["data_licence"]
+    own = {"name": licence["name"], "path": licence["path"], "title": licence["title"]}
+    if resource_name in TRANSCRIBED_RESOURCES:
+        return [own, {"path": SOURCE_TERMS_PATH, "title": TRANSCRIBED_RESOURCES[resource_name]}]
+    return [own]
 
 
 def typed_arrow_table(frame: pd.DataFrame, model: type[pandera.DataFrameModel] | None) -> pa.Table:

@@ -26,7 +26,7 @@ from pipeline.defs.ingest import (
     transient_io_retries,
 )
 from pipeline.defs.resources import ProjectPaths
-from pipeline.ingest.sidecar import rehash_sidecar, sidecar_paths
+from pipeline.ingest.sidecar import load_sidecar, rehash_sidecar, sidecar_paths
 from pipeline.ingest.sources import DEFAULT_UPDATE_PERIOD, add_period, require_loaded_tables
 from tests.support.paths import REPO_ROOT
 from tests.support.tables import write_table
@@ -163,6 +163,36 @@ def test_freshness_warns_when_a_table_is_older_than_its_update_period(tmp_path, 
     assert result.metadata["update_period"].value == (update_period or DEFAULT_UPDATE_PERIOD)
     if not passed:
         assert "fixture_fresh.meta.yaml" in result.description and "older than its update period" in result.description
+
+
+@pytest.mark.parametrize(
+    ("next_edition_due", "today", "passed"),
+    [
+        ("2023-12-31", dt.date(2026, 11, 28), False),  # a 2022 yearbook read recently: its 2023 edition is overdue
+        ("2026-12-31", dt.date(2026, 11, 28), True),
+        ("2026-11-28", dt.date(2026, 11, 28), True),  # due on the day: not yet overdue
+    ],
+)
+def test_freshness_warns_when_the_next_edition_is_overdue_however_recently_the_table_was_read(
+    tmp_path, next_edition_due, today, passed
+):
+    sidecar_path = write_table(
+        tmp_path, "fixture_fresh", "a\n1\n", accessed="2026-11-20", edition="2022", next_edition_due=next_edition_due
+    )
+    result = freshness_result(sidecar_path, today, raw_table_key("fixture_fresh"))
+    assert result.passed is passed
+    assert result.severity == dg.AssetCheckSeverity.WARN
+    assert result.metadata["next_edition_due"].value == next_edition_due
+    if not passed:
+        assert f"next edition was due by {next_edition_due}" in result.description and "(2022)" in result.description
+        assert result.metadata["edition_days_overdue"].value == (today - dt.date.fromisoformat(next_edition_due)).days
+
+
+def test_a_sidecar_with_a_next_edition_due_that_is_not_a_date_is_rejected_naming_the_rule(tmp_path):
+    sidecar_path = write_table(tmp_path, "fixture_fresh", "a\n1\n", next_edition_due="each autumn")
+    with pytest.raises(InputError) as raised:
+        load_sidecar(sidecar_path, tmp_path)
+    assert [problem.rule for problem in raised.value.problems] == ["sidecar_next_edition_due"]
 
 
 def test_freshness_reports_an_unreadable_update_period_as_a_warning_naming_the_sidecar(tmp_path):
