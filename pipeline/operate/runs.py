@@ -205,11 +205,14 @@ def table_changes(changes_path: Path) -> list[str]:
     if not changes_path.exists():
         return []
     lines = []
+    in_summary = False  # only the "Rows by primary key" table: the value-change tables after it have 6 columns too
     for line in changes_path.read_text(encoding="utf-8").splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         if line.startswith("First release"):
             return ["first release: nothing to compare with"]
-        if len(cells) == 6 and cells[1] not in ("rows before", "---:") and cells[3:] != ["0", "0", "0"]:
+        if line.startswith("## "):
+            in_summary = line.startswith("## Rows by primary key")
+        if in_summary and len(cells) == 6 and cells[1] not in ("rows before", "---:") and cells[3:] != ["0", "0", "0"]:
             name, before, after, added, removed, changed = cells
             lines.append(f"{name}: {before} → {after} rows, {added} added, {removed} removed, {changed} changed")
     return lines or ["no row added, removed or changed (an extra file changed)"]
