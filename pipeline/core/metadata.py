@@ -134,6 +134,8 @@ def default_units() -> dict[str, tuple[str, float]]:
 
 
 BOUNDARY_CHANGES_FILE = PACKAGE_METADATA_DIR / "boundary_changes.csv"
+# The status flag of a series break: `b` on year t means a break between t−1 (or the figure before) and t.
+BREAK_FLAG = "b"
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pipeline.core.frames import (
     sorted_by,
     stacked_frames,
 )
+from pipeline.core.metadata import BREAK_FLAG
 from pipeline.indicators.preferred import (
     INDICATOR_COLUMNS,
     INDICATOR_DTYPES,
@@ -31,7 +32,6 @@ from pipeline.indicators.preferred import (
 # The columns of a series that derivations combine (codes and units come from the catalogue entry).
 PAIRED_COLUMNS = ["region_code", "year", "value", "status", "source_ids", "rounding_radius"]
 RATIO_COLUMNS = ["region_code", "year", *INDICATOR_COLUMNS[:1], *INDICATOR_COLUMNS[3:], "value_low", "value_high"]
-BREAK_FLAG = "b"
 
 
 def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
