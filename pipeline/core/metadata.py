@@ -40,6 +40,8 @@ CATALOG_COLUMNS = [
     "weights",
     "dispersion",
     "paired_ratio",
+    "bounded",
+    "complement_of",
 ]
 TARGET_COLUMNS = [
     "target_code",
@@ -98,12 +100,12 @@ def load_indicator_catalog(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.Data
             catalog[column] = None
     for list_column in ("inputs", "weights"):
         catalog[list_column] = catalog[list_column].map(joined_codes)
-    for text_column in ("derivation", "formula", "direction", "caveats", "aggregation"):
+    for text_column in ("derivation", "formula", "direction", "caveats", "aggregation", "complement_of"):
         catalog[text_column] = catalog[text_column].fillna("").astype(str)
     for bound in ("valid_min", "valid_max"):
         catalog[bound] = pd.to_numeric(catalog[bound], errors="raise").astype("float64")
     catalog["multiplier"] = pd.to_numeric(catalog["multiplier"], errors="raise").fillna(1.0).astype("float64")
-    for flag in ("dispersion", "paired_ratio"):
+    for flag in ("dispersion", "paired_ratio", "bounded"):
         catalog[flag] = catalog[flag].map(lambda value: value is True).astype(bool)
     return catalog[CATALOG_COLUMNS]
 

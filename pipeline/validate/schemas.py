@@ -81,6 +81,12 @@ class IndicatorCatalogSchema(pa.DataFrameModel):
     )
     dispersion: Series[bool] = pa.Field(description="dispersion and β-convergence are computed across units")
     paired_ratio: Series[bool] = pa.Field(description="Guangzhou ÷ paired city ratios are computed")
+    bounded: Series[bool] = pa.Field(
+        description="a share bounded by 0 and 100 %: dispersion trends and β on the logit scale, units at a bound left out"
+    )
+    complement_of: Series[str] = pa.Field(
+        description="the share this one is 100 % minus (its convergence is that share's, not published twice)"
+    )
 
     class Config:
         strict = True
@@ -392,6 +398,31 @@ class ConvergenceSchema(pa.DataFrameModel):
     window_kind: Series[str] = pa.Field(
         isin=["longest", "rolling_5_year", "longest;rolling_5_year"],
         description="longest window with at least 5 units, and/or a rolling 5-year window",
+    )
+    scale: Series[str] = pa.Field(
+        isin=["log", "logit"],
+        description="log: ln of the level; logit: ln(p / (100 − p)) of a bounded share (catalogue bounded)",
+    )
+    standard_error: Series[float] = pa.Field(
+        nullable=True, ge=0, description="standard error of beta (OLS, statsmodels)"
+    )
+    t_value: Series[float] = pa.Field(nullable=True, description="beta / standard_error")
+    p_value: Series[float] = pa.Field(
+        nullable=True, ge=0, le=1, description="two-sided p-value of beta = 0 (t, n − 2 df)"
+    )
+    ci_low: Series[float] = pa.Field(nullable=True, description="lower end of the 95 % confidence interval of beta")
+    ci_high: Series[float] = pa.Field(nullable=True, description="upper end of the 95 % confidence interval of beta")
+    significant_at_5pct: Series[bool] = pa.Field(
+        description="p_value < 0.05; false means beta is not distinguishable from 0"
+    )
+    speed: Series[float] = pa.Field(
+        nullable=True, description="speed of convergence λ = −ln(1 + T·beta) / T per year, T = end − start years"
+    )
+    half_life_years: Series[float] = pa.Field(
+        nullable=True, ge=0, description="years to close half the gap, ln 2 / λ (only where λ > 0)"
+    )
+    n_units_at_bound: Series[int] = pa.Field(
+        ge=0, description="units left out because a bounded share is at 0 or 100 % at an end of the window"
     )
 
     class Config:
