@@ -296,7 +296,16 @@ def unit_matches(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
 
 # --- convergence tables: group aggregates, paired-city ratios, dispersion, β-convergence, target progress ---
 
-DISPERSION_MEASURES = ["cv", "weighted_cv", "theil", "gini", "max_min_ratio"]
+DISPERSION_MEASURES = [
+    "cv",
+    "weighted_cv",
+    "theil",
+    "gini",
+    "max_min_ratio",
+    "weighted_gini",
+    "weighted_theil",
+    "logit_sd",
+]
 MINIMUM_UNITS = 5
 UNIT_LEVELS = ["prefecture_city", "county_level", "county", "town", "village"]
 AGGREGATE_RULES = ["sum", "weighted_mean"]
@@ -371,11 +380,17 @@ class DispersionSchema(pa.DataFrameModel):
     year: Series[int] = pa.Field(ge=1949, description="reference year")
     measure: Series[str] = pa.Field(
         isin=DISPERSION_MEASURES,
-        description="cv (std ddof=0 / mean), weighted_cv (population weights), theil, gini, max_min_ratio",
+        description="cv (std ddof=0 / mean), weighted_cv (population weights), theil, gini, max_min_ratio, "
+        "weighted_gini and weighted_theil (population weights), logit_sd (bounded shares: std of ln(p / (100 − p)))",
     )
     value: Series[float] = pa.Field(ge=0, description="value of the measure")
     n_units: Series[int] = pa.Field(ge=MINIMUM_UNITS, description="number of units with a value (at least 5)")
-    weight_indicator_code: Series[str] = pa.Field(description="population indicator used as weight (weighted_cv only)")
+    weight_indicator_code: Series[str] = pa.Field(
+        description="population indicator used as weight (weighted_cv, weighted_gini, weighted_theil)"
+    )
+    n_units_at_bound: Series[int] = pa.Field(
+        ge=0, description="logit_sd: units left out at 0 or 100 % (0 for the other measures)"
+    )
 
     class Config:
         strict = True

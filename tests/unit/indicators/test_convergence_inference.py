@@ -9,6 +9,7 @@ import pytest
 import statsmodels.api as sm
 
 from pipeline.indicators.convergence import beta_inference, convergence_table
+from pipeline.indicators.dispersion import dispersion_table, logit_standard_deviation
 from pipeline.indicators.units import unit_sets
 from tests.support.made_up_values import CITY, PROVINCE, catalog_from, districts, region_frame, value_frame
 
@@ -133,3 +134,22 @@ def test_a_break_in_the_end_year_or_inside_removes_the_unit_and_one_before_the_s
         assert table.loc[(start, start + 5), "n_units"] == 7
     assert table.loc[(2014, 2019), "n_units"] == 8  # starts on the new boundary
     assert table.loc[(2010, 2019), "n_units"] == 7
+
+
+def test_a_bounded_share_has_logit_sd_without_the_units_at_the_bound_and_the_complement_no_dispersion(tmp_path):
+    entries = [
+        {"indicator_code": "urban_share", "unit": "percent", "dispersion": True, "bounded": True},
+        {"indicator_code": "rural_share", "dispersion": True, "bounded": True, "complement_of": "urban_share"},
+    ]
+    rows = [("urban_share", unit, 2015, share) for unit, share in zip(UNITS, SHARES_END, strict=True)]
+    rows += [("rural_share", unit, 2015, 100 - share) for unit, share in zip(UNITS, SHARES_END, strict=True)]
+    table = dispersion_table(value_frame(rows), unit_sets(REGIONS), catalog_from(entries, tmp_path))
+    assert set(table["indicator_code"]) == {"urban_share"}
+    by_measure = table.set_index("measure")
+    inside = np.array(SHARES_END[:6])
+    logits = np.log(inside / (100 - inside))
+    assert by_measure.loc["logit_sd", "value"] == pytest.approx(np.sqrt(((logits - logits.mean()) ** 2).mean()))
+    assert (by_measure.loc["logit_sd", "n_units"], by_measure.loc["logit_sd", "n_units_at_bound"]) == (6, 2)
+    assert logit_standard_deviation(np.array(SHARES_END)) == (pytest.approx(by_measure.loc["logit_sd", "value"]), 2)
+    assert by_measure.loc["cv", "n_units"] == 8  # the raw-scale measures keep every unit
+    assert by_measure.loc["cv", "n_units_at_bound"] == 0

@@ -29,6 +29,7 @@ VALID = {
             "value": 0.2,
             "n_units": 11,
             "weight_indicator_code": "",
+            "n_units_at_bound": 0,
         },
     ),
     "convergence": (
