@@ -71,6 +71,24 @@ def load_regions(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
     return regions[REGION_COLUMNS]
 
 
+ECONOMIC_REGION_COLUMNS = [
+    "region_code",
+    "name_zh",
+    "economic_region",
+    "economic_region_zh",
+    "economic_region_en",
+    "source",
+]
+
+
+def load_economic_regions(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
+    """Guangdong's four regions (珠三角, 粤东, 粤西, 粤北) by city, guangdong_regions.csv (empty where the folder has none)."""
+    path = metadata_dir / "guangdong_regions.csv"
+    if not path.exists():
+        return pd.DataFrame({column: pd.Series(dtype="str") for column in ECONOMIC_REGION_COLUMNS})
+    return pd.read_csv(path, dtype=str, keep_default_na=False)[ECONOMIC_REGION_COLUMNS]
+
+
 def load_region_aliases(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
     """Printed region names other than the official name, mapped to today's region code."""
     return pd.read_csv(metadata_dir / "region_aliases.csv", dtype=str, keep_default_na=False)
