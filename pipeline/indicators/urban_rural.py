@@ -65,7 +65,7 @@ def urban_rural_theil_table(values: pd.DataFrame) -> pd.DataFrame:
     }
     if URBAN_INCOME not in series or RURAL_INCOME not in series:
         return empty_frame(URBAN_RURAL_THEIL_DTYPES)
-    incomes = series[URBAN_INCOME].join(series[RURAL_INCOME], how="inner", lsuffix="_urban", rsuffix="_rural")
+    incomes = series[URBAN_INCOME].join(series[RURAL_INCOME], how="inner", suffixes=("_urban", "_rural"))
     incomes = incomes[(incomes["value_urban"] > 0) & (incomes["value_rural"] > 0)]
     rows = []
     for (region, year), row in incomes.iterrows():
