@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.core.frames import empty_frame
-from pipeline.indicators.derive import merge_source_ids, merge_status
+from pipeline.indicators.status import merge_source_ids, merge_status
 
 URBAN_INCOME = "urban_disposable_income_per_capita"
 RURAL_INCOME = "rural_disposable_income_per_capita"

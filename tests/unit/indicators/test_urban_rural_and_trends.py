@@ -12,12 +12,13 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from pipeline.core.metadata import load_economic_regions, load_regions
+from pipeline.core.metadata import load_economic_regions, load_indicator_catalog, load_regions
 from pipeline.indicators.decomposition import decomposition_table, group_memberships, theil_decomposition
+from pipeline.indicators.derive import derive_indicators
 from pipeline.indicators.dispersion import theil_index, weighted_theil_index
 from pipeline.indicators.trends import sigma_convergence_table, year_trend
 from pipeline.indicators.urban_rural import urban_rural_theil, urban_rural_theil_table
-from tests.support.made_up_values import CITY, PROVINCE, catalog_from, region_frame, value_frame
+from tests.support.made_up_values import CITY, PROVINCE, catalog_from, observation_frame, region_frame, value_frame
 
 
 def test_urban_rural_theil_by_hand():
@@ -150,7 +151,9 @@ def test_decomposition_table_by_district_group_needs_every_group(tmp_path):
     levels = [10.0, 12.0, 20.0, 25.0, 40.0, 44.0]
     rows = [("income", code, 2020, value) for code, value in zip(units, levels, strict=True)]
     rows += [("population", code, 2020, 1.0 + index) for index, code in enumerate(units)]
-    rows += [("income", code, 2021, value) for code, value in zip(units[:4], levels[:4], strict=True)]  # group c missing
+    rows += [
+        ("income", code, 2021, value) for code, value in zip(units[:4], levels[:4], strict=True)
+    ]  # group c missing
     memberships = group_memberships(regions, pd.DataFrame(columns=["region_code", "economic_region"]))
     table = decomposition_table(value_frame(rows), memberships, catalog).set_index("weighting")
     assert set(table["year"]) == {2020}
@@ -167,3 +170,17 @@ def test_guangdong_regions_cover_the_21_cities_in_four_regions():
     assert counts == {"pearl_river_delta": 9, "north": 5, "east": 4, "west": 3}
     assert set(economic.loc[economic["economic_region"] == "west", "name_zh"]) == {"湛江市", "茂名市", "阳江市"}
     assert (economic["source"].str.len() > 0).all()
+
+
+def test_the_derivation_puts_the_same_theil_in_indicators(tmp_path):
+    rows = [
+        ("urban_disposable_income_per_capita", PROVINCE, 2020, 3.0),
+        ("rural_disposable_income_per_capita", PROVINCE, 2020, 1.0),
+        ("census_urban_population", PROVINCE, 2020, 60.0),
+        ("census_rural_population", PROVINCE, 2020, 40.0),
+    ]
+    catalog = load_indicator_catalog()
+    entries = catalog[catalog["indicator_code"] == "urban_rural_income_theil"]
+    derived = derive_indicators(observation_frame(rows), entries, load_regions())
+    assert list(derived["indicator_code"]) == ["urban_rural_income_theil"]
+    assert derived["value"].iloc[0] == pytest.approx(urban_rural_theil(3.0, 1.0, 0.6))
