@@ -211,19 +211,21 @@ class UnitPanels:
 
     def inference(self, fits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Per fit the statsmodels inference on its units, and how many units a bound left out of it."""
+        starts = (fits["start_year"] - self.placement.first_year).tolist()
+        ends = (fits["end_year"] - self.placement.first_year).tolist()
+        masks: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         rows: list[dict] = []
         at_bound = []
-        for group, start, end in zip(
-            fits["group"].tolist(),
-            (fits["start_year"] - self.placement.first_year).tolist(),
-            (fits["end_year"] - self.placement.first_year).tolist(),
-            strict=True,
-        ):
-            series = np.arange(self.group_start[group], self.group_start[group] + self.series_count(group))
-            usable = series[self.usable(start, end)[series]]
+        for group, start, end in zip(fits["group"].tolist(), starts, ends, strict=True):
+            if (start, end) not in masks:  # once per window, not once per fit
+                masks[(start, end)] = (self.usable(start, end), self.left_at_bound(start, end))
+            usable_mask, bound_mask = masks[(start, end)]
+            first = int(self.group_start[group])
+            series = np.arange(first, first + self.series_count(group))
+            usable = series[usable_mask[series]]
             initial, final = self.levels[start, usable], self.levels[end, usable]
             rows.append(beta_inference(np.log(initial), np.log(final / initial) / (end - start), end - start))
-            at_bound.append(int(self.left_at_bound(start, end)[series].sum()))
+            at_bound.append(int(bound_mask[series].sum()))
         columns = {name: np.array([row[name] for row in rows]) for name in rows[0]} if rows else {}
         return {**columns, "n_units_at_bound": np.array(at_bound, dtype="int64")}
 

@@ -98,22 +98,30 @@ def sigma_convergence_table(
         measure=URBAN_RURAL_MEASURE,
         n_units=2,
     )[series.columns]
-    rows = []
     keys = ["indicator_code", "parent_region_code", "unit_level", "measure"]
-    for key, group in pd.concat([series, theil], ignore_index=True).groupby(keys, sort=True, observed=True):
-        group = group.sort_values("year")
-        if group["year"].nunique() < MINIMUM_YEARS:
+    stacked = pd.concat([series, theil], ignore_index=True).sort_values([*keys, "year"], kind="stable")
+    # Series as runs of the sorted frame (numpy slices, no pandas group per series).
+    codes = stacked.groupby(keys, sort=False, observed=True).ngroup().to_numpy()
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, dtype="int64")
+    ends = np.r_[starts[1:], len(codes)]
+    years_all = stacked["year"].to_numpy(dtype="int64")
+    values_all = stacked["value"].to_numpy(dtype="float64")
+    units_all = stacked["n_units"].to_numpy(dtype="int64")
+    labels = stacked[keys].to_numpy()
+    rows = []
+    for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
+        years = years_all[first:last]
+        if len(np.unique(years)) < MINIMUM_YEARS:
             continue
-        years, values = group["year"].to_numpy(dtype="int64"), group["value"].to_numpy(dtype="float64")
         rows.append(
             {
-                **dict(zip(keys, key, strict=True)),
+                **dict(zip(keys, labels[first], strict=True)),
                 "start_year": int(years.min()),
                 "end_year": int(years.max()),
                 "n_years": len(years),
-                "min_units": int(group["n_units"].min()),
-                "max_units": int(group["n_units"].max()),
-                **year_trend(years, values),
+                "min_units": int(units_all[first:last].min()),
+                "max_units": int(units_all[first:last].max()),
+                **year_trend(years, values_all[first:last]),
             }
         )
     if not rows:
