@@ -26,8 +26,9 @@ SIGMA_CONVERGENCE_COLUMNS = [
     "start_year",
     "end_year",
     "n_years",
-    "min_units",
-    "max_units",
+    "n_units",
+    "series_start_year",
+    "series_end_year",
     "slope",
     "standard_error",
     "t_value",
@@ -45,8 +46,9 @@ SIGMA_CONVERGENCE_DTYPES = {
     "start_year": "int64",
     "end_year": "int64",
     "n_years": "int64",
-    "min_units": "int64",
-    "max_units": "int64",
+    "n_units": "int64",
+    "series_start_year": "int64",
+    "series_end_year": "int64",
     "slope": "float64",
     "standard_error": "float64",
     "t_value": "float64",
@@ -79,10 +81,22 @@ def year_trend(years: np.ndarray, values: np.ndarray) -> dict[str, float | bool 
     }
 
 
+def same_units_run(units: np.ndarray) -> tuple[int, int]:
+    """The longest run of consecutive years (of a series in year order) with the same number of units, the latest
+    of equally long runs, as (begin, end) positions: a trend is only tested over one set of units, so units
+    entering, leaving or reaching a bound do not move the measure."""
+    breaks = np.flatnonzero(np.diff(units) != 0) + 1
+    bounds = np.r_[0, breaks, len(units)]
+    lengths = np.diff(bounds)
+    best = len(lengths) - 1 - int(np.argmax(lengths[::-1]))
+    return int(bounds[best]), int(bounds[best + 1])
+
+
 def sigma_convergence_table(
     dispersion: pd.DataFrame, urban_rural_theil: pd.DataFrame, catalog: pd.DataFrame
 ) -> pd.DataFrame:
-    """The trend of each dispersion series (σ-convergence: a falling measure) and of each region's urban–rural Theil."""
+    """The trend of each dispersion series (σ-convergence: a falling measure) and of each region's urban–rural Theil,
+    over the series' longest run of years with the same number of units (at least 3 years)."""
     bounded = set(catalog.loc[catalog["bounded"].astype(bool), "indicator_code"])
     measure_bounded = dispersion["indicator_code"].isin(bounded)
     tested = (measure_bounded & dispersion["measure"].isin(BOUNDED_TREND_MEASURES)) | (
@@ -110,7 +124,8 @@ def sigma_convergence_table(
     labels = stacked[keys].to_numpy()
     rows = []
     for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
-        years = years_all[first:last]
+        begin, end = same_units_run(units_all[first:last])
+        years = years_all[first + begin : first + end]
         if len(np.unique(years)) < MINIMUM_YEARS:
             continue
         rows.append(
@@ -119,9 +134,10 @@ def sigma_convergence_table(
                 "start_year": int(years.min()),
                 "end_year": int(years.max()),
                 "n_years": len(years),
-                "min_units": int(units_all[first:last].min()),
-                "max_units": int(units_all[first:last].max()),
-                **year_trend(years, values_all[first:last]),
+                "n_units": int(units_all[first + begin]),
+                "series_start_year": int(years_all[first]),
+                "series_end_year": int(years_all[last - 1]),
+                **year_trend(years, values_all[first + begin : first + end]),
             }
         )
     if not rows:

@@ -495,11 +495,14 @@ class SigmaConvergenceSchema(pa.DataFrameModel):
     measure: Series[str] = pa.Field(
         isin=[*DISPERSION_MEASURES, "urban_rural_theil"], description="the dispersion measure whose trend is tested"
     )
-    start_year: Series[int] = pa.Field(ge=1949, description="first year of the series")
-    end_year: Series[int] = pa.Field(ge=1949, description="last year of the series")
-    n_years: Series[int] = pa.Field(ge=3, description="years with a value (at least 3)")
-    min_units: Series[int] = pa.Field(ge=2, description="fewest units in a year of the series")
-    max_units: Series[int] = pa.Field(ge=2, description="most units in a year of the series")
+    start_year: Series[int] = pa.Field(ge=1949, description="first year of the tested run")
+    end_year: Series[int] = pa.Field(ge=1949, description="last year of the tested run")
+    n_years: Series[int] = pa.Field(ge=3, description="years in the tested run (at least 3)")
+    n_units: Series[int] = pa.Field(
+        ge=2, description="units in every year of the run: the longest run of years with the same number of units"
+    )
+    series_start_year: Series[int] = pa.Field(ge=1949, description="first year of the whole series")
+    series_end_year: Series[int] = pa.Field(ge=1949, description="last year of the whole series")
     slope: Series[float] = pa.Field(description="change of the measure per year; negative = σ-convergence")
     standard_error: Series[float] = pa.Field(nullable=True, ge=0, description="standard error of the slope")
     t_value: Series[float] = pa.Field(nullable=True, description="slope / standard_error")

@@ -16,7 +16,7 @@ from pipeline.core.metadata import load_economic_regions, load_indicator_catalog
 from pipeline.indicators.decomposition import decomposition_table, group_memberships, theil_decomposition
 from pipeline.indicators.derive import derive_indicators
 from pipeline.indicators.dispersion import theil_index, weighted_theil_index
-from pipeline.indicators.trends import sigma_convergence_table, year_trend
+from pipeline.indicators.trends import same_units_run, sigma_convergence_table, year_trend
 from pipeline.indicators.urban_rural import urban_rural_theil, urban_rural_theil_table
 from tests.support.made_up_values import CITY, PROVINCE, catalog_from, observation_frame, region_frame, value_frame
 
@@ -184,3 +184,28 @@ def test_the_derivation_puts_the_same_theil_in_indicators(tmp_path):
     derived = derive_indicators(observation_frame(rows), entries, load_regions())
     assert list(derived["indicator_code"]) == ["urban_rural_income_theil"]
     assert derived["value"].iloc[0] == pytest.approx(urban_rural_theil(3.0, 1.0, 0.6))
+
+
+def test_a_sigma_trend_runs_over_one_set_of_units_only(tmp_path):
+    assert same_units_run(np.array([9, 9, 8, 8, 8, 7, 7, 7])) == (5, 8)  # equally long runs: the latest
+    assert same_units_run(np.array([5, 5, 5, 5])) == (0, 4)
+    catalog = catalog_from([{"indicator_code": "income", "dispersion": True}], tmp_path)
+    # MADE UP: the CV falls only because units leave (7 → 5); over the run of 5 units it is flat.
+    dispersion = pd.DataFrame(
+        [
+            ("income", CITY, "county_level", year, "cv", value, units)
+            for year, value, units in [
+                (2010, 0.50, 7),
+                (2011, 0.45, 7),
+                (2012, 0.30, 5),
+                (2013, 0.30, 5),
+                (2014, 0.31, 5),
+                (2015, 0.29, 5),
+            ]
+        ],
+        columns=["indicator_code", "parent_region_code", "unit_level", "year", "measure", "value", "n_units"],
+    )
+    row = sigma_convergence_table(dispersion, pd.DataFrame(columns=["region_code", "year", "value"]), catalog).iloc[0]
+    assert (row["start_year"], row["end_year"], row["n_units"], row["n_years"]) == (2012, 2015, 5, 4)
+    assert (row["series_start_year"], row["series_end_year"]) == (2010, 2015)
+    assert row["reading"] == "no significant trend"
