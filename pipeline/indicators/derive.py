@@ -257,7 +257,10 @@ def urban_rural_theil_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: p
         *(code for _, first, second, _ in POPULATION_BASES for code in (first, second) if code),
     ]
     frames = [input_series(pool, code).assign(indicator_code=code) for code in dict.fromkeys(codes)]
-    values = pd.concat([frame for frame in frames if not frame.empty] or [empty_frame(POOL_DTYPES)], ignore_index=True)
+    values = pd.concat(
+        [frame for frame in frames if not frame.empty] or [empty_frame(POOL_DTYPES).assign(indicator_code="")],
+        ignore_index=True,
+    )
     table = urban_rural_theil_table(values.astype({"status": "str", "source_ids": "str"}))
     return table[["region_code", "year", "value", "status", "source_ids"]]
 

@@ -114,9 +114,11 @@ def sigma_convergence_table(
     )[series.columns]
     keys = ["indicator_code", "parent_region_code", "unit_level", "measure"]
     stacked = pd.concat([series, theil], ignore_index=True).sort_values([*keys, "year"], kind="stable")
+    if stacked.empty:
+        return empty_frame(SIGMA_CONVERGENCE_DTYPES)
     # Series as runs of the sorted frame (numpy slices, no pandas group per series).
     codes = stacked.groupby(keys, sort=False, observed=True).ngroup().to_numpy()
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]]) if len(codes) else np.zeros(0, dtype="int64")
+    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
     ends = np.r_[starts[1:], len(codes)]
     years_all = stacked["year"].to_numpy(dtype="int64")
     values_all = stacked["value"].to_numpy(dtype="float64")

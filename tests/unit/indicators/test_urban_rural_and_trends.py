@@ -209,3 +209,13 @@ def test_a_sigma_trend_runs_over_one_set_of_units_only(tmp_path):
     assert (row["start_year"], row["end_year"], row["n_units"], row["n_years"]) == (2012, 2015, 5, 4)
     assert (row["series_start_year"], row["series_end_year"]) == (2010, 2015)
     assert row["reading"] == "no significant trend"
+
+
+def test_no_series_gives_an_empty_sigma_table(tmp_path):
+    catalog = catalog_from([{"indicator_code": "income", "dispersion": True}], tmp_path)
+    columns = ["indicator_code", "parent_region_code", "unit_level", "year", "measure", "value", "n_units"]
+    empty = sigma_convergence_table(
+        pd.DataFrame(columns=columns), pd.DataFrame(columns=["region_code", "year", "value"]), catalog
+    )
+    assert empty.empty
+    assert "p_value" in empty.columns
