@@ -40,6 +40,8 @@ CATALOG_COLUMNS = [
     "weights",
     "dispersion",
     "paired_ratio",
+    "bounded",
+    "complement_of",
 ]
 TARGET_COLUMNS = [
     "target_code",
@@ -67,6 +69,24 @@ def load_regions(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
     for optional in ("parent_code", "district_group"):
         regions[optional] = regions[optional].replace("", None)
     return regions[REGION_COLUMNS]
+
+
+ECONOMIC_REGION_COLUMNS = [
+    "region_code",
+    "name_zh",
+    "economic_region",
+    "economic_region_zh",
+    "economic_region_en",
+    "source",
+]
+
+
+def load_economic_regions(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
+    """Guangdong's four regions (珠三角, 粤东, 粤西, 粤北) by city, guangdong_regions.csv (empty where the folder has none)."""
+    path = metadata_dir / "guangdong_regions.csv"
+    if not path.exists():
+        return pd.DataFrame({column: pd.Series(dtype="str") for column in ECONOMIC_REGION_COLUMNS})
+    return pd.read_csv(path, dtype=str, keep_default_na=False)[ECONOMIC_REGION_COLUMNS]
 
 
 def load_region_aliases(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.DataFrame:
@@ -98,12 +118,12 @@ def load_indicator_catalog(metadata_dir: Path = PACKAGE_METADATA_DIR) -> pd.Data
             catalog[column] = None
     for list_column in ("inputs", "weights"):
         catalog[list_column] = catalog[list_column].map(joined_codes)
-    for text_column in ("derivation", "formula", "direction", "caveats", "aggregation"):
+    for text_column in ("derivation", "formula", "direction", "caveats", "aggregation", "complement_of"):
         catalog[text_column] = catalog[text_column].fillna("").astype(str)
     for bound in ("valid_min", "valid_max"):
         catalog[bound] = pd.to_numeric(catalog[bound], errors="raise").astype("float64")
     catalog["multiplier"] = pd.to_numeric(catalog["multiplier"], errors="raise").fillna(1.0).astype("float64")
-    for flag in ("dispersion", "paired_ratio"):
+    for flag in ("dispersion", "paired_ratio", "bounded"):
         catalog[flag] = catalog[flag].map(lambda value: value is True).astype(bool)
     return catalog[CATALOG_COLUMNS]
 
@@ -134,6 +154,8 @@ def default_units() -> dict[str, tuple[str, float]]:
 
 
 BOUNDARY_CHANGES_FILE = PACKAGE_METADATA_DIR / "boundary_changes.csv"
+# The status flag of a series break: `b` on year t means a break between t−1 (or the figure before) and t.
+BREAK_FLAG = "b"
 
 
 @dataclass(frozen=True)

@@ -1,19 +1,29 @@
-"""Asset group convergence: dispersion, convergence and target progress, with their schema checks."""
+"""Asset group convergence: dispersion, convergence, σ trends, urban–rural Theil, decompositions, target progress."""
 
 from __future__ import annotations
 
 import dagster as dg
 import pandas as pd
 
-from pipeline.core.metadata import load_targets
+from pipeline.core.metadata import load_economic_regions, load_targets
 from pipeline.defs.resources import ProjectPaths
 from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check
 from pipeline.indicators.convergence import convergence_table
+from pipeline.indicators.decomposition import decomposition_table, group_memberships
 from pipeline.indicators.dispersion import dispersion_table
 from pipeline.indicators.targets import progress_table
+from pipeline.indicators.trends import sigma_convergence_table
 from pipeline.indicators.units import unit_sets
-from pipeline.validate.schemas import ConvergenceSchema, DispersionSchema, TargetProgressSchema
+from pipeline.indicators.urban_rural import urban_rural_theil_table
+from pipeline.validate.schemas import (
+    ConvergenceSchema,
+    DispersionSchema,
+    SigmaConvergenceSchema,
+    TargetProgressSchema,
+    TheilDecompositionSchema,
+    UrbanRuralTheilSchema,
+)
 
 GROUP = "convergence"
 
@@ -69,4 +79,51 @@ target_progress_schema = known_codes_schema_check(
     TargetProgressSchema,
     ["region_code"],
     "Targets name a catalogue indicator and a known region, with a direction, a status and a source.",
+)
+
+
+@dg.asset(group_name=GROUP)
+def urban_rural_theil(preferred_values: pd.DataFrame) -> pd.DataFrame:
+    """The urban–rural income Theil index of every region-year with urban and rural incomes and populations."""
+    return urban_rural_theil_table(preferred_values)
+
+
+urban_rural_theil_schema = known_codes_schema_check(
+    "urban_rural_theil",
+    UrbanRuralTheilSchema,
+    ["region_code"],
+    "Urban–rural Theil rows have known regions, shares strictly between 0 and 1 and a stated population basis.",
+)
+
+
+@dg.asset(group_name=GROUP)
+def sigma_convergence(
+    dispersion: pd.DataFrame, urban_rural_theil: pd.DataFrame, indicator_catalog: pd.DataFrame
+) -> pd.DataFrame:
+    """The OLS trend on the year (with SE and p) of each dispersion series and each region's urban–rural Theil."""
+    return sigma_convergence_table(dispersion, urban_rural_theil, indicator_catalog)
+
+
+sigma_convergence_schema = known_codes_schema_check(
+    "sigma_convergence",
+    SigmaConvergenceSchema,
+    ["parent_region_code"],
+    "σ-convergence rows have known codes, at least 3 years and p-values in [0, 1].",
+)
+
+
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+def theil_decomposition(
+    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame, project_paths: ProjectPaths
+) -> pd.DataFrame:
+    """Theil between/within the 一区一策 district groups and Guangdong's four regions, unweighted and by population."""
+    memberships = group_memberships(regions, load_economic_regions(project_paths.metadata_path))
+    return decomposition_table(preferred_values, memberships, indicator_catalog)
+
+
+theil_decomposition_schema = known_codes_schema_check(
+    "theil_decomposition",
+    TheilDecompositionSchema,
+    ["parent_region_code"],
+    "Theil decompositions have known codes, parts that add up and at least 5 units in 2 groups.",
 )

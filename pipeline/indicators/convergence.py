@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import statsmodels.api as sm
 
 from pipeline.core.arrays import labels_at, run_bounds
 from pipeline.core.frames import empty_frame
-from pipeline.indicators.derive import BREAK_FLAG
+from pipeline.core.metadata import BREAK_FLAG
 from pipeline.indicators.grouped import Placement
 from pipeline.validate.schemas import MINIMUM_UNITS
 
@@ -30,6 +32,16 @@ CONVERGENCE_COLUMNS = [
     "r_squared",
     "n_units",
     "window_kind",
+    "scale",
+    "standard_error",
+    "t_value",
+    "p_value",
+    "ci_low",
+    "ci_high",
+    "significant_at_5pct",
+    "speed",
+    "half_life_years",
+    "n_units_at_bound",
 ]
 CONVERGENCE_DTYPES = {
     "indicator_code": "str",
@@ -42,13 +54,28 @@ CONVERGENCE_DTYPES = {
     "r_squared": "float64",
     "n_units": "int64",
     "window_kind": "str",
+    "scale": "str",
+    "standard_error": "float64",
+    "t_value": "float64",
+    "p_value": "float64",
+    "ci_low": "float64",
+    "ci_high": "float64",
+    "significant_at_5pct": "bool",
+    "speed": "float64",
+    "half_life_years": "float64",
+    "n_units_at_bound": "int64",
 }
+SIGNIFICANCE_LEVEL = 0.05
+# The scale β is fitted on: ln of the level, or (bounded shares, catalogue `bounded`) the logit ln(p / (100 − p)).
+LOG_SCALE, LOGIT_SCALE = "log", "logit"
+SHARE_BOUND = 100.0
 
 
 def convergence_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
     """β for every indicator flagged `dispersion`, parent and unit level: the longest window and rolling 5-year ones."""
-    codes = sorted(set(catalog.loc[catalog["dispersion"].astype(bool), "indicator_code"]))
-    panels = UnitPanels.of(values, units, codes)
+    codes = convergence_codes(catalog)
+    bounded = set(catalog.loc[catalog["bounded"].astype(bool), "indicator_code"])
+    panels = UnitPanels.of(values, units, codes, bounded)
     if panels.group_count == 0:
         return empty_frame(CONVERGENCE_DTYPES)
     fits = panels.window_fits()
@@ -56,6 +83,8 @@ def convergence_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Dat
         return empty_frame(CONVERGENCE_DTYPES)
     group = fits["group"]
     placed = panels.placement
+    tests = panels.inference(fits)
+    scales = np.where(np.isin(labels_at(list(placed.codes), panels.group_code[group]), sorted(bounded)), 1, 0)
     return pd.DataFrame(
         {
             "indicator_code": labels_at(list(placed.codes), panels.group_code[group]),
@@ -68,8 +97,40 @@ def convergence_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Dat
             "r_squared": fits["r_squared"],
             "n_units": fits["n_units"],
             "window_kind": labels_at(WINDOW_KINDS, fits["kind"]),
+            "scale": labels_at([LOG_SCALE, LOGIT_SCALE], scales),
+            **tests,
         }
     ).astype(CONVERGENCE_DTYPES)[CONVERGENCE_COLUMNS]
+
+
+def convergence_codes(catalog: pd.DataFrame) -> list[str]:
+    """Indicators flagged `dispersion`, without the complements of another share (their result is the other's)."""
+    flagged = catalog["dispersion"].astype(bool) & (catalog["complement_of"].fillna("") == "")
+    return sorted(set(catalog.loc[flagged, "indicator_code"]))
+
+
+def beta_inference(x: np.ndarray, y: np.ndarray, years: int) -> dict[str, float | bool]:
+    """statsmodels OLS of y on x: the slope's standard error, t, p and 95 % interval; speed and half-life.
+
+    speed λ = −ln(1 + T·β) / T (undefined where 1 + T·β ≤ 0); half-life ln 2 / λ in years (only where λ > 0).
+    """
+    fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        low, high = fit.conf_int(alpha=SIGNIFICANCE_LEVEL)[1]
+        beta = float(fit.params[1])
+        base = 1.0 + years * beta
+        speed = -math.log(base) / years if base > 0 else math.nan
+        p_value = float(fit.pvalues[1])
+    return {
+        "standard_error": float(fit.bse[1]),
+        "t_value": float(fit.tvalues[1]),
+        "p_value": p_value,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "significant_at_5pct": bool(p_value < SIGNIFICANCE_LEVEL),
+        "speed": speed,
+        "half_life_years": math.log(2.0) / speed if speed > 0 else math.nan,
+    }
 
 
 @dataclass
@@ -84,6 +145,7 @@ class UnitPanels:
 
     placement: Placement
     levels: np.ndarray
+    at_bound: np.ndarray
     breaks_before: np.ndarray
     group: np.ndarray
     group_start: np.ndarray
@@ -96,8 +158,14 @@ class UnitPanels:
         return len(self.group_code)
 
     @classmethod
-    def of(cls, values: pd.DataFrame, units: pd.DataFrame, codes: list[str]) -> UnitPanels:
-        """Place the codes' values in their regions' unit sets and lay each (indicator, unit) series out by year."""
+    def of(
+        cls, values: pd.DataFrame, units: pd.DataFrame, codes: list[str], bounded: set[str] | None = None
+    ) -> UnitPanels:
+        """Place the codes' values in their regions' unit sets and lay each (indicator, unit) series out by year.
+
+        The levels of `bounded` shares become odds p / (100 − p), so ln(level) is the logit; a share at 0 or 100 %
+        has none (NaN) and is marked in `at_bound`.
+        """
         placed = Placement.of(values, units, codes, codes)
         unit_count, set_count = len(units), len(placed.set_parent)
         series_key = placed.code[placed.row] * unit_count + placed.unit
@@ -115,9 +183,19 @@ class UnitPanels:
         broken[series, years] = break_flags(values["status"])[placed.row]
         group_keys, group = np.unique(group_key[order], return_inverse=True)
         start, _ = run_bounds(group)
+        at_bound = np.zeros(levels.shape, dtype=bool)
+        bounded_series = np.isin(
+            present[order] // unit_count, [codes.index(code) for code in bounded or () if code in codes]
+        )
+        if bounded_series.any():
+            shares = levels[bounded_series]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                at_bound[bounded_series] = np.isfinite(shares) & ((shares <= 0) | (shares >= SHARE_BOUND))
+                levels[bounded_series] = np.where(at_bound[bounded_series], np.nan, shares / (SHARE_BOUND - shares))
         return cls(
             placement=placed,
             levels=np.ascontiguousarray(levels.T),
+            at_bound=np.ascontiguousarray(at_bound.T),
             breaks_before=np.ascontiguousarray(np.cumsum(broken, axis=1).T),
             group=group,
             group_start=start,
@@ -130,6 +208,38 @@ class UnitPanels:
         with np.errstate(invalid="ignore"):
             positive = (self.levels[start] > 0) & (self.levels[end] > 0)
         return positive & (self.breaks_before[end] == self.breaks_before[start])
+
+    def inference(self, fits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per fit the statsmodels inference on its units, and how many units a bound left out of it."""
+        starts = (fits["start_year"] - self.placement.first_year).tolist()
+        ends = (fits["end_year"] - self.placement.first_year).tolist()
+        masks: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        rows: list[dict] = []
+        at_bound = []
+        for group, start, end in zip(fits["group"].tolist(), starts, ends, strict=True):
+            if (start, end) not in masks:  # once per window, not once per fit
+                masks[(start, end)] = (self.usable(start, end), self.left_at_bound(start, end))
+            usable_mask, bound_mask = masks[(start, end)]
+            first = int(self.group_start[group])
+            series = np.arange(first, first + self.series_count(group))
+            usable = series[usable_mask[series]]
+            initial, final = self.levels[start, usable], self.levels[end, usable]
+            rows.append(beta_inference(np.log(initial), np.log(final / initial) / (end - start), end - start))
+            at_bound.append(int(bound_mask[series].sum()))
+        columns = {name: np.array([row[name] for row in rows]) for name in rows[0]} if rows else {}
+        return {**columns, "n_units_at_bound": np.array(at_bound, dtype="int64")}
+
+    def series_count(self, group: int) -> int:
+        """How many series the panel has."""
+        following = self.group_start[group + 1] if group + 1 < self.group_count else len(self.group)
+        return int(following - self.group_start[group])
+
+    def left_at_bound(self, start: int, end: int) -> np.ndarray:
+        """Series with a share at 0 or 100 % at an end of the window (and a value at the other), no break between."""
+        with np.errstate(invalid="ignore"):
+            present = (self.at_bound | (self.levels > 0))[[start, end]].all(axis=0)
+        either = self.at_bound[start] | self.at_bound[end]
+        return present & either & (self.breaks_before[end] == self.breaks_before[start])
 
     def window_fits(self) -> dict[str, np.ndarray]:
         """β fits of every panel's longest window with ≥5 comparable units and of its rolling 5-year ones, in order."""

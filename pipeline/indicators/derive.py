@@ -17,6 +17,7 @@ from pipeline.core.frames import (
     sorted_by,
     stacked_frames,
 )
+from pipeline.core.metadata import BREAK_FLAG
 from pipeline.indicators.preferred import (
     INDICATOR_COLUMNS,
     INDICATOR_DTYPES,
@@ -27,11 +28,12 @@ from pipeline.indicators.preferred import (
     preferred_observations,
     preferring_first,
 )
+from pipeline.indicators.status import merge_source_ids, merge_status
+from pipeline.indicators.urban_rural import POPULATION_BASES, urban_rural_theil_table
 
 # The columns of a series that derivations combine (codes and units come from the catalogue entry).
 PAIRED_COLUMNS = ["region_code", "year", "value", "status", "source_ids", "rounding_radius"]
 RATIO_COLUMNS = ["region_code", "year", *INDICATOR_COLUMNS[:1], *INDICATOR_COLUMNS[3:], "value_low", "value_high"]
-BREAK_FLAG = "b"
 
 
 def derive_indicators(preferred: pd.DataFrame, derived_entries: pd.DataFrame, regions: pd.DataFrame) -> pd.DataFrame:
@@ -242,14 +244,25 @@ def merged_column(pairs: pd.DataFrame, column: str, suffixes: list[str], merge) 
     return pd.Series(taken, index=pairs.index, dtype="str")
 
 
-def merge_source_ids(*source_ids: str) -> str:
-    """The union of ';'-separated source id lists, sorted."""
-    return ";".join(sorted({part for text in source_ids for part in str(text).split(";") if part}))
-
-
 def empty_indicators() -> pd.DataFrame:
     """An empty indicators table."""
     return empty_frame(INDICATOR_DTYPES)
+
+
+def urban_rural_theil_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: pd.DataFrame) -> pd.DataFrame:
+    """A catalogue `urban_rural_theil` entry: the urban–rural Theil of inputs[0] (urban) and inputs[1] (rural)
+    per-capita incomes, weighted by the populations of POPULATION_BASES (see pipeline.indicators.urban_rural)."""
+    codes = [
+        *entry.inputs.split(";"),
+        *(code for _, first, second, _ in POPULATION_BASES for code in (first, second) if code),
+    ]
+    frames = [input_series(pool, code).assign(indicator_code=code) for code in dict.fromkeys(codes)]
+    values = pd.concat(
+        [frame for frame in frames if not frame.empty] or [empty_frame(POOL_DTYPES).assign(indicator_code="")],
+        ignore_index=True,
+    )
+    table = urban_rural_theil_table(values.astype({"status": "str", "source_ids": "str"}))
+    return table[["region_code", "year", "value", "status", "source_ids"]]
 
 
 DERIVATIONS = {
@@ -259,6 +272,7 @@ DERIVATIONS = {
     "growth_difference": growth_difference_of_inputs,
     "index_change": index_change_of_input,
     "share_of_parent": share_of_parent,
+    "urban_rural_theil": urban_rural_theil_of_inputs,
 }
 
 
@@ -269,11 +283,6 @@ def published_values(pool: dict[str, pd.DataFrame], derived_codes: list[str]) ->
         for code in derived_codes
         if code in pool and not pool[code].empty
     }
-
-
-def merge_status(*statuses: str) -> str:
-    """The union of the inputs' status flags, in a stable order."""
-    return "".join(sorted(set("".join(statuses)) - {":"}))
 
 
 def indicator_table(

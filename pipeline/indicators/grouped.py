@@ -12,6 +12,8 @@ from pipeline.indicators.units import sorted_unit_regions
 
 # Group keys are counted in a dense array up to this many possible keys (else hashed).
 DENSE_KEY_SPACE = 50_000_000
+# The upper bound of a bounded share (catalogue `bounded`), in percent.
+BOUND = 100.0
 
 
 @dataclass
@@ -116,6 +118,7 @@ class GroupedLevels:
     year_offset: np.ndarray
     year_span: int
     values: np.ndarray
+    minimum_units: int = 1
 
     @property
     def count(self) -> int:
@@ -162,6 +165,7 @@ class GroupedLevels:
             year_offset=placed.year_offset,
             year_span=year_span,
             values=placed.values,
+            minimum_units=minimum_units,
         )
 
     def per_level(self, per_group: np.ndarray) -> np.ndarray:
@@ -225,8 +229,11 @@ class GroupedLevels:
 
         return hashed
 
-    def measures(self, weights: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """Each measure as (groups where its preconditions hold, value per group), in the published order."""
+    def measures(self, weights: np.ndarray, bounded: bool = False) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Each measure as (groups where its preconditions hold, value per group), in the published order.
+
+        Population-weighted Theil and Gini beside the unweighted ones; for a bounded share also logit_sd.
+        """
         levels, size = self.levels, self.size
         mean = self.sums(levels) / size
         lowest, highest, gini_sums = self.ordered_statistics()
@@ -241,13 +248,49 @@ class GroupedLevels:
             relative = levels / self.per_level(mean)
             theil = np.maximum(self.sums(relative * np.log(np.where(relative > 0, relative, 1.0))) / size, 0.0)
             ratio = highest / lowest
-        return {
+            weighted_relative = levels / self.per_level(weighted_mean)
+            weighted_theil = self.sums(
+                shares * weighted_relative * np.log(np.where(weighted_relative > 0, weighted_relative, 1.0))
+            )
+            weighted_gini = self.weighted_gini_sums(shares) / weighted_mean
+        weighted = np.isfinite(weight_totals)
+        measures = {
             "cv": (positive_mean, cv),
-            "weighted_cv": (positive_mean & np.isfinite(weight_totals), weighted_cv),
+            "weighted_cv": (positive_mean & weighted, weighted_cv),
             "gini": (positive_mean & (lowest >= 0), gini),
             "theil": (positive, theil),
             "max_min_ratio": (positive, ratio),
+            "weighted_gini": (positive_mean & (lowest >= 0) & weighted, weighted_gini),
+            "weighted_theil": (positive & weighted, np.maximum(weighted_theil, 0.0)),
         }
+        if bounded:
+            inside_count, logit_sd = self.logit_spread()
+            measures["logit_sd"] = (inside_count >= self.minimum_units, logit_sd)
+        return measures
+
+    def logit_spread(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per group the units strictly between 0 and 100 % and the standard deviation (ddof = 0) of their logits."""
+        inside = (self.levels > 0) & (self.levels < BOUND)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logits = np.where(inside, np.log(self.levels / (BOUND - self.levels)), 0.0)
+            count = self.sums(inside.astype("float64"))
+            mean = self.sums(logits) / count
+            spread = np.sqrt(self.sums(np.where(inside, (logits - self.per_level(mean)) ** 2, 0.0)) / count)
+        return count.astype("int64"), spread
+
+    def weighted_gini_sums(self, shares: np.ndarray) -> np.ndarray:
+        """Per group Σᵢ wᵢ·x₍ᵢ₎·(Fᵢ₋₁ + Fᵢ − 1) over the values sorted, wᵢ their weight shares and F the cumulated
+        shares: the weighted Gini times the weighted mean (= Σᵢ Σⱼ wᵢ wⱼ |xᵢ − xⱼ| / 2)."""
+        sums = np.full(self.count, np.nan)
+        for count in np.unique(self.size):
+            groups = np.flatnonzero(self.size == count)
+            positions = self.start[groups][:, None] + np.arange(count)
+            order = np.argsort(self.levels[positions], axis=1, kind="stable")
+            ordered = np.take_along_axis(self.levels[positions], order, axis=1)
+            weights = np.take_along_axis(shares[positions], order, axis=1)
+            cumulated = np.cumsum(weights, axis=1)
+            sums[groups] = (weights * ordered * (2 * cumulated - weights - 1.0)).sum(axis=1)
+        return sums
 
     def ordered_statistics(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per group the lowest and highest value and Σ(2i − n − 1)·x₍ᵢ₎ over its sorted values.

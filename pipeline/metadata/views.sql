@@ -115,3 +115,42 @@ JOIN indicator_catalog USING (indicator_code)
 JOIN regions ON regions.region_code = dispersion.parent_region_code
 GROUP BY ALL
 ORDER BY dispersion.indicator_code, dispersion.parent_region_code, dispersion.unit_level, dispersion.year;
+
+-- β- and σ-convergence side by side: one row per β window, with the σ trend of the same units (CV, or the logit
+-- standard deviation of a bounded share) and plain-language readings that say when a result is not significant.
+CREATE VIEW convergence_evidence AS
+SELECT
+    convergence.indicator_code,
+    indicator_catalog.name_zh AS indicator_name_zh,
+    indicator_catalog.name_en AS indicator_name_en,
+    convergence.parent_region_code,
+    regions.name_zh AS parent_name_zh,
+    convergence.unit_level,
+    convergence.start_year,
+    convergence.end_year,
+    convergence.window_kind,
+    convergence.scale,
+    convergence.beta,
+    convergence.p_value AS beta_p_value,
+    convergence.half_life_years,
+    convergence.n_units,
+    convergence.n_units_at_bound,
+    CASE
+        WHEN NOT convergence.significant_at_5pct THEN 'no significant β'
+        WHEN convergence.beta < 0 THEN 'β-convergence'
+        ELSE 'β-divergence'
+    END AS beta_reading,
+    sigma.measure AS sigma_measure,
+    sigma.slope AS sigma_slope,
+    sigma.p_value AS sigma_p_value,
+    sigma.reading AS sigma_reading
+FROM convergence
+JOIN indicator_catalog USING (indicator_code)
+JOIN regions ON regions.region_code = convergence.parent_region_code
+LEFT JOIN sigma_convergence AS sigma
+    ON sigma.indicator_code = convergence.indicator_code
+    AND sigma.parent_region_code = convergence.parent_region_code
+    AND sigma.unit_level = convergence.unit_level
+    AND sigma.measure = CASE WHEN convergence.scale = 'logit' THEN 'logit_sd' ELSE 'cv' END
+ORDER BY convergence.indicator_code, convergence.parent_region_code, convergence.unit_level,
+    convergence.start_year, convergence.end_year;

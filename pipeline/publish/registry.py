@@ -16,8 +16,11 @@ from pipeline.validate.schemas import (
     ObservationSchema,
     PairedCityRatioSchema,
     RegionSchema,
+    SigmaConvergenceSchema,
     SourceSchema,
     TargetProgressSchema,
+    TheilDecompositionSchema,
+    UrbanRuralTheilSchema,
 )
 
 
@@ -65,6 +68,15 @@ PUBLISHED_TABLES: dict[str, PublishedTable] = {
         ConvergenceSchema, ("indicator_code", "parent_region_code", "unit_level", "start_year", "end_year")
     ),
     "target_progress": PublishedTable(TargetProgressSchema, ("target_code",)),
+    "urban_rural_theil": PublishedTable(
+        UrbanRuralTheilSchema, ("region_code", "year"), references={"region_code": "regions.region_code"}
+    ),
+    "sigma_convergence": PublishedTable(
+        SigmaConvergenceSchema, ("indicator_code", "parent_region_code", "unit_level", "measure")
+    ),
+    "theil_decomposition": PublishedTable(
+        TheilDecompositionSchema, ("indicator_code", "parent_region_code", "grouping", "year", "weighting")
+    ),
 }
 # Extra files every release ships besides the Parquet tables: file name → upstream asset whose value is written
 # (a DataFrame as UTF-8 CSV, a str as UTF-8, bytes such as a PNG as is). Their content counts in the release's

@@ -24,6 +24,7 @@ DERIVATION_INPUTS = {
     "growth": 1,
     "index_change": 1,
     "share_of_parent": 1,
+    "urban_rural_theil": 2,
 }
 AGGREGATIONS = ["", "sum", "weighted_mean"]
 STATUS_PATTERN = r"^[a-z:]*$"
@@ -81,6 +82,12 @@ class IndicatorCatalogSchema(pa.DataFrameModel):
     )
     dispersion: Series[bool] = pa.Field(description="dispersion and β-convergence are computed across units")
     paired_ratio: Series[bool] = pa.Field(description="Guangzhou ÷ paired city ratios are computed")
+    bounded: Series[bool] = pa.Field(
+        description="a share bounded by 0 and 100 %: dispersion trends and β on the logit scale, units at a bound left out"
+    )
+    complement_of: Series[str] = pa.Field(
+        description="the share this one is 100 % minus (its convergence is that share's, not published twice)"
+    )
 
     class Config:
         strict = True
@@ -290,7 +297,16 @@ def unit_matches(frame: pd.DataFrame, bounds: pd.DataFrame) -> pd.Series:
 
 # --- convergence tables: group aggregates, paired-city ratios, dispersion, β-convergence, target progress ---
 
-DISPERSION_MEASURES = ["cv", "weighted_cv", "theil", "gini", "max_min_ratio"]
+DISPERSION_MEASURES = [
+    "cv",
+    "weighted_cv",
+    "theil",
+    "gini",
+    "max_min_ratio",
+    "weighted_gini",
+    "weighted_theil",
+    "logit_sd",
+]
 MINIMUM_UNITS = 5
 UNIT_LEVELS = ["prefecture_city", "county_level", "county", "town", "village"]
 AGGREGATE_RULES = ["sum", "weighted_mean"]
@@ -365,11 +381,17 @@ class DispersionSchema(pa.DataFrameModel):
     year: Series[int] = pa.Field(ge=1949, description="reference year")
     measure: Series[str] = pa.Field(
         isin=DISPERSION_MEASURES,
-        description="cv (std ddof=0 / mean), weighted_cv (population weights), theil, gini, max_min_ratio",
+        description="cv (std ddof=0 / mean), weighted_cv (population weights), theil, gini, max_min_ratio, "
+        "weighted_gini and weighted_theil (population weights), logit_sd (bounded shares: std of ln(p / (100 − p)))",
     )
     value: Series[float] = pa.Field(ge=0, description="value of the measure")
     n_units: Series[int] = pa.Field(ge=MINIMUM_UNITS, description="number of units with a value (at least 5)")
-    weight_indicator_code: Series[str] = pa.Field(description="population indicator used as weight (weighted_cv only)")
+    weight_indicator_code: Series[str] = pa.Field(
+        description="population indicator used as weight (weighted_cv, weighted_gini, weighted_theil)"
+    )
+    n_units_at_bound: Series[int] = pa.Field(
+        ge=0, description="logit_sd: units left out at 0 or 100 % (0 for the other measures)"
+    )
 
     class Config:
         strict = True
@@ -393,6 +415,31 @@ class ConvergenceSchema(pa.DataFrameModel):
         isin=["longest", "rolling_5_year", "longest;rolling_5_year"],
         description="longest window with at least 5 units, and/or a rolling 5-year window",
     )
+    scale: Series[str] = pa.Field(
+        isin=["log", "logit"],
+        description="log: ln of the level; logit: ln(p / (100 − p)) of a bounded share (catalogue bounded)",
+    )
+    standard_error: Series[float] = pa.Field(
+        nullable=True, ge=0, description="standard error of beta (OLS, statsmodels)"
+    )
+    t_value: Series[float] = pa.Field(nullable=True, description="beta / standard_error")
+    p_value: Series[float] = pa.Field(
+        nullable=True, ge=0, le=1, description="two-sided p-value of beta = 0 (t, n − 2 df)"
+    )
+    ci_low: Series[float] = pa.Field(nullable=True, description="lower end of the 95 % confidence interval of beta")
+    ci_high: Series[float] = pa.Field(nullable=True, description="upper end of the 95 % confidence interval of beta")
+    significant_at_5pct: Series[bool] = pa.Field(
+        description="p_value < 0.05; false means beta is not distinguishable from 0"
+    )
+    speed: Series[float] = pa.Field(
+        nullable=True, description="speed of convergence λ = −ln(1 + T·beta) / T per year, T = end − start years"
+    )
+    half_life_years: Series[float] = pa.Field(
+        nullable=True, ge=0, description="years to close half the gap, ln 2 / λ (only where λ > 0)"
+    )
+    n_units_at_bound: Series[int] = pa.Field(
+        ge=0, description="units left out because a bounded share is at 0 or 100 % at an end of the window"
+    )
 
     class Config:
         strict = True
@@ -403,6 +450,100 @@ class ConvergenceSchema(pa.DataFrameModel):
     def window_moves_forward(cls, frame: pd.DataFrame) -> Series[bool]:
         """A growth window spans at least one year."""
         return frame["end_year"] > frame["start_year"]
+
+
+class UrbanRuralTheilSchema(pa.DataFrameModel):
+    """The urban–rural income Theil index (城乡泰尔指数) of a region and year, with its inputs and population basis."""
+
+    indicator_code: Series[str] = pa.Field(
+        isin=["urban_rural_income_theil"], description="urban_rural_income_theil (see indicator_catalog)"
+    )
+    region_code: Series[str] = pa.Field(description="region (see regions)")
+    year: Series[int] = pa.Field(ge=1949, description="reference year")
+    value: Series[float] = pa.Field(
+        ge=0, description="T = Σ_j (I_j/I)·ln((I_j/I)/(P_j/P)), j = urban, rural; I_j = per-capita income × P_j"
+    )
+    urban_income_per_capita: Series[float] = pa.Field(gt=0, description="urban per-capita disposable income, yuan")
+    rural_income_per_capita: Series[float] = pa.Field(gt=0, description="rural per-capita disposable income, yuan")
+    urban_population_share: Series[float] = pa.Field(gt=0, lt=1, description="P_urban / P")
+    urban_income_share: Series[float] = pa.Field(gt=0, lt=1, description="I_urban / I")
+    population_basis: Series[str] = pa.Field(
+        isin=["year_end_resident", "census"],
+        description="year_end_resident: year-end resident urban/rural population; census: census urban/rural counts",
+    )
+    population_indicator_codes: Series[str] = pa.Field(description="the population indicators used, ';'-separated")
+    status: Series[str] = pa.Field(str_matches=STATUS_PATTERN, description="status flags of the inputs, merged")
+    source_ids: Series[str] = pa.Field(description="raw tables of the inputs, ';'-separated")
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["region_code", "year"]
+
+
+class SigmaConvergenceSchema(pa.DataFrameModel):
+    """σ-convergence: the OLS slope of a dispersion measure (or of a region's urban–rural Theil) on the year."""
+
+    indicator_code: Series[str] = pa.Field(description="indicator code (see indicator_catalog)")
+    parent_region_code: Series[str] = pa.Field(
+        description="the region whose units (or urban and rural parts) are compared"
+    )
+    unit_level: Series[str] = pa.Field(
+        isin=[*UNIT_LEVELS, "urban_rural"],
+        description="the units compared (as in dispersion); urban_rural: the two groups",
+    )
+    measure: Series[str] = pa.Field(
+        isin=[*DISPERSION_MEASURES, "urban_rural_theil"], description="the dispersion measure whose trend is tested"
+    )
+    start_year: Series[int] = pa.Field(ge=1949, description="first year of the tested run")
+    end_year: Series[int] = pa.Field(ge=1949, description="last year of the tested run")
+    n_years: Series[int] = pa.Field(ge=3, description="years in the tested run (at least 3)")
+    n_units: Series[int] = pa.Field(
+        ge=2, description="units in every year of the run: the longest run of years with the same number of units"
+    )
+    series_start_year: Series[int] = pa.Field(ge=1949, description="first year of the whole series")
+    series_end_year: Series[int] = pa.Field(ge=1949, description="last year of the whole series")
+    slope: Series[float] = pa.Field(description="change of the measure per year; negative = σ-convergence")
+    standard_error: Series[float] = pa.Field(nullable=True, ge=0, description="standard error of the slope")
+    t_value: Series[float] = pa.Field(nullable=True, description="slope / standard_error")
+    p_value: Series[float] = pa.Field(nullable=True, ge=0, le=1, description="two-sided p-value of slope = 0")
+    ci_low: Series[float] = pa.Field(nullable=True, description="lower end of the 95 % confidence interval")
+    ci_high: Series[float] = pa.Field(nullable=True, description="upper end of the 95 % confidence interval")
+    significant_at_5pct: Series[bool] = pa.Field(description="p_value < 0.05")
+    reading: Series[str] = pa.Field(
+        isin=["falling", "rising", "no significant trend"], description="falling (converging) or rising, if significant"
+    )
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["indicator_code", "parent_region_code", "unit_level", "measure"]
+
+
+class TheilDecompositionSchema(pa.DataFrameModel):
+    """Theil index split into between-group and within-group parts (一区一策 groups; Guangdong's four regions)."""
+
+    indicator_code: Series[str] = pa.Field(description="indicator code (see indicator_catalog)")
+    parent_region_code: Series[str] = pa.Field(description="the region whose units are compared (see regions)")
+    grouping: Series[str] = pa.Field(
+        isin=["district_group", "guangdong_region"],
+        description="district_group: Guangzhou's 一区一策 groups; guangdong_region: 珠三角, 粤东, 粤西, 粤北",
+    )
+    year: Series[int] = pa.Field(ge=1949, description="reference year")
+    weighting: Series[str] = pa.Field(isin=["unweighted", "population"], description="unit or population shares")
+    weight_indicator_code: Series[str] = pa.Field(description="population indicator used as weight (population only)")
+    total: Series[float] = pa.Field(ge=0, description="Theil T of all units")
+    between: Series[float] = pa.Field(ge=0, description="between-group part Σ_g s_g ln(s_g / p_g)")
+    within: Series[float] = pa.Field(ge=-1e-12, description="within-group part Σ_g s_g T_g = total − between")
+    between_share: Series[float] = pa.Field(nullable=True, ge=0, le=1.0000001, description="between / total")
+    n_units: Series[int] = pa.Field(ge=MINIMUM_UNITS, description="units with a positive value")
+    n_groups: Series[int] = pa.Field(ge=2, description="groups (every group of the grouping has a unit)")
+    n_members_missing: Series[int] = pa.Field(ge=0, description="group members without a value, left out")
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["indicator_code", "parent_region_code", "grouping", "year", "weighting"]
 
 
 class TargetProgressSchema(pa.DataFrameModel):

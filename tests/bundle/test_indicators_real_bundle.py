@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import duckdb
 import pytest
 
@@ -88,3 +90,60 @@ def test_derived_consumption_level_ratio_and_census_share_reconcile_with_publish
     for name in ("household_consumption_level_urban_rural_ratio_reconciles", "census_urbanisation_rate_reconciles"):
         assert evaluations[name].passed, evaluations[name].description
         assert evaluations[name].metadata["compared"].value >= 1, name
+
+
+def test_huangpu_carries_b_on_2014_only_and_no_window_crosses_the_merger(real_run):
+    path, _ = real_run
+    flagged = query(
+        path,
+        "select year from observations where region_code = ? and indicator_code = ? and contains(status, 'b') order by year",
+        ["440112", "urbanisation_rate"],
+    )
+    assert [year for (year,) in flagged] == [2014]  # the first year on the post-merger boundary
+    windows = dict(
+        (start, counted)
+        for start, counted in query(
+            path,
+            "select start_year, n_units + n_units_at_bound from convergence where indicator_code = ? "
+            "and parent_region_code = ? and end_year - start_year = 5",
+            ["urbanisation_rate", "440100"],
+        )
+    )
+    # 11 districts; every window from before 2014 to 2014 or later leaves 黄埔区 out, the 2014–2019 one keeps it.
+    assert {start: windows[start] for start in (2010, 2011, 2012, 2013)} == dict.fromkeys((2010, 2011, 2012, 2013), 10)
+    assert windows[2014] == 11
+
+
+def test_guangdong_urban_rural_theil_recomputes_from_its_own_inputs(real_run):
+    path, _ = real_run
+    rows = query(
+        path,
+        "select year, value, urban_income_per_capita, rural_income_per_capita, urban_population_share, population_basis "
+        "from urban_rural_theil where region_code = ? order by year",
+        ["440000"],
+    )
+    assert {2020, 2022, 2023} <= {row[0] for row in rows}
+    for _, value, urban, rural, share, basis in rows:
+        income = [urban * share, rural * (1 - share)]
+        shares = [part / sum(income) for part in income]
+        expected = sum(s * math.log(s / p) for s, p in zip(shares, [share, 1 - share], strict=True))
+        assert value == pytest.approx(expected)
+        assert basis in {"year_end_resident", "census"}
+    indicator = query(
+        path,
+        "select year, value from indicators where indicator_code = ? and region_code = ? order by year",
+        ["urban_rural_income_theil", "440000"],
+    )
+    assert [year for year, _ in indicator] == [row[0] for row in rows]
+    assert [value for _, value in indicator] == pytest.approx([row[1] for row in rows])
+
+
+def test_every_beta_has_its_inference_and_the_flag_follows_the_p_value(real_run):
+    path, _ = real_run
+    rows = query(path, "select p_value, significant_at_5pct, ci_low, beta, ci_high from convergence", [])
+    assert rows
+    for p_value, significant, low, beta, high in rows:
+        assert 0 <= p_value <= 1
+        assert significant == (p_value < 0.05)
+        assert low <= beta <= high
+        assert significant == (not low <= 0 <= high)

@@ -102,7 +102,11 @@ def test_district_urbanisation_dispersion_and_beta(pipeline_outputs):
     row = convergence[(convergence["indicator_code"] == "urbanisation_rate") & (convergence["start_year"] == 2010)]
     assert len(row) == 1
     assert row.iloc[0]["end_year"] == 2015
-    assert row.iloc[0]["n_units"] == 6  # 花都区 drops out: its series breaks in 2013
+    # 花都区 drops out (its series breaks in 2013), and so does 黄埔区: its 2015 figure is its first on the boundary
+    # of the 2014 merger (b on 2015, a break since 2010).
+    assert row.iloc[0]["n_units"] == 5
+    assert row.iloc[0]["scale"] == "logit"  # a bounded share
+    assert 0 <= row.iloc[0]["p_value"] <= 1
     assert row.iloc[0]["window_kind"] == "longest;rolling_5_year"
     assert row.iloc[0]["beta"] < 0  # the less urbanised districts urbanised faster in the made-up figures
 

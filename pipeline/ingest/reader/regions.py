@@ -23,23 +23,11 @@ def region_key(printed: object) -> str:
     return REGION_PREFIX_PATTERN.sub("", normalise_label(printed))
 
 
-def resolve_region(
-    printed: str,
-    year: int,
-    regions: dict[str, str],
-    former: dict[str, BoundaryChange],
-    merged_into: dict[str, BoundaryChange],
-) -> tuple[str | None, str, tuple[str, str, str] | None]:
-    """Region code, extra status ('b' for figures on a former boundary) and a problem (rule, message, expected)."""
-    code, problem, absorbed = printed_region_code(printed, regions, former, merged_into)
-    return code, "b" if absorbed is not None and year < absorbed.year else "", problem
-
-
 def printed_region_code(
     printed: str, regions: dict[str, str], former: dict[str, BoundaryChange], merged_into: dict[str, BoundaryChange]
 ) -> tuple[str | None, tuple[str, str, str] | None, BoundaryChange | None]:
-    """Region code of a printed name, a problem (rule, message, expected), and the merger into it, if any, before
-    whose year its figures lie on a former boundary."""
+    """Region code of a printed name, a problem (rule, message, expected), and the merger into it, if any (from whose
+    year on its figures lie on the new boundary)."""
     change = former.get(printed)
     if change is not None and change.change == "renamed":
         return change.new_code, None, None

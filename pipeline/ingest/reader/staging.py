@@ -12,11 +12,11 @@ import pyarrow.compute as pc
 
 from pipeline.core.errors import InputError, InputProblem
 from pipeline.core.frames import categorical_texts, spread_texts
-from pipeline.core.metadata import BoundaryChange
+from pipeline.core.metadata import BREAK_FLAG, BoundaryChange
 from pipeline.ingest.cells import CellError, ParsedCell, normalise_label, normalise_text, parse_cell
 from pipeline.ingest.reader.locate import cell_name
 from pipeline.ingest.reader.model import FIRST_YEAR, STAGED_COLUMNS, TEXT_COLUMNS
-from pipeline.ingest.reader.regions import printed_region_code, region_key, region_keys_of, resolve_region
+from pipeline.ingest.reader.regions import printed_region_code, region_key, region_keys_of
 from pipeline.ingest.reader.rules import apply_status_rules, duplicate_problems, value_problem
 from pipeline.ingest.sidecar import Sidecar
 
@@ -98,10 +98,32 @@ def stage_cells(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFrame:
     if problems:
         raise InputError(problems)
     fields = sidecar.fields
+    staged = flag_boundary_breaks(staged, rules.merged_into)
     staged = apply_status_rules(staged, fields.get("status") or [], str(sidecar.path))
     staged = staged[STAGED_COLUMNS]
     staged = staged.astype({"year": "int64", "source_row": "int64", "value": "float64", "rounding_radius": "float64"})
     return categorical_texts(staged, TEXT_COLUMNS)
+
+
+def flag_boundary_breaks(staged: pd.DataFrame, merged_into: dict[str, BoundaryChange]) -> pd.DataFrame:
+    """`b` on the first figure of a region on its new boundary: per indicator, the first year at or after the merger.
+
+    `b` on year t means a break between t−1 (or the figure before it) and t, as everywhere in the pipeline; the
+    figures before the merger are on the old boundary and carry no flag of their own.
+    """
+    if not merged_into or staged.empty:
+        return staged
+    since = staged["region_code"].astype("str").map({code: change.year for code, change in merged_into.items()})
+    after = since.notna().to_numpy() & (staged["year"].to_numpy() >= since.fillna(0).to_numpy())
+    after &= staged["value"].notna().to_numpy()
+    if not after.any():
+        return staged
+    candidates = staged.loc[after, ["region_code", "indicator_code", "year"]].astype({"year": "int64"})
+    first_years = candidates.groupby(["region_code", "indicator_code"], observed=True)["year"].transform("min")
+    first = candidates.index[(candidates["year"] == first_years).to_numpy()]
+    status = staged["status"].astype("str")
+    status.loc[first] = ["".join(sorted(set(text) | {BREAK_FLAG})) for text in status.loc[first]]
+    return staged.assign(status=status)
 
 
 def cell_records_in_bulk(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFrame | None:
@@ -140,7 +162,7 @@ def cell_records_in_bulk(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFra
         return None
     if not ((years >= FIRST_YEAR) & (years <= today.year)).all():
         return None
-    # A region is resolved once per printed name; whether a figure lies on a former boundary depends on its year.
+    # A region is resolved once per printed name.
     used_regions = np.flatnonzero(np.bincount(region_positions, minlength=len(region_keys)))
     resolved = {
         int(position): printed_region_code(region_keys[position], regions, former, merged_into)
@@ -149,11 +171,6 @@ def cell_records_in_bulk(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFra
     if any(problem for _, problem, _ in resolved.values()):
         return None
     region_codes = [resolved[position][0] if position in resolved else None for position in range(len(region_keys))]
-    merged_since = np.full(len(region_keys), np.iinfo("int64").min, dtype="int64")
-    for position, (_, _, absorbed) in resolved.items():
-        if absorbed is not None:
-            merged_since[position] = absorbed.year
-    former_boundary = years < merged_since[region_positions]
 
     unit_positions, printed_unit_texts = distinct_values(cells["printed_unit"])
     printed_units = [normalise_text(text) or declared_unit for text in printed_unit_texts]
@@ -193,12 +210,7 @@ def cell_records_in_bulk(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFra
         [0.5 * 10 ** (-places) for places in range(fewest, int(decimals.max()) + 1)], dtype="float64"
     )
     half_digits = radius_by_decimals[decimals - fewest]
-    # Status: the cell's own (placeholders) plus b for a figure on a former boundary, one text per combination.
-    combined_positions = status_positions * 2 + former_boundary
-    combined_texts = [
-        "".join(sorted(set(status_texts[combination // 2]) | ({"b"} if combination % 2 else set())))
-        for combination in range(2 * len(status_texts))
-    ]
+    # Status: the cell's own (placeholders); the boundary-break flag is set afterwards (flag_boundary_breaks).
     count = len(cells)
     return pd.DataFrame(
         {
@@ -212,7 +224,7 @@ def cell_records_in_bulk(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFra
             "indicator_code": spread_texts(indicator_of_label, label_positions),
             "value": numbers * multiplier,
             "unit": spread_texts(canonical_units, canonical_positions),
-            "status": spread_texts(combined_texts, combined_positions),
+            "status": spread_texts(status_texts, status_positions),
             "rounding_radius": np.where(np.isnan(numbers), np.nan, half_digits * multiplier),
             "column_number": cells["column_number"].to_numpy(copy=True),
         },
@@ -320,9 +332,7 @@ def cell_records_one_by_one(cells: pd.DataFrame, rules: StagingRules) -> tuple[p
                 )
             )
             continue
-        region_code, region_status, region_problem = resolve_region(
-            printed_region, cell.year, regions, former, merged_into
-        )
+        region_code, region_problem, _ = printed_region_code(printed_region, regions, former, merged_into)
         if region_problem:
             problems.append(
                 InputProblem(
@@ -390,7 +400,7 @@ def cell_records_one_by_one(cells: pd.DataFrame, rules: StagingRules) -> tuple[p
                 "indicator_code": indicator_code,
                 "value": value,
                 "unit": unit,
-                "status": "".join(sorted(set(parsed.status) | set(region_status))),
+                "status": "".join(sorted(set(parsed.status))),
                 "rounding_radius": radius,
                 "column_number": cell.column_number,
             }

@@ -95,6 +95,7 @@ def dataset_card(
         "Cite the release version: releases are write-once, so the same version always holds the same figures. Cite",
         "the original publisher (see `sources`) for any figure you reproduce.",
         "",
+        *method_lines(),
         "## Caveats",
         "",
         *caveat_lines(tables, catalog),
@@ -217,3 +218,33 @@ def markdown_text(text: object) -> str:
     punctuation that way), so `<script>`, `[link](…)`, `**bold**` or a `|` read as the characters they are.
     """
     return MARKUP_CHARACTERS.sub(r"\\\g<0>", " ".join(str(text).split()))
+
+
+def method_lines() -> list[str]:
+    """The method section: the formulas of the convergence measures and the rules they follow."""
+    return [
+        "## Method: convergence measures",
+        "",
+        "- **Dispersion** across the units under a parent (`dispersion`, ≥5 units): CV = σ/μ (ddof = 0);",
+        "  Theil T = (1/n) Σ (xᵢ/μ) ln(xᵢ/μ); Gini = Σᵢ Σⱼ |xᵢ − xⱼ| / (2n²μ); population-weighted versions with",
+        "  population shares wᵢ and μ_w = Σ wᵢxᵢ: T_w = Σ wᵢ (xᵢ/μ_w) ln(xᵢ/μ_w), Gini_w = Σᵢ Σⱼ wᵢwⱼ |xᵢ − xⱼ| / (2μ_w).",
+        "- **Urban–rural Theil** (`urban_rural_theil`, 城乡泰尔指数): T = Σ_{j ∈ urban, rural} (I_j/I) ln((I_j/I)/(P_j/P)),",
+        "  I_j = per-capita disposable income × P_j; P_j the year-end resident urban and rural population, else the",
+        "  census urban and rural counts (stated per row in `population_basis`).",
+        "- **β-convergence** (`convergence`): statsmodels OLS of ln(x_T/x_0)/T on ln(x_0) across units, with standard",
+        "  error, t, p, 95 % interval and `significant_at_5pct`; speed λ = −ln(1 + Tβ)/T and half-life ln 2/λ (λ > 0).",
+        "  A β with `significant_at_5pct` false is not evidence of convergence or divergence.",
+        "- **σ-convergence** (`sigma_convergence`): statsmodels OLS slope of CV, Gini and Theil (unweighted and",
+        "  weighted) on the year, over the longest run of at least 3 years with the same number of units; a",
+        "  significantly negative slope is σ-convergence.",
+        "- **Bounded shares** (catalogue `bounded`, e.g. urbanisation rates, Engel coefficients): β and the σ trend on",
+        "  the logit ln(p/(100 − p)) (σ: `logit_sd`); units at 0 or 100 % are left out and counted",
+        "  (`n_units_at_bound`). A share's complement (catalogue `complement_of`, e.g. the rural population share) gives",
+        "  the same result on this scale and is not published as a second convergence result.",
+        "- **Decomposition** (`theil_decomposition`): T = Σ_g s_g ln(s_g/p_g) (between) + Σ_g s_g T_g (within), s_g the",
+        "  group's income share, p_g its population (or unit) share; groups: Guangzhou's 一区一策 district groups and",
+        "  Guangdong's 珠三角, 粤东, 粤西, 粤北 (provincial statistics bureau classification, `guangdong_regions.csv`).",
+        "- **Breaks**: status `b` on year t means a break between t − 1 and t (after the 2014 merger, 黄埔区 2014 carries",
+        "  it); no growth, window or β runs across a `b`.",
+        "",
+    ]

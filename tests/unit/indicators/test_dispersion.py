@@ -92,7 +92,25 @@ def test_dispersion_table_needs_five_units_and_weights_for_every_unit(tmp_path):
     assert set(table["indicator_code"]) == {"rate"}
     assert set(table["year"]) == {2020, 2022}
     in_2020 = table[table["year"] == 2020].set_index("measure")
-    assert set(in_2020.index) == {"cv", "weighted_cv", "theil", "gini", "max_min_ratio"}
+    assert set(in_2020.index) == {
+        "cv",
+        "weighted_cv",
+        "theil",
+        "gini",
+        "max_min_ratio",
+        "weighted_gini",
+        "weighted_theil",
+    }
+    # By hand: shares 1/8 ×4 and 1/2, weighted mean 6.25. Gini: pairs among the first four Σ|xᵢ − xⱼ| = 20 over
+    # ordered pairs at 1/64 each, pairs with 10: 2 × (9 + 8 + 7 + 6) at 1/16 each → 4.0625 / (2 × 6.25) = 0.325.
+    assert in_2020.loc["weighted_gini", "value"] == pytest.approx(0.325)
+    hand_theil = sum(
+        share * value / 6.25 * math.log(value / 6.25)
+        for share, value in zip([1 / 8, 1 / 8, 1 / 8, 1 / 8, 1 / 2], [1, 2, 3, 4, 10], strict=True)
+    )
+    assert in_2020.loc["weighted_theil", "value"] == pytest.approx(hand_theil)
+    assert in_2020.loc["weighted_theil", "value"] == pytest.approx(0.214033, abs=1e-6)
+    assert in_2020.loc["weighted_gini", "weight_indicator_code"] == "population"
     assert in_2020.loc["cv", "value"] == pytest.approx(math.sqrt(10) / 4)
     assert in_2020.loc["gini", "value"] == pytest.approx(0.4)
     assert in_2020.loc["weighted_cv", "weight_indicator_code"] == "population"

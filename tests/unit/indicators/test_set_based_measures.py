@@ -45,6 +45,17 @@ def reference_measures(levels: list[float], weights: list[float] | None) -> dict
     if (x > 0).all():
         measures["theil"] = max(sum((v / mean) * np.log(v / mean) for v in x) / n, 0.0)
         measures["max_min_ratio"] = x.max() / x.min()
+    if weights is not None:
+        w = np.array(weights) / np.sum(weights)
+        weighted_mean = (w * x).sum()
+        if mean > 0 and (x >= 0).all():
+            weighted_pairs = list(zip(w, x, strict=True))
+            pairs = sum(wa * wb * abs(a - b) for (wa, a), (wb, b) in itertools.product(weighted_pairs, repeat=2))
+            measures["weighted_gini"] = pairs / (2 * weighted_mean)
+        if (x > 0).all():
+            # Σ_j (income share_j) ln(income share_j / population share_j): the per-capita form of the weighted Theil.
+            income = w * x / weighted_mean
+            measures["weighted_theil"] = max(float((income * np.log(income / w)).sum()), 0.0)
     return measures
 
 
@@ -89,7 +100,8 @@ def test_dispersion_table_equals_the_textbook_formulas(seed, tmp_path):
     expected = {}
     for (parent, year), (levels, weights) in groups.items():
         for measure, value in reference_measures(levels, weights).items():
-            expected[(parent, year, measure)] = (value, len(levels), "population" if measure == "weighted_cv" else "")
+            weighted = measure.startswith("weighted_")
+            expected[(parent, year, measure)] = (value, len(levels), "population" if weighted else "")
     assert set(found) == set(expected)
     for key, (value, count, weight_code) in expected.items():
         assert found[key][0] == pytest.approx(value, rel=1e-12, abs=1e-15)

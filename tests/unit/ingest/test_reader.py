@@ -162,8 +162,8 @@ def test_long_table_with_aliases_renamed_and_merged_regions(tmp_path):
         "地区,年份,指标,数值\n"
         "广州,2012年,农村居民人均可支配收入,100\n"  # alias of 广州市
         "从化市,2012年,农村居民人均可支配收入,90\n"  # renamed in 2014: same territory → 从化区 440117
-        "黄埔区,2012年,农村居民人均可支配收入,95\n"  # before the 2014 merger: old boundary → status b
-        "黄埔区,2015年,农村居民人均可支配收入,97\n"
+        "黄埔区,2012年,农村居民人均可支配收入,95\n"  # before the 2014 merger: old boundary, no flag of its own
+        "黄埔区,2015年,农村居民人均可支配收入,97\n"  # the first figure on the new boundary: b (break since 2012)
         "萝岗区,2012年,农村居民人均可支配收入,98\n"  # merged away: deliberately skipped by the sidecar
     )
     path = write_table(tmp_path, "made_up", content, skip_regions=["萝岗区"])
@@ -171,9 +171,30 @@ def test_long_table_with_aliases_renamed_and_merged_regions(tmp_path):
     assert found == {
         ("rural_disposable_income_per_capita", "440100", 2012): (100.0, ""),
         ("rural_disposable_income_per_capita", "440117", 2012): (90.0, ""),
-        ("rural_disposable_income_per_capita", "440112", 2012): (95.0, "b"),
-        ("rural_disposable_income_per_capita", "440112", 2015): (97.0, ""),
+        ("rural_disposable_income_per_capita", "440112", 2012): (95.0, ""),
+        ("rural_disposable_income_per_capita", "440112", 2015): (97.0, "b"),
     }
+
+
+def test_the_2014_huangpu_luogang_merger_flags_only_the_first_year_on_the_new_boundary(tmp_path):
+    # MADE-UP rates for 黄埔区 2010–2019 in a wide table printed on the boundaries of each year: b on 2014 only,
+    # the break between 2013 and 2014 (the catalogue's meaning of b on year t), never on the pre-merger years.
+    years = list(range(2010, 2020))
+    content = "地区," + ",".join(str(year) for year in years) + "\n"
+    content += "黄埔区," + ",".join(str(90 + index / 10) for index in range(len(years))) + "\n"
+    content += "天河区," + ",".join("100" for _ in years) + "\n"
+    path = write_table(
+        tmp_path,
+        "made_up",
+        content,
+        labels={"常住人口城镇化率": "urbanisation_rate"},
+        layout={"kind": "wide", "region_column": "地区", "label": "常住人口城镇化率"},
+        unit="%",
+    )
+    found = figures(read(path))
+    huangpu = {year: status for (code, region, year), (_, status) in found.items() if region == "440112"}
+    assert huangpu == {year: ("b" if year == 2014 else "") for year in years}
+    assert all(status == "" for (code, region, year), (_, status) in found.items() if region == "440106")
 
 
 def test_status_codes_per_table_column_indicator_and_cell_range(tmp_path):
