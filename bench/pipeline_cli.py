@@ -80,5 +80,5 @@ def run_report(stdout: str, dagster_home: Path) -> dict:
         "job_run_s": round(run_seconds, 3),
         "failed_steps": failed,
         "io_storage_bytes": sum(path.stat().st_size for path in storage.rglob("*") if path.is_file()),
-        "summary": [line for line in stdout.splitlines() if line.startswith(("warehouse:", "release:"))],
+        "summary": [line for line in stdout.splitlines() if line.startswith(("warehouse:", "release:", "rows:"))],
     }

@@ -188,7 +188,7 @@ def test_benchmark_writes_results_with_the_required_keys(tmp_path):
     assert written["job_success"] is True, (job.get("failed_steps"), job.get("error"))
     assert job["command"] == "python -m pipeline run"
     assert job["stages"]["read_and_stage"] > 0 and job["stages"]["warehouse_and_release"] > 0
-    assert any("rows_observations=15600" in line for line in job["summary"])
+    assert any(line.startswith("rows:") and "observations 15600" in line for line in job["summary"])
 
 
 def test_project_paths_metadata_dir_feeds_the_ingest_assets(tmp_path):
