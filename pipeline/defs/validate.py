@@ -8,6 +8,7 @@ import pandera.pandas as pa
 
 from pipeline.defs.resources import ProjectPaths
 from pipeline.validate.failures import describe_failure, schema_failures, schema_for_frame
+from pipeline.validate.grades import graded_observations
 from pipeline.validate.observations import (
     additive_indicator_codes,
     describe_excess,
@@ -27,10 +28,10 @@ GROUP = "validate"
 MAX_LISTED_FAILURES = 50
 
 
-@dg.asset(group_name=GROUP)
-def observations(staged_observations: pd.DataFrame) -> pd.DataFrame:
-    """Staged observations in a stable order, the table that validation guards and the warehouse publishes."""
-    return ordered_observations(staged_observations)
+@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources")})
+def observations(staged_observations: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
+    """Staged observations in a stable order, graded by rule (publisher kind, reliability, `u`): the published table."""
+    return graded_observations(ordered_observations(staged_observations), sources)
 
 
 def schema_check_result(schema, frame: pd.DataFrame, table: str) -> dg.AssetCheckResult:
