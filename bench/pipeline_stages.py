@@ -34,6 +34,7 @@ from pipeline.ingest.sources import source_records
 from pipeline.publish.publication import alongside, remove_folder
 from pipeline.publish.release.write import content_hash, prepare_release
 from pipeline.publish.warehouse import stage_warehouse
+from pipeline.validate.grades import graded_observations
 from pipeline.validate.observations import additive_indicator_codes, ordered_observations, parts_exceeding_totals
 from pipeline.validate.schemas import DispersionSchema, IndicatorSchema, StagedObservationSchema, observation_schema
 
@@ -83,7 +84,8 @@ def run_stages(
     checks["staged_observations_schema"] = schema_check_result(
         StagedObservationSchema, staged, "staged_observations"
     ).passed
-    observations = ordered_observations(staged)  # the asset's body, without Dagster's direct-call context
+    # The asset's body, without Dagster's direct-call context.
+    observations = graded_observations(ordered_observations(staged), sources)
     del staged
     checks["observations_schema"] = schema_check_result(
         observation_schema(list(regions["region_code"]), catalog), observations, "observations"

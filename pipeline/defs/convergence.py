@@ -83,9 +83,9 @@ target_progress_schema = known_codes_schema_check(
 
 
 @dg.asset(group_name=GROUP)
-def urban_rural_theil(preferred_values: pd.DataFrame) -> pd.DataFrame:
+def urban_rural_theil(preferred_values: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """The urban–rural income Theil index of every region-year with urban and rural incomes and populations."""
-    return urban_rural_theil_table(preferred_values)
+    return table_output(urban_rural_theil_table(preferred_values), UrbanRuralTheilSchema, "urban_rural_theil")
 
 
 urban_rural_theil_schema = known_codes_schema_check(
@@ -99,9 +99,10 @@ urban_rural_theil_schema = known_codes_schema_check(
 @dg.asset(group_name=GROUP)
 def sigma_convergence(
     dispersion: pd.DataFrame, urban_rural_theil: pd.DataFrame, indicator_catalog: pd.DataFrame
-) -> pd.DataFrame:
+) -> dg.Output[pd.DataFrame]:
     """The OLS trend on the year (with SE and p) of each dispersion series and each region's urban–rural Theil."""
-    return sigma_convergence_table(dispersion, urban_rural_theil, indicator_catalog)
+    trends = sigma_convergence_table(dispersion, urban_rural_theil, indicator_catalog)
+    return table_output(trends, SigmaConvergenceSchema, "sigma_convergence")
 
 
 sigma_convergence_schema = known_codes_schema_check(
@@ -115,10 +116,11 @@ sigma_convergence_schema = known_codes_schema_check(
 @dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
 def theil_decomposition(
     preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame, project_paths: ProjectPaths
-) -> pd.DataFrame:
+) -> dg.Output[pd.DataFrame]:
     """Theil between/within the 一区一策 district groups and Guangdong's four regions, unweighted and by population."""
     memberships = group_memberships(regions, load_economic_regions(project_paths.metadata_path))
-    return decomposition_table(preferred_values, memberships, indicator_catalog)
+    decomposition = decomposition_table(preferred_values, memberships, indicator_catalog)
+    return table_output(decomposition, TheilDecompositionSchema, "theil_decomposition")
 
 
 theil_decomposition_schema = known_codes_schema_check(

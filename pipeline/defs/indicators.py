@@ -11,12 +11,16 @@ from pipeline.core.metadata import load_indicator_catalog
 from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check, schema_check_result
 from pipeline.indicators.aggregates import PAIRING_REFERENCE_REGION, aggregate_groups, pair_ratios, region_groups
+from pipeline.indicators.choices import equal_authority_disagreements, preferred_table
 from pipeline.indicators.derive import indicator_table
-from pipeline.indicators.preferred import (
-    indicator_values,
-)
 from pipeline.indicators.reconcile import reconcile_ratio
-from pipeline.validate.schemas import GroupAggregateSchema, IndicatorSchema, PairedCityRatioSchema, indicator_schema
+from pipeline.validate.schemas import (
+    GroupAggregateSchema,
+    IndicatorSchema,
+    PairedCityRatioSchema,
+    PreferredValueSchema,
+    indicator_schema,
+)
 
 GROUP = "indicators"
 
@@ -35,8 +39,8 @@ def indicators(
 def preferred_values(
     observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
-    """One value per indicator, region and year: derived here if possible, else the preferred published figure."""
-    return table_output(indicator_values(observations, sources, indicators), IndicatorSchema)
+    """One value per indicator, region and year (derived here if possible, else the preferred published figure), published."""
+    return table_output(preferred_table(observations, sources, indicators), PreferredValueSchema, "preferred_values")
 
 
 @dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
@@ -137,3 +141,35 @@ paired_city_ratios_schema = known_codes_schema_check(
     ["reference_region_code", "region_code"],
     "Paired-city ratios have known codes and regions and positive values.",
 )
+preferred_values_schema = known_codes_schema_check(
+    "preferred_values",
+    PreferredValueSchema,
+    ["region_code"],
+    "Preferred values: one per indicator, region and year, with known codes, a choice rule and a reliability grade.",
+)
+
+
+@dg.asset_check(
+    asset=preferred_values,
+    additional_ins={"observations": dg.AssetIn("observations"), "sources": dg.AssetIn("sources")},
+    description="Sources of equal authority that print different figures (beyond rounding) for one key: listed with "
+    "the figures and sources, and resolved by the stated rule (newest access, then finest rounding, then source id).",
+)
+def equal_authority_sources_agree(
+    preferred_values: pd.DataFrame, observations: pd.DataFrame, sources: pd.DataFrame
+) -> dg.AssetCheckResult:
+    """WARN with every equal-authority disagreement (figures, sources, the chosen one and the rule that chose it)."""
+    disagreements = equal_authority_disagreements(observations, sources)
+    records = disagreements.to_dict("records")
+    description = "\n".join(
+        f"{row['indicator_code']} {row['region_code']} {row['year']} ({row['authority']}): "
+        + ", ".join(f"{figure['source_id']} {figure['value']:g}" for figure in row["figures"])
+        + f"; chosen {row['chosen_source']} by rule {row['choice_rule']}"
+        for row in records
+    )
+    return dg.AssetCheckResult(
+        passed=not records,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description or "no sources of equal authority disagree",
+        metadata={"disagreements": len(records), "figures": dg.MetadataValue.json(records)},
+    )

@@ -9,6 +9,7 @@ import pandera.pandas as pa
 from pipeline.defs.resources import ProjectPaths
 from pipeline.defs.tables import table_output
 from pipeline.validate.failures import describe_failure, schema_failures, schema_for_frame
+from pipeline.validate.grades import graded_observations
 from pipeline.validate.observations import (
     additive_indicator_codes,
     describe_excess,
@@ -29,10 +30,11 @@ GROUP = "validate"
 MAX_LISTED_FAILURES = 50
 
 
-@dg.asset(group_name=GROUP)
-def observations(staged_observations: pd.DataFrame) -> dg.Output[pd.DataFrame]:
-    """Staged observations in a stable order, the table that validation guards and the warehouse publishes."""
-    return table_output(ordered_observations(staged_observations), ObservationSchema, "observations")
+@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources")})
+def observations(staged_observations: pd.DataFrame, sources: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    """Staged observations in a stable order, graded by rule (publisher kind, reliability, `u`): the published table."""
+    graded = graded_observations(ordered_observations(staged_observations), sources)
+    return table_output(graded, ObservationSchema, "observations")
 
 
 def schema_check_result(schema, frame: pd.DataFrame, table: str) -> dg.AssetCheckResult:

@@ -25,10 +25,26 @@ VALUE_KEY = ["indicator_code", "region_code", "year"]
 POOL_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids", "rounding_radius"]
 POOL_DTYPES = {**{column: INDICATOR_DTYPES[column] for column in POOL_COLUMNS[:-1]}, "rounding_radius": "float64"}
 VALUE_COLUMNS = ["indicator_code", "region_code", "year", "value", "unit", "status", "source_ids"]
+# The values with the method that gave them: derived here, or published by the chosen source.
+METHOD_VALUE_COLUMNS = [*VALUE_COLUMNS, "method"]
+# How the figures of one key are ranked, best first: authority, then newest access, then finest rounding, then id.
+CHOICE_ORDER = ["authority_rank", "accessed", "rounding_radius", "source_id"]
 
 
 def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
     """One figure per indicator, region and year (in that order): most authoritative source, newest, most precise."""
+    present, ranked = ranked_candidates(observations, sources)
+    if ranked.empty:
+        return present
+    losers = ranked["position"].to_numpy()[ranked.duplicated(KEY, keep="first").to_numpy()]
+    keep = np.ones(len(present), dtype=bool)
+    keep[losers] = False
+    return rows_where(present, keep)
+
+
+def ranked_candidates(observations: pd.DataFrame, sources: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The observations with a value (in code, region, year order), and the figures of keys several sources give,
+    best first per key by the choice rule (CHOICE_ORDER), each with its position in the first frame."""
     present = rows_where(observations, observations["value"].notna().to_numpy())
     ordered, same = neighbour_order(present, VALUE_KEY)
     if not ordered:
@@ -37,8 +53,6 @@ def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) ->
     repeated = np.zeros(len(present), dtype=bool)
     repeated[1:] |= same
     repeated[:-1] |= same
-    if not repeated.any():
-        return present
     positions = np.flatnonzero(repeated)
     candidates = present.iloc[positions]
     by_source = sources.set_index("source_id")
@@ -49,14 +63,9 @@ def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) ->
     )
     # A newer snapshot of the same authority (a revised edition) supersedes an older one.
     ranked = ranked.sort_values(
-        [*KEY, "authority_rank", "accessed", "rounding_radius", "source_id"],
-        ascending=[True] * len(KEY) + [True, False, True, True],
-        kind="stable",
+        [*KEY, *CHOICE_ORDER], ascending=[True] * len(KEY) + [True, False, True, True], kind="stable"
     )
-    losers = ranked["position"].to_numpy()[ranked.duplicated(KEY, keep="first").to_numpy()]
-    keep = np.ones(len(present), dtype=bool)
-    keep[losers] = False
-    return rows_where(present, keep)
+    return present, ranked
 
 
 def as_pool(frame: pd.DataFrame) -> pd.DataFrame:
@@ -99,16 +108,19 @@ def preferring_first(frames: list[pd.DataFrame | None]) -> pd.DataFrame:
 
 def indicator_values(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
     """One value per indicator, region and year: derived here if possible, else the preferred published figure."""
-    preferred = code_blocks(as_pool(preferred_observations(observations, sources)))
+    preferred = {
+        code: block.assign(method="published")
+        for code, block in code_blocks(as_pool(preferred_observations(observations, sources))).items()
+    }
     derived = {
         code: rows_where(block, block["method"].eq("derived").to_numpy())
         for code, block in code_blocks(sorted_by(indicators, ORDER)).items()
     }
     codes = sorted(set(preferred) | set(derived))
-    frames = [preferring_first([derived.get(code), preferred.get(code)])[VALUE_COLUMNS] for code in codes]
+    frames = [preferring_first([derived.get(code), preferred.get(code)])[METHOD_VALUE_COLUMNS] for code in codes]
     frames = [frame for frame in frames if not frame.empty]
     if not frames:
-        return empty_frame(POOL_DTYPES)[VALUE_COLUMNS]
+        return empty_frame({**POOL_DTYPES, "method": "str"})[METHOD_VALUE_COLUMNS]
     values = stacked_frames(frames)
     return values.astype({"year": "int64", "value": "float64"})
 

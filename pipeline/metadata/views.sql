@@ -1,73 +1,61 @@
 -- Friendly views for analysts, created in the staging warehouse after the published tables and audited with them.
 -- Their comments (zh/en, per column) are in pipeline/metadata/column_descriptions.csv.
 
--- Urban–rural income ratio by region and year: the published ratio where the statistics office states one,
--- otherwise the ratio derived here from urban and rural disposable income.
+-- Urban–rural income ratio by region and year: the value of preferred_values (the one every computation uses:
+-- derived here where urban and rural incomes exist, else the published ratio of the chosen source), beside the
+-- published and derived figures, with who said it (publisher kind and publisher of the chosen source).
 CREATE VIEW income_ratio_trend AS
-WITH region_years AS (
-    SELECT DISTINCT region_code, year FROM indicators WHERE indicator_code = 'urban_rural_income_ratio'
-),
-published AS (
+WITH published AS (
     SELECT * FROM indicators WHERE indicator_code = 'urban_rural_income_ratio' AND method = 'published'
 ),
 derived AS (
     SELECT * FROM indicators WHERE indicator_code = 'urban_rural_income_ratio' AND method = 'derived'
 )
 SELECT
-    region_years.region_code,
+    preferred.region_code,
     regions.name_zh AS region_name_zh,
     regions.name_en AS region_name_en,
     regions.level,
-    region_years.year,
-    coalesce(published.value, derived.value) AS income_ratio,
-    CASE WHEN published.value IS NOT NULL THEN 'published' ELSE 'derived' END AS method,
+    preferred.year,
+    preferred.value AS income_ratio,
+    preferred.method,
     published.value AS published_value,
     derived.value AS derived_value,
-    coalesce(published.status, derived.status) AS status,
-    contains(coalesce(published.status, derived.status), 'b') AS series_break,
-    contains(coalesce(published.status, derived.status), 'u') AS low_confidence,
-    coalesce(published.source_ids, derived.source_ids) AS source_ids
-FROM region_years
+    preferred.status,
+    contains(preferred.status, 'b') AS series_break,
+    contains(preferred.status, 'u') AS low_confidence,
+    preferred.source_ids,
+    preferred.publisher_kind,
+    CASE WHEN preferred.method = 'published' THEN sources.publisher END AS publisher,
+    preferred.reliability,
+    preferred.choice_rule
+FROM preferred_values AS preferred
 JOIN regions USING (region_code)
 LEFT JOIN published USING (region_code, year)
 LEFT JOIN derived USING (region_code, year)
-ORDER BY region_years.region_code, region_years.year;
+LEFT JOIN sources ON sources.source_id = preferred.source_ids
+WHERE preferred.indicator_code = 'urban_rural_income_ratio'
+ORDER BY preferred.region_code, preferred.year;
 
--- One row per Guangzhou district and year with its 一区一策 group and the main indicators. Observed indicators come
--- from observations (where several sources give a figure, the source with the smallest source_id); derived ones from
--- indicators (published preferred over derived).
+-- One row per Guangzhou district and year with its 一区一策 group and the main indicators, every figure the value of
+-- preferred_values (the one the computed tables use), with the publisher kinds and reliability grades behind the row.
 CREATE VIEW district_profile AS
 WITH districts AS (
     SELECT region_code, name_zh, name_en, district_group
     FROM regions
     WHERE parent_code = '440100' AND level = 'district'
 ),
-observed AS (
-    SELECT region_code, year, indicator_code,
-        arg_min(value, source_id) AS value, arg_min(status, source_id) AS status
-    FROM observations
-    WHERE value IS NOT NULL AND region_code IN (SELECT region_code FROM districts)
-    GROUP BY region_code, year, indicator_code
-),
-derived AS (
-    SELECT region_code, year, indicator_code, arg_max(value, method) AS value, arg_max(status, method) AS status
-    FROM indicators
-    WHERE region_code IN (SELECT region_code FROM districts)
-        AND indicator_code IN (SELECT indicator_code FROM indicator_catalog WHERE kind = 'derived')
-    GROUP BY region_code, year, indicator_code
-),
-figures AS (
-    SELECT * FROM observed
-    UNION ALL
-    SELECT * FROM derived
-),
 main_figures AS (
-    SELECT * FROM figures
-    WHERE indicator_code IN (
-        'resident_population', 'urbanisation_rate', 'census_urbanisation_rate', 'gdp', 'gdp_per_capita',
-        'all_disposable_income_per_capita', 'urban_disposable_income_per_capita',
-        'rural_disposable_income_per_capita', 'urban_rural_income_ratio'
-    )
+    SELECT * FROM preferred_values
+    WHERE region_code IN (SELECT region_code FROM districts)
+        AND indicator_code IN (
+            'resident_population', 'urbanisation_rate', 'census_urbanisation_rate', 'gdp', 'gdp_per_capita',
+            'all_disposable_income_per_capita', 'urban_disposable_income_per_capita',
+            'rural_disposable_income_per_capita', 'urban_rural_income_ratio',
+            'industrial_output_above_designated_size', 'industrial_output_above_designated_size_share_of_parent',
+            'industrial_output_above_designated_size_growth', 'industrial_value_added',
+            'industrial_value_added_growth'
+        )
 )
 SELECT
     districts.region_code,
@@ -86,7 +74,17 @@ SELECT
     max(value) FILTER (WHERE indicator_code = 'rural_disposable_income_per_capita')
         AS rural_disposable_income_per_capita,
     max(value) FILTER (WHERE indicator_code = 'urban_rural_income_ratio') AS urban_rural_income_ratio,
-    coalesce(string_agg(DISTINCT nullif(status, ''), ';' ORDER BY nullif(status, '')), '') AS status_flags
+    max(value) FILTER (WHERE indicator_code = 'industrial_output_above_designated_size')
+        AS industrial_output_above_designated_size,
+    max(value) FILTER (WHERE indicator_code = 'industrial_output_above_designated_size_share_of_parent')
+        AS industrial_output_share_of_city,
+    max(value) FILTER (WHERE indicator_code = 'industrial_output_above_designated_size_growth')
+        AS industrial_output_growth,
+    max(value) FILTER (WHERE indicator_code = 'industrial_value_added') AS industrial_value_added,
+    max(value) FILTER (WHERE indicator_code = 'industrial_value_added_growth') AS industrial_value_added_growth,
+    coalesce(string_agg(DISTINCT nullif(status, ''), ';' ORDER BY nullif(status, '')), '') AS status_flags,
+    string_agg(DISTINCT publisher_kind, ';' ORDER BY publisher_kind) AS publisher_kinds,
+    string_agg(DISTINCT reliability, ';' ORDER BY reliability) AS reliability_grades
 FROM districts
 JOIN main_figures USING (region_code)
 GROUP BY districts.region_code, districts.name_zh, districts.name_en, districts.district_group, main_figures.year

@@ -15,6 +15,7 @@ from pipeline.validate.schemas import (
     IndicatorSchema,
     ObservationSchema,
     PairedCityRatioSchema,
+    PreferredValueSchema,
     RegionSchema,
     SigmaConvergenceSchema,
     SourceSchema,
@@ -55,6 +56,11 @@ PUBLISHED_TABLES: dict[str, PublishedTable] = {
     "indicators": PublishedTable(
         IndicatorSchema,
         ("indicator_code", "region_code", "year", "method"),
+        references={"region_code": "regions.region_code", "indicator_code": "indicator_catalog.indicator_code"},
+    ),
+    "preferred_values": PublishedTable(
+        PreferredValueSchema,
+        ("indicator_code", "region_code", "year"),
         references={"region_code": "regions.region_code", "indicator_code": "indicator_catalog.indicator_code"},
     ),
     "group_aggregates": PublishedTable(GroupAggregateSchema, ("indicator_code", "group_code", "year")),

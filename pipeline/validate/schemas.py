@@ -11,11 +11,14 @@ from pandera.typing import Series
 
 from pipeline.core.arrays import distinct_positions
 from pipeline.core.frames import packed_keys, per_code, repeated_rows
+from pipeline.validate.grades import PUBLISHER_KINDS, RELIABILITY_GRADES
 
 MAX_LISTED_MISSING = 10
 REGION_LEVELS = ["country", "province", "prefecture_city", "district", "county", "county_city", "town", "village"]
 DISTRICT_GROUPS = ["old_city_new_vitality", "industry_city_integration", "urban_rural_integration"]
 METHODS = ["derived", "published"]
+PUBLISHER_KIND_CODES = sorted(PUBLISHER_KINDS)
+RELIABILITY_CODES = sorted(RELIABILITY_GRADES)
 # Derivation kind → number of inputs it takes (see the header of pipeline/metadata/indicators.yaml).
 DERIVATION_INPUTS = {
     "ratio": 2,
@@ -188,6 +191,18 @@ class StagedObservationSchema(pa.DataFrameModel):
 
 class ObservationSchema(StagedObservationSchema):
     """Validated observations: unique per region, year, indicator and source, in plausible ranges."""
+
+    publisher_kind: Series[str] = pa.Field(
+        isin=PUBLISHER_KIND_CODES,
+        description="who said it: statistics_office, government_department, news_report, self_media or compilation",
+    )
+    reliability: Series[str] = pa.Field(
+        isin=RELIABILITY_CODES,
+        description="grade by rule: official, official_copy, compilation, corroborated or unofficial (flag u)",
+    )
+    corroborated_by: Series[str] = pa.Field(
+        description="independent sources printing the same figure within rounding, ';'-separated ('' if none)"
+    )
 
     class Config:
         strict = True
@@ -544,6 +559,46 @@ class TheilDecompositionSchema(pa.DataFrameModel):
         strict = True
         coerce = True
         unique = ["indicator_code", "parent_region_code", "grouping", "year", "weighting"]
+
+
+class PreferredValueSchema(pa.DataFrameModel):
+    """One value per indicator, region and year, with who said it and the rule that chose it (pipeline/indicators/choices.py)."""
+
+    indicator_code: Series[str] = pa.Field(description="indicator code (see indicator_catalog)")
+    region_code: Series[str] = pa.Field(description="region code (see regions)")
+    year: Series[int] = pa.Field(ge=1949, description="reference year")
+    value: Series[float] = pa.Field(description="the preferred value, from which every computed table is built")
+    unit: Series[str] = pa.Field(description="unit")
+    method: Series[str] = pa.Field(isin=METHODS, description="derived here, or published by the chosen source")
+    status: Series[str] = pa.Field(str_matches=STATUS_PATTERN, description="status flags of the value")
+    source_ids: Series[str] = pa.Field(
+        description="the chosen source (published) or the raw tables the derived value rests on, ';'-separated"
+    )
+    publisher_kind: Series[str] = pa.Field(
+        description="publisher kind of the chosen source (for a derived value: of its inputs, ';'-separated)"
+    )
+    reliability: Series[str] = pa.Field(
+        isin=RELIABILITY_CODES, description="grade by rule (for a derived value: its weakest input's)"
+    )
+    choice_rule: Series[str] = pa.Field(
+        isin=[
+            "single_source",
+            "derived",
+            "derived_over_published",
+            "authority",
+            "newest_access",
+            "finest_rounding",
+            "source_id",
+        ],
+        description="the step of the choice rule that decided",
+    )
+    alternatives: Series[int] = pa.Field(ge=0, description="how many other figures of this key were not chosen")
+    spread: Series[float] = pa.Field(ge=0, description="highest minus lowest of the chosen and the other figures")
+
+    class Config:
+        strict = True
+        coerce = True
+        unique = ["indicator_code", "region_code", "year"]
 
 
 class TargetProgressSchema(pa.DataFrameModel):

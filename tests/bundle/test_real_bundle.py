@@ -66,3 +66,49 @@ def test_the_notebook_runs_on_the_real_warehouse_and_draws_its_three_charts(real
     path, _ = real_warehouse
     images = executed_notebook_images(path, tmp_path, monkeypatch)
     assert len(images) == 3, "income ratio (Guangzhou, Guangdong, China), district GDP and industry, dispersion"
+
+
+def test_every_observation_is_graded_by_the_rule(real_warehouse):
+    """Independent re-statement of the grade rule (README "Grades by rule") checked against every real observation."""
+    from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
+
+    path, _ = real_warehouse
+    with duckdb.connect(str(path), read_only=True) as connection:
+        rows = connection.execute(
+            "select o.source_id, o.value, o.status, o.reliability, o.corroborated_by, s.url_kind, s.authority "
+            "from observations o join sources s using (source_id)"
+        ).fetchall()
+    declares_u = {
+        sidecar.source_id
+        for sidecar in (load_sidecar(p, REPO_ROOT / "raw") for p in sidecar_paths(REPO_ROOT / "raw"))
+        if any("u" in str(rule.get("status", "")) for rule in (sidecar.fields.get("status") or []))
+    }
+    assert rows
+    for source_id, value, status, reliability, corroborated_by, url_kind, authority in rows:
+        unofficial = url_kind in ("news", "self_media") or authority in ("news_report", "low_confidence")
+        if unofficial and value is not None:
+            expected = "corroborated" if corroborated_by else "unofficial"
+            assert reliability == expected, (source_id, reliability)
+            assert ("u" in status) == (expected == "unofficial"), (source_id, status)
+        elif not unofficial:
+            assert reliability in ("official", "official_copy", "compilation"), (source_id, reliability)
+            assert "u" not in status or source_id in declares_u, (source_id, status)
+
+
+def test_views_agree_with_preferred_values(real_warehouse):
+    path, _ = real_warehouse
+    with duckdb.connect(str(path), read_only=True) as connection:
+        disagreeing_ratio = connection.execute(
+            "select count(*) from income_ratio_trend t join preferred_values p using (region_code, year) "
+            "where p.indicator_code = 'urban_rural_income_ratio' and t.income_ratio is distinct from p.value"
+        ).fetchone()[0]
+        ratio_rows = connection.execute("select count(*) from income_ratio_trend").fetchone()[0]
+        preferred_ratio_rows = connection.execute(
+            "select count(*) from preferred_values where indicator_code = 'urban_rural_income_ratio'"
+        ).fetchone()[0]
+        disagreeing_gdp = connection.execute(
+            "select count(*) from district_profile d join preferred_values p using (region_code, year) "
+            "where p.indicator_code = 'gdp' and d.gdp is distinct from p.value"
+        ).fetchone()[0]
+    assert ratio_rows == preferred_ratio_rows > 0
+    assert disagreeing_ratio == 0 and disagreeing_gdp == 0

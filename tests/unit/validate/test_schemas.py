@@ -32,6 +32,9 @@ def valid_observations() -> pd.DataFrame:
             "unit": ["yuan", "yuan", "ratio"],
             "status": ["", "", ""],
             "rounding_radius": [0.5, 0.5, 0.005],
+            "publisher_kind": ["statistics_office"] * 3,
+            "reliability": ["official"] * 3,
+            "corroborated_by": ["", "", ""],
         }
     )
 
