@@ -18,6 +18,7 @@ import yaml
 
 from pipeline.core.hashing import sha256_of
 from pipeline.core.metadata import REGION_COLUMNS, load_indicator_catalog
+from pipeline.ingest.sidecar import with_sidecar_checksum
 
 # Full scale (SCALE=1.0): Guangdong's 21 cities, 122 county-level units, ~1,600 towns, ~26,000 villages.
 CITIES = 21
@@ -206,7 +207,9 @@ def write_table(raw_dir: Path, source_id: str, rows: list[list[str]], catalog: p
         "caveats": [SYNTHETIC_CAVEAT],
     }
     sidecar_path = raw_dir / f"{source_id}.meta.yaml"
-    sidecar_path.write_text(yaml.safe_dump(sidecar, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    sidecar_path.write_text(
+        yaml.safe_dump(with_sidecar_checksum(sidecar), allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
 
 
 def table_count_estimate(scale: float) -> int:

@@ -16,7 +16,13 @@ import yaml
 from pipeline.core.errors import InputError
 from pipeline.core.metadata import load_units, region_name_lookup
 from pipeline.ingest.reader import read_source_table
-from pipeline.ingest.sidecar import SIDECAR_FIELDS, SIDECAR_SUFFIX, load_sidecar
+from pipeline.ingest.sidecar import (
+    SIDECAR_CHECKSUM_KEY,
+    SIDECAR_FIELDS,
+    SIDECAR_SUFFIX,
+    load_sidecar,
+    sidecar_checksum,
+)
 
 TABLE_COLUMNS = ["地区", "年份", "指标", "数值", "单位"]
 LONG_LAYOUT = {
@@ -173,7 +179,9 @@ def sidecar_text(fields: dict, source_key: str) -> str:
         f"# Provenance sidecar written by `python -m pipeline.connectors fetch` (source {source_key}).\n"
         "# Schema: pipeline/sidecar.py (SIDECAR_FIELDS). The CSV is generated from the original answer kept beside it.\n"
     )
-    return header + yaml.safe_dump(fields, allow_unicode=True, sort_keys=False, width=1000)
+    body = yaml.safe_dump(fields, allow_unicode=True, sort_keys=False, width=1000)
+    checksum = sidecar_checksum(yaml.safe_load(body))  # of the content as ingest will read it back
+    return header + body + f'{SIDECAR_CHECKSUM_KEY}: "{checksum}"\n'
 
 
 def check_snapshot_reads(files: dict[str, bytes], source_id: str) -> None:

@@ -44,9 +44,20 @@ class InputProblem:
         }
 
 
+# At most this many problems are described in an error's message (every problem stays in `problems`): a table
+# broken in every row gives one readable message, not thousands of lines.
+MAX_DESCRIBED_PROBLEMS = 30
+
+
 class InputError(Exception):
     """Raised when an input file breaks one or more rules; carries every problem found."""
 
     def __init__(self, problems: list[InputProblem]):
         self.problems = list(problems)
-        super().__init__("\n".join(problem.describe() for problem in self.problems))
+        lines = [problem.describe() for problem in self.problems[:MAX_DESCRIBED_PROBLEMS]]
+        hidden = self.problems[MAX_DESCRIBED_PROBLEMS:]
+        if hidden:
+            rules = sorted({problem.rule for problem in hidden})
+            files = sorted({problem.file for problem in hidden})
+            lines.append(f"… and {len(hidden)} more problems (rules {rules}) in {', '.join(files[:5])}")
+        super().__init__("\n".join(lines))

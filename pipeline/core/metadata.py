@@ -213,3 +213,45 @@ def load_dataset_metadata(metadata_dir: Path = PACKAGE_METADATA_DIR) -> dict:
 def dataset_url(dataset: dict) -> str:
     """The dataset's URL, or its placeholder while it is not yet deposited."""
     return str(dataset.get("url") or dataset["url_placeholder"])
+
+
+@dataclass(frozen=True)
+class SeriesSide:
+    """One side of a series break: its indicators, the words its printed labels contain, its first year (or None)."""
+
+    indicators: frozenset[str]
+    terms: tuple[str, ...]
+    first_year: int | None
+
+
+@dataclass(frozen=True)
+class SeriesBreak:
+    """Two series that must never be joined into one (pipeline/metadata/series_breaks.yaml)."""
+
+    name: str
+    note: str
+    sides: tuple[SeriesSide, ...]
+
+
+@lru_cache(maxsize=4)
+def load_series_breaks(metadata_dir: Path = PACKAGE_METADATA_DIR) -> tuple[SeriesBreak, ...]:
+    """The series-break catalogue of a metadata folder (the package's when the folder has none)."""
+    path = metadata_dir / "series_breaks.yaml"
+    if not path.is_file():
+        path = PACKAGE_METADATA_DIR / "series_breaks.yaml"
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    return tuple(
+        SeriesBreak(
+            name=str(entry["name"]),
+            note=str(entry.get("note", "")),
+            sides=tuple(
+                SeriesSide(
+                    indicators=frozenset(str(code) for code in side["indicators"]),
+                    terms=tuple(str(term) for term in side.get("terms") or []),
+                    first_year=None if side.get("first_year") is None else int(side["first_year"]),
+                )
+                for side in entry["sides"]
+            ),
+        )
+        for entry in entries
+    )

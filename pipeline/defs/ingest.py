@@ -10,7 +10,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-import yaml
 
 from pipeline.core.errors import InputError, InputProblem
 from pipeline.core.hashing import file_version, folder_digest
@@ -28,10 +27,12 @@ from pipeline.defs.resources import ProjectPaths
 from pipeline.defs.tables import table_output
 from pipeline.ingest.reader import combined_staged_tables, read_source_table
 from pipeline.ingest.reader.model import STAGED_COLUMNS
-from pipeline.ingest.sidecar import SIDECAR_SUFFIX, load_sidecar, sidecar_paths
+from pipeline.ingest.sidecar import SIDECAR_SUFFIX, load_sidecar, read_sidecar_fields, sidecar_paths
 from pipeline.ingest.sources import (
     DEFAULT_UPDATE_PERIOD,
     add_period,
+    loadable_source_ids,
+    raw_folder_problems,
     require_loaded_tables,
     sidecar_path_of,
     source_records,
@@ -88,7 +89,7 @@ def indicator_catalog(project_paths: ProjectPaths) -> dg.Output[pd.DataFrame]:
 
 def raw_table_assets(raw_dir: Path) -> list:
     """Every ingest asset for the tables of one raw folder: observed raw files, one staged asset per table, the combined ones."""
-    source_ids = [path.name.removesuffix(SIDECAR_SUFFIX) for path in sidecar_paths(raw_dir)]
+    source_ids = loadable_source_ids(raw_dir)
     return [
         raw_files_asset(source_ids),
         *[staged_table_asset(source_id) for source_id in source_ids],
@@ -203,6 +204,9 @@ def sources_asset(source_ids: list[str]) -> dg.AssetsDefinition:
                     )
                 ]
             )
+        problems = raw_folder_problems(raw_dir)
+        if problems:
+            raise InputError(problems)
         require_loaded_tables(paths, source_ids, raw_dir)
         return table_output(source_records(paths, raw_dir), warehouse_table="sources")
 
@@ -263,9 +267,9 @@ def raw_file_path(raw_dir: Path, key: dg.AssetKey) -> Path:
     if prefix == RAW_SIDECAR_PREFIX:
         return sidecar_path
     try:
-        fields = yaml.safe_load(sidecar_path.read_text(encoding="utf-8"))
-        return sidecar_path.parent / str(fields["file"])
-    except (OSError, yaml.YAMLError, TypeError, KeyError):
+        fields = read_sidecar_fields(sidecar_path)
+        return sidecar_path.parent / Path(str(fields["file"])).name  # type: ignore[index]
+    except (InputError, TypeError, KeyError, ValueError):
         return sidecar_path.parent / f"{source_id}.csv"
 
 
@@ -277,13 +281,13 @@ def raw_file_versions(raw_dir: Path, keys) -> dict[dg.AssetKey, str]:
 def freshness_result(sidecar_path: Path, today: dt.date, asset_key: dg.AssetKey) -> dg.AssetCheckResult:
     """WARN when a table was last read longer ago than its update period, or its next edition is overdue."""
     try:
-        fields = yaml.safe_load(sidecar_path.read_text(encoding="utf-8")) or {}
+        fields = read_sidecar_fields(sidecar_path) or {}
         period = str(fields.get("update_period") or DEFAULT_UPDATE_PERIOD)
         declared = "update_period" in fields
         accessed = dt.date.fromisoformat(str(fields["accessed"]))
         due = add_period(accessed, period)
         edition_due = dt.date.fromisoformat(str(fields["next_edition_due"])) if "next_edition_due" in fields else None
-    except (OSError, yaml.YAMLError, AttributeError, KeyError, ValueError) as error:
+    except (InputError, OSError, TypeError, AttributeError, KeyError, ValueError) as error:
         return dg.AssetCheckResult(
             asset_key=asset_key,
             check_name=FRESHNESS_CHECK,

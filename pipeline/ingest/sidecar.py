@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+import hashlib
+import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +55,38 @@ OPTIONAL_SIDECAR_FIELDS = {
     "boundaries": "restated: the table restates years before a boundary change on today's boundaries (no b flag)",
     "next_edition_due": "YYYY-MM-DD: the date by which the publisher's next edition is due, from its stated cycle "
     "(e.g. a yearbook each autumn); the freshness check warns once it has passed",
+    "sidecar_sha256": "the sha256 of the sidecar's own content (every other key), written by `python -m pipeline rehash`",
+    "label_units": "printed label → the unit printed for its rows, where it is not the sidecar's `unit`",
+    "short_rows": "why rows shorter than the header are complete as printed (otherwise a short row is an error)",
+    "update_period": "how often the source publishes a new edition (ISO 8601 period, default P1Y)",
+    # Written by the source connectors (pipeline/connectors/snapshots.py).
+    "accessed_at": "connectors: the UTC time of the fetch",
+    "original_file": "connectors: the original answer kept beside the CSV",
+    "original_sha256": "connectors: the sha256 of the original answer",
+    "query_urls": "connectors: every URL queried",
 }
+LAYOUT_KEYS = {
+    "kind": "wide | long",
+    "region_column": "the column holding region names",
+    "label_column": "the column holding row labels",
+    "year_column": "long: the column holding years",
+    "value_column": "long: the column holding the figures",
+    "unit_column": "the column holding each row's printed unit",
+    "region": "the region of every figure, when there is no region column",
+    "label": "the label of every figure, when there is no label column",
+    "year": "the year of every figure, when there is no year in the header or a year column",
+    "header_row": "the number of the first header row",
+    "header_rows": "how many rows the header has",
+    "ignore_columns": "header names of columns that hold no figures to read (codes, growth rates)",
+}
+# A source id becomes part of Dagster asset and op names: ASCII letters, digits and underscores only.
+SOURCE_ID_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,120}$")
+SOURCE_ID_RULE = "ASCII letters, digits and underscores only (pattern [A-Za-z0-9_]+), e.g. gz_yearbook_2022_t8_08"
+# Limits on a sidecar's YAML, checked before and while it is parsed (a few kilobytes is usual; aliases are rare).
+MAX_SIDECAR_BYTES = 256 * 1024
+MAX_YAML_ALIASES = 50
+MAX_YAML_NODES = 20_000
+SIDECAR_CHECKSUM_KEY = "sidecar_sha256"
 ENCODINGS = {"utf-8", "utf-8-sig", "gbk", "gb2312", "gb18030", "auto"}
 FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
 STATUS_FLAGS = set("bepu")
@@ -95,6 +131,160 @@ class Sidecar:
         return self.fields["labels"]
 
 
+class SidecarLoader(yaml.SafeLoader):
+    """yaml.SafeLoader that refuses more than MAX_YAML_ALIASES aliases (an alias bomb expands exponentially)."""
+
+    alias_count = 0
+
+    def compose_node(self, parent, index):
+        """Count alias events before composing them; stop at the limit."""
+        if self.check_event(yaml.AliasEvent):
+            self.alias_count += 1
+            if self.alias_count > MAX_YAML_ALIASES:
+                raise SidecarYamlLimit(f"more than {MAX_YAML_ALIASES} YAML aliases (*name)")
+        return super().compose_node(parent, index)
+
+
+class SidecarYamlLimit(Exception):
+    """A sidecar's YAML goes beyond the size limits."""
+
+
+def expanded_node_count(node: yaml.Node, limit: int) -> int:
+    """The number of nodes of a composed YAML document with every alias expanded; raise past the limit or on a cycle."""
+    sizes: dict[int, int] = {}
+
+    def size(current: yaml.Node, path: frozenset) -> int:
+        key = id(current)
+        if key in path:
+            raise SidecarYamlLimit("a YAML alias refers to a node that contains it (a recursive structure)")
+        if key in sizes:
+            return sizes[key]
+        children: list = []
+        if isinstance(current, yaml.SequenceNode):
+            children = current.value
+        elif isinstance(current, yaml.MappingNode):
+            children = [item for pair in current.value for item in pair]
+        total = 1
+        for child in children:
+            total += size(child, path | {key})
+            if total > limit:
+                raise SidecarYamlLimit(f"the YAML expands to more than {limit:,} nodes")
+        sizes[key] = total
+        return total
+
+    return size(node, frozenset())
+
+
+def read_sidecar_fields(path: Path) -> object:
+    """A sidecar's YAML document, parsed safely within the limits; InputError naming the file for anything unreadable."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_SIDECAR_BYTES:
+            raise InputError(
+                [
+                    InputProblem(
+                        name,
+                        "sidecar_size",
+                        f"the sidecar has {size:,} bytes, over the limit of {MAX_SIDECAR_BYTES:,}",
+                        expected="a provenance sidecar of a few kilobytes",
+                    )
+                ]
+            )
+        data = path.read_bytes()
+    except OSError as error:
+        raise InputError([InputProblem(name, "sidecar_unreadable", f"cannot read the sidecar: {error}")]) from error
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        other = next((codec for codec in ("gb18030", "utf-16") if decodes_as(data, codec)), None)
+        hint = f"; the bytes decode as {other}" if other else ""
+        raise InputError(
+            [
+                InputProblem(
+                    name,
+                    "sidecar_encoding",
+                    f"the sidecar is not UTF-8: byte {error.start} (0x{data[error.start : error.end].hex()}) on line {line} does not decode{hint}",
+                    row=line,
+                    expected="a sidecar saved as UTF-8 (re-save it as UTF-8)",
+                )
+            ]
+        ) from error
+    loader = SidecarLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        expanded_node_count(node, MAX_YAML_NODES)
+        return loader.construct_document(node)
+    except SidecarYamlLimit as error:
+        raise InputError(
+            [
+                InputProblem(
+                    name,
+                    "sidecar_yaml_limit",
+                    f"the sidecar's YAML is refused: {error}",
+                    expected=f"plain YAML within {MAX_YAML_ALIASES} aliases and {MAX_YAML_NODES:,} nodes",
+                )
+            ]
+        ) from error
+    except (yaml.YAMLError, RecursionError, ValueError, TypeError, OverflowError) as error:
+        mark = getattr(error, "problem_mark", None)
+        raise InputError(
+            [
+                InputProblem(
+                    name,
+                    "sidecar_yaml",
+                    f"not readable YAML: {str(error)[:500]}",
+                    row=None if mark is None else mark.line + 1,
+                    expected="a YAML mapping of the sidecar fields",
+                )
+            ]
+        ) from error
+    finally:
+        loader.dispose()
+
+
+def decodes_as(data: bytes, codec: str) -> bool:
+    """True when the bytes decode strictly in this codec."""
+    try:
+        data.decode(codec)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def canonical_content(value: object) -> object:
+    """A sidecar's parsed content in a form with one JSON text: mapping keys as tagged text, dates as ISO text."""
+    if isinstance(value, dict):
+        return sorted(
+            ([key if isinstance(key, str) else f"{type(key).__name__}:{key}", canonical_content(item)])
+            for key, item in value.items()
+        )
+    if isinstance(value, list | tuple):
+        return [canonical_content(item) for item in value]
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, float) and value != value:
+        return "nan"
+    return value
+
+
+def sidecar_checksum(fields: dict) -> str:
+    """The sha256 of a sidecar's content: every key but sidecar_sha256, canonically ordered (comments do not count)."""
+    content = {key: value for key, value in fields.items() if key != SIDECAR_CHECKSUM_KEY}
+    text = json.dumps(canonical_content(content), ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def with_sidecar_checksum(fields: dict) -> dict:
+    """The fields with their sidecar_sha256 (for code that writes sidecars: connectors, benchmarks, tests)."""
+    return {**fields, SIDECAR_CHECKSUM_KEY: sidecar_checksum(fields)}
+
+
 def sidecar_paths(raw_dir: Path) -> list[Path]:
     """Every sidecar in a raw folder (recursively), in a stable order."""
     return sorted(raw_dir.rglob(f"*{SIDECAR_SUFFIX}"))
@@ -103,12 +293,12 @@ def sidecar_paths(raw_dir: Path) -> list[Path]:
 def load_sidecar(path: Path, raw_dir: Path, check_hash: bool = True) -> Sidecar:
     """Read and validate one sidecar; raise InputError naming the sidecar and every broken rule."""
     name = str(path)
-    try:
-        fields = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise InputError([InputProblem(name, "sidecar_yaml", f"not readable YAML: {error}")]) from error
+    fields = read_sidecar_fields(path)
     if not isinstance(fields, dict):
         raise InputError([InputProblem(name, "sidecar_yaml", "the sidecar is not a YAML mapping")])
+    problems = unknown_key_problems(name, fields)
+    if problems:
+        raise InputError(problems)
 
     table_format = declared_format(fields)
     problems = [
@@ -123,6 +313,8 @@ def load_sidecar(path: Path, raw_dir: Path, check_hash: bool = True) -> Sidecar:
                 name, "sidecar_url", "url is null without a url_note", expected="a URL, or url_note saying why none"
             )
         )
+    if not problems:
+        problems.extend(field_type_problems(name, fields))
     if problems:
         raise InputError(problems)
 
@@ -155,7 +347,17 @@ def load_sidecar(path: Path, raw_dir: Path, check_hash: bool = True) -> Sidecar:
     if not isinstance(fields["caveats"], list):
         problems.append(InputProblem(name, "sidecar_caveats", "caveats must be a list"))
     problems.extend(optional_field_problems(name, fields, table_format))
-    if path.name != f"{fields['source_id']}{SIDECAR_SUFFIX}":
+    if not SOURCE_ID_PATTERN.match(str(fields["source_id"])):
+        problems.append(
+            InputProblem(
+                name,
+                "sidecar_source_id",
+                f"source_id {fields['source_id']!r} is not a valid identifier",
+                column="source_id",
+                expected=SOURCE_ID_RULE,
+            )
+        )
+    elif path.name != f"{fields['source_id']}{SIDECAR_SUFFIX}":
         problems.append(
             InputProblem(
                 name,
@@ -194,6 +396,7 @@ def load_sidecar(path: Path, raw_dir: Path, check_hash: bool = True) -> Sidecar:
             ]
         )
     if check_hash:
+        check_sidecar_checksum(path, fields)
         actual = sha256_of(data_path)
         if actual != str(fields["sha256"]).lower():
             raise InputError(
@@ -353,11 +556,211 @@ def status_rule_problems(name: str, number: int, rule: object) -> list[InputProb
     return problems
 
 
-def rehash_sidecar(path: Path) -> str:
-    """Write the data file's current sha256 into a sidecar, keeping its other text unchanged."""
+def closest_key(key: object, known) -> str:
+    """' (did you mean …?)' with the closest known key, or '' when none is close."""
+    matches = difflib.get_close_matches(str(key), list(known), n=1, cutoff=0.6)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+def unknown_key_problems(name: str, fields: dict) -> list[InputProblem]:
+    """Every key of the sidecar and of its layout must be known: a misspelled key is an error, never ignored."""
+    known = {**SIDECAR_FIELDS, **OPTIONAL_SIDECAR_FIELDS}
+    problems = [
+        InputProblem(
+            name,
+            "sidecar_unknown_key",
+            f"unknown key {key!r}{closest_key(key, known)}",
+            column=str(key),
+            expected="one of the keys of pipeline/ingest/sidecar.py SIDECAR_FIELDS / OPTIONAL_SIDECAR_FIELDS",
+        )
+        for key in fields
+        if key not in known
+    ]
+    layout = fields.get("layout")
+    if isinstance(layout, dict):
+        problems += [
+            InputProblem(
+                name,
+                "sidecar_unknown_key",
+                f"unknown layout key {key!r}{closest_key(key, LAYOUT_KEYS)}",
+                column=f"layout.{key}",
+                expected=f"one of {sorted(LAYOUT_KEYS)}",
+            )
+            for key in layout
+            if key not in LAYOUT_KEYS
+        ]
+    return problems
+
+
+TEXT_FIELDS = ("source_id", "title", "publication", "publisher", "url_kind", "authority", "licence", "file", "sha256")
+SCALAR_TYPES = (str, int, float, dt.date)
+
+
+def field_type_problems(name: str, fields: dict) -> list[InputProblem]:
+    """Fields hold the kind of value they describe: text, a date or number, a mapping of texts, a list."""
+    problems = []
+    for key in TEXT_FIELDS:
+        if not isinstance(fields[key], str):
+            problems.append(
+                InputProblem(name, "sidecar_field_type", f"{key} is {fields[key]!r}, not a text", column=key)
+            )
+    for key in ("table_number", "edition", "accessed", "unit", "encoding"):
+        if key in fields and (not isinstance(fields[key], SCALAR_TYPES) or isinstance(fields[key], bool)):
+            problems.append(
+                InputProblem(name, "sidecar_field_type", f"{key} is {fields[key]!r}, not a text", column=key)
+            )
+    if fields.get("url") is not None and not isinstance(fields["url"], str):
+        problems.append(InputProblem(name, "sidecar_field_type", "url is not a text", column="url"))
+    for key in ("labels", "label_units"):
+        mapping = fields.get(key)
+        if mapping is None:
+            continue
+        if not isinstance(mapping, dict) or not all(
+            isinstance(label, str | int) and isinstance(value, str) for label, value in mapping.items()
+        ):
+            problems.append(
+                InputProblem(
+                    name,
+                    "sidecar_field_type",
+                    f"{key} must map printed labels to texts",
+                    column=key,
+                    expected=f"{key}: {{printed label: text}}",
+                )
+            )
+    layout = fields["layout"]
+    if isinstance(layout, dict):
+        for key, value in layout.items():
+            allowed = list if key == "ignore_columns" else SCALAR_TYPES
+            if value is not None and (not isinstance(value, allowed) or isinstance(value, bool)):
+                problems.append(
+                    InputProblem(name, "sidecar_field_type", f"layout.{key} is {value!r}", column=f"layout.{key}")
+                )
+    if "short_rows" in fields and (not isinstance(fields["short_rows"], str) or not fields["short_rows"].strip()):
+        problems.append(
+            InputProblem(
+                name,
+                "sidecar_field_type",
+                "short_rows must say why rows shorter than the header are complete",
+                column="short_rows",
+                expected="short_rows: <the reason, e.g. the source prints no trailing empty cells>",
+            )
+        )
+    return problems
+
+
+def check_sidecar_checksum(path: Path, fields: dict) -> None:
+    """The sidecar's content matches its sidecar_sha256: an edited sidecar is a new version that must be rehashed."""
+    declared = fields.get(SIDECAR_CHECKSUM_KEY)
+    actual = sidecar_checksum(fields)
+    if declared is None:
+        message = "the sidecar has no sidecar_sha256 (the checksum of its own content)"
+    elif str(declared).lower() != actual:
+        message = f"the sidecar's content has sha256 {actual}, its sidecar_sha256 says {declared}: it was edited after it was last checked"
+    else:
+        return
+    raise InputError(
+        [
+            InputProblem(
+                str(path),
+                "sidecar_checksum",
+                message,
+                column=SIDECAR_CHECKSUM_KEY,
+                expected=f"review the change, then record it: python -m pipeline rehash {path}",
+            )
+        ]
+    )
+
+
+def rehash_problem(path: Path, rule: str, message: str, expected: str) -> InputError:
+    """An InputError for rehash."""
+    return InputError([InputProblem(str(path), rule, message, expected=expected)])
+
+
+def rehash_sidecar(path: Path, raw_dir: Path | None = None) -> str:
+    """Write the data file's sha256 and the sidecar's own checksum into a sidecar inside raw_dir (default: its folder).
+
+    Only regular files inside raw/ are read or written: a symlinked sidecar or data file, a sidecar outside raw/ or a
+    `file:` outside the sidecar's folder is refused. A missing `sha256:` or `sidecar_sha256:` line is added.
+    """
+    root = (raw_dir if raw_dir is not None else path.parent).resolve()
+    expected_place = f"a regular file (not a symlink) inside {root}"
+    if path.is_symlink() or not path.is_file():
+        raise rehash_problem(
+            path, "rehash_path", "not a regular sidecar file (a symlink, missing or not a file)", expected_place
+        )
+    if not path.resolve().is_relative_to(root) or not path.name.endswith(SIDECAR_SUFFIX):
+        raise rehash_problem(path, "rehash_path", f"the sidecar is outside the raw folder {root}", expected_place)
+    fields = read_sidecar_fields(path)
+    if not isinstance(fields, dict) or not isinstance(fields.get("file"), str) or not fields["file"]:
+        raise rehash_problem(path, "rehash_file", "the sidecar names no data file (file:)", "file: <data file name>")
+    data_path = path.parent / fields["file"]
+    if (
+        data_path.is_symlink()
+        or data_path.resolve().parent != path.resolve().parent
+        or not data_path.resolve().is_relative_to(root)
+    ):
+        raise rehash_problem(
+            path,
+            "rehash_file",
+            f"file {fields['file']!r} is not a regular file beside the sidecar in raw/",
+            "a data file name in the sidecar's folder (no path, no symlink)",
+        )
+    if not data_path.is_file():
+        raise rehash_problem(
+            path, "rehash_file", f"data file {fields['file']!r} does not exist", "the data file beside the sidecar"
+        )
+    digest = sha256_of(data_path)
     text = path.read_text(encoding="utf-8")
-    fields = yaml.safe_load(text)
-    digest = sha256_of(path.parent / fields["file"])
-    lines = [f'sha256: "{digest}"' if line.startswith("sha256:") else line for line in text.splitlines()]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    lines = set_top_level_line(text.splitlines(), "sha256", f'sha256: "{digest}"', after="file")
+    fields["sha256"] = digest
+    checksum = sidecar_checksum(fields)
+    lines = set_top_level_line(lines, SIDECAR_CHECKSUM_KEY, f'{SIDECAR_CHECKSUM_KEY}: "{checksum}"', after="sha256")
+    new_text = "\n".join(lines) + "\n"
+    written = read_fields_of_text(new_text, path)
+    if sidecar_checksum(written) != checksum or written.get("sha256") != digest:
+        raise rehash_problem(
+            path,
+            "rehash_lines",
+            "the sha256 lines could not be written as top-level keys",
+            'top-level lines sha256: "…" and sidecar_sha256: "…" (no multi-line values)',
+        )
+    write_atomically(path, new_text)
     return digest
+
+
+def set_top_level_line(lines: list[str], key: str, line: str, after: str) -> list[str]:
+    """The lines with the top-level `key:` line replaced by `line`, or `line` inserted after the `after:` line (else at the end)."""
+    prefix = f"{key}:"
+    if any(text.startswith(prefix) for text in lines):
+        return [line if text.startswith(prefix) else text for text in lines]
+    for position, text in enumerate(lines):
+        if text.startswith(f"{after}:"):
+            return [*lines[: position + 1], line, *lines[position + 1 :]]
+    return [*lines, line]
+
+
+def read_fields_of_text(text: str, path: Path) -> dict:
+    """The fields of a sidecar text about to be written (parsed as the loader does)."""
+    loader = SidecarLoader(text)
+    try:
+        fields = loader.get_single_data()
+    except yaml.YAMLError as error:
+        raise rehash_problem(
+            path, "rehash_lines", f"the rewritten sidecar is not YAML: {error}", "plain top-level keys"
+        ) from error
+    finally:
+        loader.dispose()
+    return fields if isinstance(fields, dict) else {}
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write a file through a temporary file in its folder and os.replace (never through a symlink)."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        os.chmod(temporary, path.stat().st_mode & 0o777)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

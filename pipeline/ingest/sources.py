@@ -9,8 +9,17 @@ from pathlib import Path
 import pandas as pd
 
 from pipeline.core.errors import InputError, InputProblem
-from pipeline.ingest.sidecar import SIDECAR_SUFFIX, load_sidecar
+from pipeline.ingest.sidecar import (
+    SIDECAR_SUFFIX,
+    SOURCE_ID_PATTERN,
+    SOURCE_ID_RULE,
+    load_sidecar,
+    read_sidecar_fields,
+    sidecar_paths,
+)
 
+# Files in raw/ that are not data files: notes for people, and hidden files (a connector's .partial writes).
+NOT_DATA_FILES = {"README.md"}
 # Tables that declare no `update_period` in their sidecar are expected to be re-read from their source once a year.
 DEFAULT_UPDATE_PERIOD = "P1Y"
 DURATION_PATTERN = re.compile(r"^P(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?$")
@@ -40,6 +49,84 @@ def sidecar_path_of(raw_dir: Path, source_id: str) -> Path:
         return direct
     nested = sorted(raw_dir.rglob(f"{source_id}{SIDECAR_SUFFIX}"))
     return nested[0] if nested else direct
+
+
+def loadable_source_ids(raw_dir: Path) -> list[str]:
+    """The source ids the definitions are built from: each valid id once (raw_folder_problems reports the others)."""
+    ids = [path.name.removesuffix(SIDECAR_SUFFIX) for path in sidecar_paths(raw_dir)]
+    return list(dict.fromkeys(source_id for source_id in ids if SOURCE_ID_PATTERN.match(source_id)))
+
+
+def raw_folder_problems(raw_dir: Path) -> list[InputProblem]:
+    """Every data file in raw/ has exactly one sidecar, every sidecar name is a valid source id, used once."""
+    paths = sidecar_paths(raw_dir)
+    problems = []
+    by_id: dict[str, list[Path]] = {}
+    for path in paths:
+        source_id = path.name.removesuffix(SIDECAR_SUFFIX)
+        by_id.setdefault(source_id, []).append(path)
+        if not SOURCE_ID_PATTERN.match(source_id):
+            problems.append(
+                InputProblem(
+                    str(path),
+                    "source_id_pattern",
+                    f"the sidecar's name gives source id {source_id!r}, which is not a valid identifier",
+                    expected=f"a sidecar named <source_id>{SIDECAR_SUFFIX}, the source id of {SOURCE_ID_RULE}",
+                )
+            )
+    for source_id, same in by_id.items():
+        if len(same) > 1:
+            problems.append(
+                InputProblem(
+                    str(same[1]),
+                    "duplicate_sidecar",
+                    f"source id {source_id!r} has {len(same)} sidecars: {', '.join(str(path) for path in same)}",
+                    expected="one sidecar per source id in raw/ and its sub-folders (remove or rename the copy)",
+                )
+            )
+    claimed: dict[Path, list[Path]] = {}
+    for path in paths:
+        try:
+            fields = read_sidecar_fields(path)
+        except InputError:
+            continue  # reported when the sidecar itself is loaded
+        if not isinstance(fields, dict):
+            continue
+        for key in ("file", "original_file"):
+            if isinstance(fields.get(key), str) and fields[key]:
+                claimed.setdefault((path.parent / fields[key]).resolve(), []).append(path)
+    for data_path, sidecars in sorted(claimed.items()):
+        if len(sidecars) > 1:
+            problems.append(
+                InputProblem(
+                    str(data_path),
+                    "data_file_claimed_twice",
+                    f"{len(sidecars)} sidecars name this data file: {', '.join(str(path) for path in sidecars)} (its figures would be read twice)",
+                    expected="exactly one sidecar per data file",
+                )
+            )
+    problems.extend(orphan_problems(raw_dir, set(claimed)))
+    return problems
+
+
+def orphan_problems(raw_dir: Path, claimed: set[Path]) -> list[InputProblem]:
+    """Data files that no sidecar names: a table whose sidecar was deleted would silently drop out."""
+    problems = []
+    for path in sorted(raw_dir.rglob("*")):
+        relative = path.relative_to(raw_dir)
+        if any(part.startswith(".") for part in relative.parts) or path.name in NOT_DATA_FILES:
+            continue
+        if path.is_dir() or path.name.endswith(SIDECAR_SUFFIX) or path.resolve() in claimed:
+            continue
+        problems.append(
+            InputProblem(
+                str(path),
+                "data_file_without_sidecar",
+                "no sidecar names this file, so it would silently drop out of the dataset",
+                expected=f"a sidecar <source_id>{SIDECAR_SUFFIX} beside it with file: {path.name} (or the file removed from raw/)",
+            )
+        )
+    return problems
 
 
 def require_loaded_tables(paths: list[Path], source_ids: list[str], raw_dir: Path) -> None:

@@ -221,9 +221,21 @@ def command_main(argv: list[str] | None = None) -> int:
     if arguments.command == "verify":
         return verify_command(arguments.releases_dir, arguments.frictionless)
     if arguments.command == "rehash":
-        from pipeline.ingest.sidecar import rehash_sidecar
-
-        for path in arguments.sidecars:
-            print(f"{path}: {rehash_sidecar(path)}")
-        return 0
+        return rehash_command(arguments.sidecars)
     return 2
+
+
+def rehash_command(paths: list[Path]) -> int:
+    """Write each sidecar's data sha256 and own checksum; refuse paths outside raw/ and symlinks; non-zero on any refusal."""
+    from pipeline.core.errors import InputError
+    from pipeline.ingest.sidecar import rehash_sidecar
+
+    raw_dir = folders_from_environment().raw_path
+    failures = 0
+    for path in paths:
+        try:
+            print(f"{path}: {rehash_sidecar(path, raw_dir)}")
+        except InputError as error:
+            failures += 1
+            print(f"REFUSED {error}", file=sys.stderr)
+    return 1 if failures else 0

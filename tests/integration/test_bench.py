@@ -151,7 +151,9 @@ def test_bad_synthetic_cell_is_reported_by_file_row_and_column(panel, tmp_path):
     from pipeline.core.hashing import sha256_of
 
     sidecar["sha256"] = sha256_of(broken / source.name)
-    (broken / f"{sidecar['source_id']}.meta.yaml").write_text(yaml.safe_dump(sidecar, allow_unicode=True), "utf-8")
+    from tests.support.tables import write_sidecar_fields
+
+    write_sidecar_fields(broken / f"{sidecar['source_id']}.meta.yaml", sidecar)
     with pytest.raises(InputError) as error:
         pipeline_stages.run_stages(broken, panel.regions, tmp_path / "out")
     message = str(error.value)

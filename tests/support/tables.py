@@ -12,7 +12,7 @@ import yaml
 from pipeline.core.hashing import sha256_of
 from pipeline.core.metadata import load_units, region_name_lookup
 from pipeline.ingest.reader import read_source_table
-from pipeline.ingest.sidecar import load_sidecar
+from pipeline.ingest.sidecar import load_sidecar, with_sidecar_checksum
 
 # MADE-UP urbanisation rates (%) of six Guangzhou districts, so the district views and the dispersion have rows.
 MADE_UP_DISTRICT_TABLE = """地区,指标,单位,2018,2019
@@ -75,8 +75,17 @@ def write_table(raw_dir: Path, source_id: str, content: str | bytes, **sidecar_f
     fields["layout"] = dict(LONG_LAYOUT)
     fields.update(sidecar_fields)
     sidecar_path = raw_dir / f"{source_id}.meta.yaml"
-    sidecar_path.write_text(yaml.safe_dump(fields, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    write_sidecar_fields(sidecar_path, fields)
     return sidecar_path
+
+
+def write_sidecar_fields(path: Path, fields: dict) -> Path:
+    """Write a made-up sidecar's fields as YAML with their sidecar_sha256 (as `rehash` would)."""
+    fields = {key: value for key, value in fields.items() if key != "sidecar_sha256"}
+    path.write_text(
+        yaml.safe_dump(with_sidecar_checksum(fields), allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+    return path
 
 
 def corrupt_one_figure(sidecar_path: Path) -> tuple[int, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -40,6 +41,8 @@ def read_source_table(
     layout = sidecar.layout
     cells = wide_cells(table, layout, file_name) if layout["kind"] == "wide" else long_cells(table, layout, file_name)
     rules = StagingRules.of(sidecar, file_name, region_lookup, units, today or dt.date.today(), catalog, changes)
+    if "unit_column" in table.roles:
+        rules = dataclasses.replace(rules, unit_column_number=table.first_column + table.roles["unit_column"])
     return stage_cells(cells, rules)
 
 

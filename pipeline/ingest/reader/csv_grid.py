@@ -56,6 +56,19 @@ def read_csv_grid(sidecar: Sidecar, file_name: str) -> Grid:
         raise InputError(
             [InputProblem(file_name, "empty_file", "the file holds no text", expected="a header and data rows")]
         )
+    if not text.endswith(("\n", "\r")):
+        last_line = text.count("\n") + 1
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "truncated_file",
+                    f"the file ends inside line {last_line} (no line break after it): it looks cut off, e.g. a broken download; last text {text[-40:]!r}",
+                    row=last_line,
+                    expected="the complete file as published, ending with a line break (if the publisher's file has none, add it and rehash)",
+                )
+            ]
+        )
     delimiter = str(sidecar.fields.get("delimiter", ","))
     columns = arrow_csv_columns(text, delimiter)
     if columns is not None:

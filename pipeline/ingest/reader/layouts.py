@@ -10,7 +10,7 @@ from pipeline.core.errors import InputError, InputProblem
 from pipeline.core.frames import spread_texts
 from pipeline.ingest.cells import normalise_label, parse_year
 from pipeline.ingest.reader.locate import cell_reference, row_cell
-from pipeline.ingest.reader.model import Grid, GridRow, Table, grid_rows, logger, nonblank_cells, spread_column
+from pipeline.ingest.reader.model import Grid, GridRow, Table, grid_rows, nonblank_cells, spread_column
 from pipeline.ingest.reader.xlsx_grid import column_letter
 
 
@@ -34,19 +34,16 @@ def wide_cells(table: Table, layout: dict, file_name: str) -> pd.DataFrame:
         years = [year for year in map(parse_year, parts) if year is not None]
         label_parts = [part for part in parts if parse_year(part) is None]
         year = years[0] if years else layout.get("year")
-        if year is None and ("label_column" in roles or layout.get("label")):
-            # Years in the header: a column without a year (区划代码, 2015年比2014年增长(%)) holds no figure to read.
-            logger.info("%s: column %r has no year in its header and is not read", file_name, table.names[column])
-            continue
         if year is None:
             problems.append(
                 InputProblem(
                     file_name,
                     "no_year",
-                    f"column {table.names[column] or column_letter(table.first_column + column)!r} has no year in its header and the layout gives none",
+                    f"header cell {column_letter(table.first_column + column)}{table.header_row} {table.names[column] or '(blank)'!r} is not a year (a typo such as 2O23, or a text column) and the layout gives no year",
                     row=table.header_row,
                     column=table.names[column],
-                    expected="a header such as 2023 or 2023年, layout.year, or the column in layout.ignore_columns",
+                    cell=f"{column_letter(table.first_column + column)}{table.header_row}",
+                    expected="a header such as 2023 or 2023年, layout.year, or the column named in layout.ignore_columns when it holds no figures to read",
                 )
             )
             continue

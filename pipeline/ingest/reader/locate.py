@@ -55,9 +55,11 @@ def locate_table(grid: Grid, sidecar: Sidecar, file_name: str, units: dict[str, 
                 expected="at least one data row below the header",
             )
         )
+    width = max(len(row.cells) for row in header)
+    if not problems and not sidecar.fields.get("short_rows"):
+        problems.extend(short_row_problems(grid, data, width, file_name))
     if problems:
         raise InputError(problems)
-    width = max(len(row.cells) for row in header)
     parts = [[normalise_text(cell) for cell in row.cells] + [""] * (width - len(row.cells)) for row in header]
     roles = {}
     for column in range(width):
@@ -72,6 +74,31 @@ def locate_table(grid: Grid, sidecar: Sidecar, file_name: str, units: dict[str, 
     table = Table(names, parts, header[-1].number, grid_part(grid, data), roles, grid.first_column)
     check_header(table, sidecar, file_name, width)
     return table
+
+
+def short_row_problems(grid: Grid, data: np.ndarray, width: int, file_name: str) -> list[InputProblem]:
+    """Every data row has the header's width: a shorter row is a cut-off file or a lost cell, never 'not available'."""
+    short = data[grid.lengths[data] < width]
+    problems = [
+        InputProblem(
+            file_name,
+            "short_row",
+            f"the row has {int(grid.lengths[position])} cells, the header {width}: cells are missing (a truncated file or a lost separator?)",
+            row=int(grid.numbers[position]),
+            expected=f"{width} cells in every row as in the header, or `short_rows: <why>` in the sidecar when the table is complete as printed",
+        )
+        for position in short[:20]
+    ]
+    if len(short) > 20:
+        problems.append(
+            InputProblem(
+                file_name,
+                "short_row",
+                f"and {len(short) - 20} more rows shorter than the header",
+                expected=f"{width} cells in every row",
+            )
+        )
+    return problems
 
 
 def header_start(grid: Grid, kept: np.ndarray, layout: dict, named: dict[str, str], file_name: str) -> int:

@@ -52,6 +52,9 @@ STAGED_DTYPES = {
 MAX_ROWS = 100_000
 MAX_COLUMNS = 1_000
 MAX_XLSX_UNCOMPRESSED_BYTES = 100 * 1024 * 1024
+# One worksheet's XML, uncompressed: openpyxl holds every cell of every sheet in memory (about 20 times the XML),
+# so a huge sheet inside a small workbook is refused before the workbook is opened.
+MAX_XLSX_SHEET_BYTES = 20 * 1024 * 1024
 LAYOUT_COLUMN_ROLES = ("label_column", "region_column", "year_column", "value_column", "unit_column")
 logger = logging.getLogger("pipeline.ingest.reader")
 

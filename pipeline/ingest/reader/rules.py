@@ -7,6 +7,7 @@ import pandas as pd
 
 from pipeline.core.errors import InputError, InputProblem
 from pipeline.core.frames import packed_keys
+from pipeline.core.metadata import SeriesBreak, load_series_breaks
 from pipeline.ingest.cells import normalise_label, normalise_text
 from pipeline.ingest.reader.locate import cell_name
 from pipeline.ingest.sidecar import CELL_RANGE_PATTERN, Sidecar
@@ -51,8 +52,89 @@ def check_sidecar_against_metadata(
                     expected="an indicator_code of the catalogue (add the indicator there first)",
                 )
             )
+    problems.extend(label_unit_problems(sidecar, units))
+    problems.extend(series_break_label_problems(sidecar, load_series_breaks()))
     if problems:
         raise InputError(problems)
+
+
+def label_unit_problems(sidecar: Sidecar, units: dict[str, tuple[str, float]]) -> list[InputProblem]:
+    """label_units names labels of `labels` and units of units.csv."""
+    name = str(sidecar.path)
+    problems = []
+    labels = {normalise_label(label) for label in sidecar.labels}
+    for label, unit in (sidecar.fields.get("label_units") or {}).items():
+        if normalise_label(label) not in labels:
+            problems.append(
+                InputProblem(
+                    name,
+                    "sidecar_label_units",
+                    f"label_units names label {label!r}, which is not in labels",
+                    column="label_units",
+                    expected=f"one of {sorted(sidecar.labels)}",
+                )
+            )
+        if normalise_text(unit) not in units:
+            problems.append(
+                InputProblem(
+                    name,
+                    "unknown_unit",
+                    f"label_units gives {label!r} unit {unit!r}, which is not in pipeline/metadata/units.csv",
+                    column="label_units",
+                    expected=", ".join(units),
+                )
+            )
+    return problems
+
+
+def series_break_label_problems(sidecar: Sidecar, breaks: tuple[SeriesBreak, ...]) -> list[InputProblem]:
+    """A printed label with one side's words (纯收入) never maps onto the other side's indicator (disposable income)."""
+    problems = []
+    for series_break in breaks:
+        for side in series_break.sides:
+            others = [other for other in series_break.sides if other is not side]
+            for label, code in sidecar.labels.items():
+                key = normalise_label(label)
+                words = [term for term in side.terms if normalise_label(term) in key]
+                if not words or code in side.indicators:
+                    continue
+                if any(code in other.indicators for other in others):
+                    problems.append(
+                        InputProblem(
+                            str(sidecar.path),
+                            "series_break_mapping",
+                            f"label {label!r} ({words[0]}) maps to {code!r}, the other side of series break {series_break.name}: {series_break.note}",
+                            column="labels",
+                            expected=f"one of {sorted(side.indicators)} for a label with {words[0]!r} (pipeline/metadata/series_breaks.yaml)",
+                        )
+                    )
+    return problems
+
+
+def series_break_year_problems(staged: pd.DataFrame, file_name: str) -> list[InputProblem]:
+    """No figure of a series before its first year (series_breaks.yaml): a pre-2013 figure is not disposable income."""
+    problems = []
+    for series_break in load_series_breaks():
+        for side in series_break.sides:
+            if side.first_year is None:
+                continue
+            early = staged[
+                staged["indicator_code"].isin(list(side.indicators)).to_numpy()
+                & (staged["year"].to_numpy() < side.first_year)
+            ]
+            for row in early.head(20).itertuples(index=False):
+                problems.append(
+                    InputProblem(
+                        file_name,
+                        "series_break_year",
+                        f"a figure of {row.indicator_code} for {row.year}, before the series exists ({side.first_year}; {series_break.name}): {series_break.note}",
+                        row=int(row.source_row),
+                        column=str(row.source_column),
+                        cell=cell_name(row.column_number, row.source_row),
+                        expected=f"figures of {row.indicator_code} from {side.first_year} on; earlier years belong to the other series (pipeline/metadata/series_breaks.yaml)",
+                    )
+                )
+    return problems
 
 
 def value_problem(

@@ -17,7 +17,12 @@ from pipeline.ingest.cells import CellError, ParsedCell, normalise_label, normal
 from pipeline.ingest.reader.locate import cell_name
 from pipeline.ingest.reader.model import FIRST_YEAR, STAGED_COLUMNS, TEXT_COLUMNS
 from pipeline.ingest.reader.regions import printed_region_code, region_key, region_keys_of
-from pipeline.ingest.reader.rules import apply_status_rules, duplicate_problems, value_problem
+from pipeline.ingest.reader.rules import (
+    apply_status_rules,
+    duplicate_problems,
+    series_break_year_problems,
+    value_problem,
+)
 from pipeline.ingest.sidecar import Sidecar
 
 # Cells the bulk path parses without Python, in one vectorised pass: plain ASCII decimals, no sign but '-', no
@@ -43,6 +48,8 @@ class StagingRules:
     former: dict[str, BoundaryChange]  # key of a former region name → its boundary change
     merged_into: dict[str, BoundaryChange]  # region code → the merger it absorbed (unless the table restates)
     blank_cells_not_transcribed: bool
+    label_units: dict[str, str]  # normalised printed label → its printed unit, where not the sidecar's unit
+    unit_column_number: int | None = None  # the unit column's number (1 = A), when the table has one
 
     @classmethod
     def of(
@@ -75,17 +82,26 @@ class StagingRules:
                 change.new_code: change for change in changes if change.change == "merged_into" and not restated
             },
             blank_cells_not_transcribed=fields.get("blank_cells") == "not_transcribed",
+            label_units={
+                normalise_label(label): normalise_text(unit)
+                for label, unit in (fields.get("label_units") or {}).items()
+            },
         )
 
 
 def stage_cells(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFrame:
     """Map labels, regions and units to codes, parse values and apply status rules; collect every problem."""
     sidecar, file_name = rules.sidecar, rules.file_name
+    cells, unit_problems = cells_with_declared_units(cells, rules)
+    if unit_problems:
+        raise InputError(unit_problems)
     staged = cell_records_in_bulk(cells, rules)
     problems: list[InputProblem] = []
     if staged is None:
         staged, problems = cell_records_one_by_one(cells, rules)
     problems.extend(duplicate_problems(staged, file_name))
+    if not staged.empty:
+        problems.extend(series_break_year_problems(staged, file_name))
     if staged.empty and not problems:
         problems.append(
             InputProblem(
@@ -230,6 +246,60 @@ def cell_records_in_bulk(cells: pd.DataFrame, rules: StagingRules) -> pd.DataFra
         },
         copy=False,  # every column is a fresh array of its own: no second copy into consolidated blocks
     )
+
+
+def cells_with_declared_units(cells: pd.DataFrame, rules: StagingRules) -> tuple[pd.DataFrame, list[InputProblem]]:
+    """Each row's printed unit must be the one the sidecar declares for its label (`label_units`, else `unit`); a
+    blank unit cell takes the declared unit. Problems name the row and the unit cell."""
+    if cells.empty:
+        return cells, []
+    label_positions, printed_labels = distinct_values(cells["printed_label"])
+    unit_positions, printed_units = distinct_values(cells["printed_unit"])
+    label_keys = [normalise_label(label) for label in printed_labels]
+    expected = [rules.label_units.get(key, rules.declared_unit) for key in label_keys]
+    checked = [key in rules.labels and key not in rules.skip_labels for key in label_keys]
+    units = [normalise_text(unit) for unit in printed_units]
+    combined = label_positions.astype("int64") * len(units) + unit_positions
+    problems = []
+    bad_rows = np.zeros(len(cells), dtype=bool)
+    for combination in np.unique(combined):
+        label, unit = divmod(int(combination), len(units))
+        if checked[label] and units[unit] and units[unit] != expected[label]:
+            bad_rows |= combined == combination
+    if bad_rows.any():
+        skipped_regions = np.array(
+            [region_key(region) in rules.skip_regions for region in cells["printed_region"].astype("str")], dtype=bool
+        )
+        bad_rows &= ~skipped_regions
+    seen_rows: set[int] = set()
+    for position in np.flatnonzero(bad_rows):
+        row = int(cells["source_row"].iloc[position])
+        if row in seen_rows:
+            continue
+        seen_rows.add(row)
+        label = int(label_positions[position])
+        printed = units[int(unit_positions[position])]
+        declared = "label_units" if label_keys[label] in rules.label_units else "unit"
+        problems.append(
+            InputProblem(
+                rules.file_name,
+                "unit_column_mismatch",
+                f"the row prints unit {printed!r} for {normalise_text(printed_labels[label])!r}, but the sidecar declares {expected[label]!r} (its `{declared}`)",
+                row=row,
+                column=str(rules.sidecar.layout.get("unit_column") or "unit"),
+                cell=None if rules.unit_column_number is None else cell_name(rules.unit_column_number, row),
+                expected=f"unit {expected[label]!r} as the sidecar declares; if the table really prints {printed!r}, correct the sidecar's unit / multiplier / label_units",
+            )
+        )
+    if problems:
+        return cells, problems
+    blank = np.array([not unit for unit in units], dtype=bool)[unit_positions]
+    if blank.any() and rules.label_units:
+        filled = np.array(expected, dtype=object)[label_positions]
+        units_now = cells["printed_unit"].astype("str").to_numpy(dtype=object, copy=True)
+        units_now[blank] = filled[blank]
+        cells = cells.assign(printed_unit=pd.array(units_now, dtype="str"))
+    return cells, []
 
 
 def distinct_values(values: pd.Series) -> tuple[np.ndarray, list]:

@@ -101,6 +101,11 @@ def check_xlsx_archive(path: Path, file_name: str) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             expanded = sum(member.file_size for member in archive.infolist())
+            sheets = [
+                member
+                for member in archive.infolist()
+                if member.filename.startswith("xl/worksheets/") and member.file_size > model.MAX_XLSX_SHEET_BYTES
+            ]
             broken = archive.testzip() if expanded <= model.MAX_XLSX_UNCOMPRESSED_BYTES else None
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise InputError(
@@ -113,6 +118,17 @@ def check_xlsx_archive(path: Path, file_name: str) -> None:
                 )
             ]
         ) from error
+    if sheets:
+        raise InputError(
+            [
+                InputProblem(
+                    file_name,
+                    "table_size",
+                    f"worksheet {sheets[0].filename} expands to {sheets[0].file_size:,} bytes of XML, over the limit of {model.MAX_XLSX_SHEET_BYTES:,} (a sheet far larger than a published table)",
+                    expected=f"worksheets of at most {model.MAX_XLSX_SHEET_BYTES // (1024 * 1024)} MiB uncompressed; cut the workbook down to the published table",
+                )
+            ]
+        )
     if expanded > model.MAX_XLSX_UNCOMPRESSED_BYTES:
         raise InputError(
             [

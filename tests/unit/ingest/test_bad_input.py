@@ -22,7 +22,13 @@ from pipeline.ingest.sidecar import MAX_FILE_BYTES, load_sidecar, rehash_sidecar
 from pipeline.validate.observations import describe_excess, parts_exceeding_totals
 from pipeline.validate.schemas import observation_schema
 from tests.support.paths import REPO_ROOT
-from tests.support.tables import LONG_LAYOUT, LONG_LAYOUT_WITH_UNIT, corrupt_one_figure, write_table
+from tests.support.tables import (
+    LONG_LAYOUT,
+    LONG_LAYOUT_WITH_UNIT,
+    corrupt_one_figure,
+    write_sidecar_fields,
+    write_table,
+)
 from tests.unit.ingest.test_reader import read, write_workbook_table
 
 HEADER = "地区,年份,指标,数值\n"
@@ -100,7 +106,7 @@ def test_sidecar_missing_a_required_field(tmp_path, field):
     path = write_table(tmp_path, "made_up", HEADER + ROW)
     fields = yaml.safe_load(path.read_text(encoding="utf-8"))
     del fields[field]
-    path.write_text(yaml.safe_dump(fields, allow_unicode=True), encoding="utf-8")
+    write_sidecar_fields(path, fields)
     problem = only_problem(path)
     assert (problem.file, problem.rule) == (str(path), "sidecar_required_field")
     assert field in problem.message and problem.expected
@@ -281,7 +287,7 @@ def test_xlsx_with_several_sheets_and_none_named(tmp_path):
     path = write_workbook_table(tmp_path, "made_up", rows, other_sheets=("附表",), layout=long_layout())
     fields = yaml.safe_load(path.read_text(encoding="utf-8"))
     del fields["sheet"]
-    path.write_text(yaml.safe_dump(fields, allow_unicode=True), encoding="utf-8")
+    write_sidecar_fields(path, fields)
     problem = only_problem(path)
     assert (problem.rule, problem.column) == ("xlsx_sheet", "sheet")
     assert "附表" in problem.expected
@@ -292,7 +298,7 @@ def test_xlsx_naming_a_missing_sheet(tmp_path):
     path = write_workbook_table(tmp_path, "made_up", rows, layout=long_layout())
     fields = yaml.safe_load(path.read_text(encoding="utf-8"))
     fields["sheet"] = "表9"
-    path.write_text(yaml.safe_dump(fields, allow_unicode=True), encoding="utf-8")
+    write_sidecar_fields(path, fields)
     problem = only_problem(path)
     assert (problem.file, problem.rule) == ("made_up.xlsx", "xlsx_sheet")
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-import yaml
 
 from pipeline.core.errors import InputError
 from pipeline.core.metadata import load_units, region_name_lookup
@@ -17,7 +16,7 @@ from pipeline.ingest.reader import read_source_table
 from pipeline.ingest.reader.model import STAGED_COLUMNS
 from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
 from tests.support.paths import FIXTURE_TABLES, REPO_ROOT
-from tests.support.tables import LONG_LAYOUT_WITH_UNIT, made_up_sidecar_fields, write_table
+from tests.support.tables import LONG_LAYOUT_WITH_UNIT, made_up_sidecar_fields, write_sidecar_fields, write_table
 
 TODAY = dt.date(2026, 11, 28)
 
@@ -27,8 +26,7 @@ def write_sidecar(raw_dir: Path, source_id: str, data_name: str, **fields) -> Pa
     defaults = made_up_sidecar_fields(source_id, raw_dir / data_name)
     defaults.update(fields)
     path = raw_dir / f"{source_id}.meta.yaml"
-    path.write_text(yaml.safe_dump(defaults, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    return path
+    return write_sidecar_fields(path, defaults)
 
 
 def write_workbook_table(
@@ -160,18 +158,18 @@ def test_xlsx_named_sheet_and_cell_range_with_merged_headers_and_number_formats(
 def test_long_table_with_aliases_renamed_and_merged_regions(tmp_path):
     content = (
         "地区,年份,指标,数值\n"
-        "广州,2012年,农村居民人均可支配收入,100\n"  # alias of 广州市
-        "从化市,2012年,农村居民人均可支配收入,90\n"  # renamed in 2014: same territory → 从化区 440117
-        "黄埔区,2012年,农村居民人均可支配收入,95\n"  # before the 2014 merger: old boundary, no flag of its own
-        "黄埔区,2015年,农村居民人均可支配收入,97\n"  # the first figure on the new boundary: b (break since 2012)
-        "萝岗区,2012年,农村居民人均可支配收入,98\n"  # merged away: deliberately skipped by the sidecar
+        "广州,2013年,农村居民人均可支配收入,100\n"  # alias of 广州市
+        "从化市,2013年,农村居民人均可支配收入,90\n"  # renamed in 2014: same territory → 从化区 440117
+        "黄埔区,2013年,农村居民人均可支配收入,95\n"  # before the 2014 merger: old boundary, no flag of its own
+        "黄埔区,2015年,农村居民人均可支配收入,97\n"  # the first figure on the new boundary: b (break since 2013)
+        "萝岗区,2013年,农村居民人均可支配收入,98\n"  # merged away: deliberately skipped by the sidecar
     )
     path = write_table(tmp_path, "made_up", content, skip_regions=["萝岗区"])
     found = figures(read(path))
     assert found == {
-        ("rural_disposable_income_per_capita", "440100", 2012): (100.0, ""),
-        ("rural_disposable_income_per_capita", "440117", 2012): (90.0, ""),
-        ("rural_disposable_income_per_capita", "440112", 2012): (95.0, ""),
+        ("rural_disposable_income_per_capita", "440100", 2013): (100.0, ""),
+        ("rural_disposable_income_per_capita", "440117", 2013): (90.0, ""),
+        ("rural_disposable_income_per_capita", "440112", 2013): (95.0, ""),
         ("rural_disposable_income_per_capita", "440112", 2015): (97.0, "b"),
     }
 
@@ -227,17 +225,26 @@ def test_status_codes_per_table_column_indicator_and_cell_range(tmp_path):
 
 
 def test_unit_column_scales_each_row_and_rounding_radius_follows(tmp_path):
-    content = "地区,年份,指标,数值,单位\n广东省,2023,农村居民人均可支配收入,2.5,万元\n广州市,2023,农村居民人均可支配收入,38000,元/人\n"
+    content = "地区,年份,指标,数值,单位\n广东省,2023,农村居民人均可支配收入,2.5,万元\n广州市,2023,城镇居民人均可支配收入,78000,元/人\n广州市,2023,农村居民人均可支配收入,3.8,\n"
+    labels = {
+        "农村居民人均可支配收入": "rural_disposable_income_per_capita",
+        "城镇居民人均可支配收入": "urban_disposable_income_per_capita",
+    }
     path = write_table(
         tmp_path,
         "made_up",
         content,
+        unit="万元",
+        multiplier=10000,
+        labels=labels,
+        label_units={"城镇居民人均可支配收入": "元/人"},
         layout=LONG_LAYOUT_WITH_UNIT,
     )
-    staged = read(path).set_index("region_code")
-    assert staged.loc["440000", "value"] == 25000.0
-    assert staged.loc["440000", "rounding_radius"] == pytest.approx(500.0)
-    assert staged.loc["440100", "value"] == 38000.0
+    staged = read(path).set_index(["region_code", "indicator_code"])
+    assert staged.loc[("440000", "rural_disposable_income_per_capita"), "value"] == 25000.0
+    assert staged.loc[("440000", "rural_disposable_income_per_capita"), "rounding_radius"] == pytest.approx(500.0)
+    assert staged.loc[("440100", "urban_disposable_income_per_capita"), "value"] == 78000.0
+    assert staged.loc[("440100", "rural_disposable_income_per_capita"), "value"] == 38000.0  # blank: the declared unit
 
 
 def test_regions_by_indicators_for_one_year_with_labels_from_the_header(tmp_path):
@@ -298,7 +305,8 @@ def test_header_row_given_in_the_layout_and_ignored_columns(tmp_path):
 
 def test_wide_columns_without_a_year_are_not_figures_when_rows_carry_the_labels(tmp_path):
     content = "区划代码,地区,指标,2014,2015,2015年比2014年增长(%)\n440100,广州市,农村居民人均可支配收入,100,110,10.0\n"
-    layout = {"kind": "wide", "region_column": "地区", "label_column": "指标"}
+    ignored = ["区划代码", "2015年比2014年增长(%)"]
+    layout = {"kind": "wide", "region_column": "地区", "label_column": "指标", "ignore_columns": ignored}
     found = figures(read(write_table(tmp_path, "made_up", content, layout=layout)))
     assert set(found) == {
         ("rural_disposable_income_per_capita", "440100", 2014),
@@ -307,6 +315,6 @@ def test_wide_columns_without_a_year_are_not_figures_when_rows_carry_the_labels(
 
 
 def test_tables_restated_on_todays_boundaries_get_no_break_flag(tmp_path):
-    content = "地区,年份,指标,数值\n黄埔区,2012年,农村居民人均可支配收入,95\n"
+    content = "地区,年份,指标,数值\n黄埔区,2013年,农村居民人均可支配收入,95\n"
     found = figures(read(write_table(tmp_path, "made_up", content, boundaries="restated")))
-    assert found == {("rural_disposable_income_per_capita", "440112", 2012): (95.0, "")}
+    assert found == {("rural_disposable_income_per_capita", "440112", 2013): (95.0, "")}
