@@ -292,7 +292,9 @@ def failure_messages(events) -> list[str]:
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             evaluation = event.event_specific_data
             if not evaluation.passed:
+                outcome = "warned" if evaluation.severity == dg.AssetCheckSeverity.WARN else "failed"
                 messages.append(
-                    f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} failed:\n{evaluation.description or ''}"
+                    f"check {evaluation.asset_key.to_user_string()}:{evaluation.check_name} {outcome}:\n"
+                    f"{evaluation.description or ''}"
                 )
     return messages
