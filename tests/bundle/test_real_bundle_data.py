@@ -20,6 +20,7 @@ from pipeline.indicators.reconcile import reconcile_ratio
 from pipeline.ingest.reader import read_source_table
 from pipeline.ingest.sidecar import load_sidecar, sidecar_paths
 from pipeline.ingest.sources import source_records
+from pipeline.validate.grades import graded_observations
 from pipeline.validate.schemas import RegionSchema, observation_schema
 from tests.support.paths import REPO_ROOT
 
@@ -92,9 +93,10 @@ def test_the_bundle_holds_at_least_1000_real_figures_from_at_least_8_tables(real
     assert present["source_id"].nunique() >= 8
 
 
-def test_real_observations_pass_the_observation_schema(real_observations, regions):
+def test_real_observations_pass_the_observation_schema(real_observations, real_sources, regions):
     schema = observation_schema(list(regions["region_code"]), load_indicator_catalog())
-    schema.validate(real_observations.sort_values(["indicator_code", "region_code", "year"]), lazy=True)
+    graded = graded_observations(real_observations, real_sources)  # as the observations asset grades them
+    schema.validate(graded.sort_values(["indicator_code", "region_code", "year"]), lazy=True)
 
 
 @pytest.mark.parametrize(
