@@ -35,12 +35,18 @@ TARGET_PROGRESS_DTYPES = {
 
 
 def progress_table(targets: pd.DataFrame, values: pd.DataFrame) -> pd.DataFrame:
-    """The targets with latest year (from the reference year on), latest value, gap (latest − target) and status."""
+    """The targets with latest year (from the reference year on), latest value, gap (latest − target) and status.
+
+    A value resting on the target's own source (the article that states the target or benchmark) is not progress
+    towards it: measured against itself it would always be met. Without another value the status is no_data.
+    """
     rows = []
     for target in targets.to_dict("records"):
         series = values[
             (values["indicator_code"] == target["indicator_code"]) & (values["region_code"] == target["region_code"])
         ]
+        own_source = [target["source_id"] in str(ids).split(";") for ids in series["source_ids"].fillna("")]
+        series = series.loc[[not own for own in own_source]]
         series = series[series["value"].notna() & (series["year"] >= target["reference_year"])].sort_values("year")
         latest = series.iloc[-1] if not series.empty else None
         latest_year = None if latest is None else int(latest["year"])

@@ -26,7 +26,7 @@ def made_up_target(**fields) -> dict:
         "reference_year": 2021,
         "deadline_year": 2025,
         "statement": "made up",
-        "source_id": "made_up",
+        "source_id": "made_up_article",
         "reference": "tests",
         "caveats": "",
         **fields,
@@ -76,6 +76,14 @@ def test_progress_latest_value_gap_and_status(target, rows, expected):
         assert row["latest_year"] == latest_year
         assert row["latest_value"] == pytest.approx(latest_value)
         assert row["gap"] == pytest.approx(gap)
+
+
+def test_the_targets_own_source_is_not_progress_towards_it():
+    # made-up values: the 2023 figure comes from the target's own source (value_frame's sources are "made_up")
+    row = progress([made_up_target(source_id="made_up")], [("ratio", CITY, 2023, 2.4)]).loc["made_up_target"]
+    assert row["status"] == "no_data" and pd.isna(row["latest_value"])
+    other_source = progress([made_up_target(source_id="the_article")], [("ratio", CITY, 2023, 2.4)])
+    assert other_source.loc["made_up_target", "status"] == "met"
 
 
 def test_the_real_targets_name_catalogue_indicators_known_regions_and_a_bundled_source():
