@@ -32,7 +32,9 @@ GUANGZHOU = "440100"
 DISTRICT_LEVEL = "district"
 DISTRICT_UNIT_LEVEL = "county_level"
 DISPERSION_MEASURE_LABELS = {"cv": "变异系数 CV", "weighted_cv": "人口加权变异系数 population-weighted CV"}
-METHOD_LABELS = {"derived": "本数据集推算 derived here", "published": "统计部门公布 published"}
+# "Published" is any source's printed figure: a statistics office, a government page, a news report or self-media
+# (the sources table and preferred_values say which); a single unofficial source is flagged u (red ring).
+METHOD_LABELS = {"derived": "本数据集推算 derived here", "published": "来源公布值 published by a source"}
 # Derived and published values stay visibly apart: solid line and filled circles vs dashed line and open squares.
 METHOD_STYLES: dict[str, dict[str, Any]] = {
     "derived": {"linestyle": "-", "marker": "o", "markersize": 6},
@@ -41,7 +43,8 @@ METHOD_STYLES: dict[str, dict[str, Any]] = {
 FLAG_COLOUR = "#c0392b"
 METHOD_NOTE = (
     "实线·实心点 = 本数据集由城乡收入推算 derived here from urban and rural income; "
-    "虚线·空心方块 = 统计部门公布 published as printed"
+    "虚线·空心方块 = 来源公布值（统计部门、政府或新闻报道，见 sources 表）published as printed by its source "
+    "(statistics office, government or news report: see the sources table); 红圈 = 单一非官方来源 u"
 )
 DISTRICT_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*"]
 NO_DATA_TEXT = "本版本无数据 · no data in this release"

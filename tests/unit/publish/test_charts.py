@@ -109,7 +109,7 @@ def test_derived_and_published_ratios_are_drawn_apart_and_the_flagged_value_is_r
     axes = figure.axes[0]
     styles = {line.get_label(): (line.get_linestyle(), line.get_marker()) for line in axes.get_lines()}
     assert styles["广东省 440000 · 本数据集推算 derived here"] == ("-", "o")
-    assert styles["广东省 440000 · 统计部门公布 published"] == ("--", "s")
+    assert styles["广东省 440000 · 来源公布值 published by a source"] == ("--", "s")
     assert set(styles) >= {"广州市 440100 · 本数据集推算 derived here", "全国 CN · 本数据集推算 derived here"}
     rings = [collection.get_offsets().tolist() for collection in axes.collections]
     assert rings == [[[2022.0, 2.2]]]
