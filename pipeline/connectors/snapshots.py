@@ -153,6 +153,13 @@ def sidecar_fields(
         "labels": dict(snapshot.labels),
         "caveats": list(provenance.get("caveats") or []),
     }
+    # Rows printed in another unit than the first row's (the unit column says so row by row) are declared, as the
+    # reader requires of every table with a unit column.
+    label_units = {
+        str(row[LONG_LAYOUT["label_column"]]): str(row["单位"]) for row in snapshot.rows if str(row["单位"]) != unit
+    }
+    if label_units:
+        fields["label_units"] = label_units
     missing = [key for key in SIDECAR_FIELDS if fields.get(key) in (None, "")]
     if missing:
         raise SnapshotRejected(f"the connector left required sidecar fields empty: {missing}")
