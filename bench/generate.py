@@ -17,7 +17,7 @@ import pandas as pd
 import yaml
 
 from pipeline.core.hashing import sha256_of
-from pipeline.core.metadata import REGION_COLUMNS, load_indicator_catalog
+from pipeline.core.metadata import REGION_COLUMNS, load_indicator_catalog, load_series_breaks
 from pipeline.ingest.sidecar import with_sidecar_checksum
 
 # Full scale (SCALE=1.0): Guangdong's 21 cities, 122 county-level units, ~1,600 towns, ~26,000 villages.
@@ -71,7 +71,10 @@ def generate_panel(raw_dir: Path, scale: float, seed: int = 9) -> Panel:
             source_id = f"synthetic_villages_{city_code}_{part:02d}"
             write_table(raw_dir, source_id, rows[start : start + ROWS_PER_TABLE], catalog)
             tables += 1
-    observations = len(villages) * len(catalog) * len(YEARS)
+    # every printed figure (the blank years before a series exists are not transcribed, so not observations)
+    observations = len(villages) * sum(
+        sum(year >= first_year for year in YEARS) for first_year in indicator_first_years(catalog)
+    )
     return Panel(raw_dir, regions, list(catalog["indicator_code"]), observations, tables)
 
 
@@ -151,13 +154,27 @@ def village_rows(villages: pd.DataFrame, catalog: pd.DataFrame, rng: np.random.G
         factor = rng.uniform(low, high, size=len(villages))[:, None]
         figures[numerator] = figures[denominator] * factor
     rows = []
-    for entry in catalog.itertuples(index=False):
+    for entry, first_year in zip(catalog.itertuples(index=False), indicator_first_years(catalog), strict=True):
         decimals = VALUE_RANGES[entry.unit][2]
         for name, values in zip(villages["name_zh"], figures[entry.indicator_code], strict=True):
-            rows.append(
-                [name, entry.name_zh, PRINTED_UNITS[entry.unit], *(f"{value:.{decimals}f}" for value in values)]
-            )
+            cells = [
+                f"{value:.{decimals}f}" if year >= first_year else "" for year, value in zip(YEARS, values, strict=True)
+            ]
+            rows.append([name, entry.name_zh, PRINTED_UNITS[entry.unit], *cells])
     return rows
+
+
+def indicator_first_years(catalog: pd.DataFrame) -> list[int]:
+    """The first year each indicator is printed: a series that only exists from a later year (rural disposable income,
+    the 2013 survey reform, pipeline/metadata/series_breaks.yaml) is left blank before it, as a real table prints it."""
+    first_years = {
+        code: side.first_year
+        for series_break in load_series_breaks()
+        for side in series_break.sides
+        if side.first_year is not None
+        for code in side.indicators
+    }
+    return [first_years.get(code, YEARS[0]) for code in catalog["indicator_code"]]
 
 
 def ratio_pairs(codes: list[str]) -> list[tuple[str, str, tuple[float, float]]]:
@@ -204,6 +221,13 @@ def write_table(raw_dir: Path, source_id: str, rows: list[list[str]], catalog: p
         "multiplier": 1,
         "layout": {"kind": "wide", "region_column": "地区", "label_column": "指标", "unit_column": "单位"},
         "labels": dict(zip(catalog["name_zh"], catalog["indicator_code"], strict=True)),
+        # rows printed in another unit than 元 (percentages, persons…), as the reader requires them declared
+        "label_units": {
+            entry.name_zh: PRINTED_UNITS[entry.unit]
+            for entry in catalog.itertuples(index=False)
+            if PRINTED_UNITS[entry.unit] != "元"
+        },
+        "blank_cells": "not_transcribed",  # the years before a series exists (see village_rows)
         "caveats": [SYNTHETIC_CAVEAT],
     }
     sidecar_path = raw_dir / f"{source_id}.meta.yaml"

@@ -41,6 +41,7 @@ def run(raw_dir: Path, regions: pd.DataFrame, output_dir: Path) -> dict:
         sidecar = yaml.safe_load(sidecar_path.read_text(encoding="utf-8"))
         wide = pd.read_csv(raw_dir / sidecar["file"], dtype={column: "string" for column in ID_COLUMNS})
         long = wide.melt(id_vars=ID_COLUMNS, var_name="year", value_name="value")
+        long = long[long["value"].notna()]  # blank cells are not transcribed (the sidecar's blank_cells)
         long["indicator_code"] = long["指标"].map(sidecar["labels"])
         long["source_id"] = sidecar["source_id"]
         frames.append(long)
