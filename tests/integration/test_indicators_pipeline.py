@@ -62,6 +62,7 @@ def pipeline_outputs(tmp_path_factory):
         multiplier=100000000,
         layout=LONG_LAYOUT_WITH_UNIT,
         labels={"地区生产总值": "gdp", "年末常住人口": "resident_population"},
+        label_units={"年末常住人口": "万人"},  # its rows print 万人, not the sidecar's 亿元
     )
     write_table(
         raw_dir,
