@@ -32,15 +32,6 @@ PREFERRED_COLUMNS = [
     "alternatives",
     "spread",
 ]
-CHOICE_RULES = [
-    "single_source",
-    "derived",
-    "derived_over_published",
-    "authority",
-    "newest_access",
-    "finest_rounding",
-    "source_id",
-]
 # The ranking columns of preferred.CHOICE_ORDER and the rule named when a column is the first to differ.
 DECIDING_RULES = {
     "authority_rank": "authority",

@@ -561,6 +561,18 @@ class TheilDecompositionSchema(pa.DataFrameModel):
         unique = ["indicator_code", "parent_region_code", "grouping", "year", "weighting"]
 
 
+# The steps of the preferred-value choice rule (pipeline/indicators/choices.py), in the order they are tried.
+CHOICE_RULES = [
+    "single_source",
+    "derived",
+    "derived_over_published",
+    "authority",
+    "newest_access",
+    "finest_rounding",
+    "source_id",
+]
+
+
 class PreferredValueSchema(pa.DataFrameModel):
     """One value per indicator, region and year, with who said it and the rule that chose it (pipeline/indicators/choices.py)."""
 
@@ -581,16 +593,7 @@ class PreferredValueSchema(pa.DataFrameModel):
         isin=RELIABILITY_CODES, description="grade by rule (for a derived value: its weakest input's)"
     )
     choice_rule: Series[str] = pa.Field(
-        isin=[
-            "single_source",
-            "derived",
-            "derived_over_published",
-            "authority",
-            "newest_access",
-            "finest_rounding",
-            "source_id",
-        ],
-        description="the step of the choice rule that decided",
+        isin=CHOICE_RULES, description="the step of the choice rule that decided"
     )
     alternatives: Series[int] = pa.Field(ge=0, description="how many other figures of this key were not chosen")
     spread: Series[float] = pa.Field(ge=0, description="highest minus lowest of the chosen and the other figures")
