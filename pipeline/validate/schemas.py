@@ -592,9 +592,7 @@ class PreferredValueSchema(pa.DataFrameModel):
     reliability: Series[str] = pa.Field(
         isin=RELIABILITY_CODES, description="grade by rule (for a derived value: its weakest input's)"
     )
-    choice_rule: Series[str] = pa.Field(
-        isin=CHOICE_RULES, description="the step of the choice rule that decided"
-    )
+    choice_rule: Series[str] = pa.Field(isin=CHOICE_RULES, description="the step of the choice rule that decided")
     alternatives: Series[int] = pa.Field(ge=0, description="how many other figures of this key were not chosen")
     spread: Series[float] = pa.Field(ge=0, description="highest minus lowest of the chosen and the other figures")
 
