@@ -130,7 +130,7 @@ def run_stages(
         lambda: stage_warehouse(
             tables,
             output_dir / "indicators.duckdb",
-            {"release_version": version, "content_hash": digest, "built_at": "bench"},
+            {"release_version": version, "content_hash": digest, "definitions_hash": "bench", "built_at": "bench"},
         ),
         lambda: prepare_release(tables, {}, releases, version, digest, {}, {}, None),
         discard=remove_folder,

@@ -32,6 +32,7 @@ from pipeline.publish.warehouse import (
     PUBLICATION_TABLE,
     WarehouseAuditError,
     audit_warehouse,
+    definitions_hash,
     discard_staging,
     file_fingerprint,
     live_publication,
@@ -104,6 +105,7 @@ def publish_tables(
         publication_row = {
             "release_version": version,
             "content_hash": content,
+            "definitions_hash": definitions_hash(statements),
             "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         }
         staging = staging_path_for(live)
@@ -145,7 +147,8 @@ def publish_tables(
                 point_latest_at(releases_dir, version)
             pause_point("warehouse-swap", live.parent)
             current = live_publication(live)
-            swapped = current is None or (current["release_version"], current["content_hash"]) != (version, content)
+            identity = ("release_version", "content_hash", "definitions_hash")
+            swapped = current is None or any(current[key] != publication_row[key] for key in identity)
             fingerprint = None
             if swapped:
                 fingerprint = file_fingerprint(staging)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from pipeline.publish.registry import PublishedTable
 
 STAGING_MARKER = ".staging-"
 PUBLICATION_TABLE = "publication"
-PUBLICATION_COLUMNS = ["release_version", "content_hash", "built_at"]
+PUBLICATION_COLUMNS = ["release_version", "content_hash", "definitions_hash", "built_at"]
 MAX_LISTED_KEYS = 5
 # Beside the live warehouse: the sha256 and size it was published with (`current`), and those of the file about to
 # be swapped in (`pending`, between the two steps of a swap), so a crash between them leaves a file still recognised.
@@ -76,10 +77,10 @@ def stage_warehouse(
             if position == 0:
                 pause_point("staging", staging.parent)
         connection.execute(
-            f"CREATE TABLE {PUBLICATION_TABLE} (release_version VARCHAR, content_hash VARCHAR, built_at VARCHAR)"
+            f"CREATE TABLE {PUBLICATION_TABLE} ({', '.join(f'{column} VARCHAR' for column in PUBLICATION_COLUMNS)})"
         )
         connection.execute(
-            f"INSERT INTO {PUBLICATION_TABLE} VALUES (?, ?, ?)", [publication[key] for key in PUBLICATION_COLUMNS]
+            f"INSERT INTO {PUBLICATION_TABLE} VALUES (?, ?, ?, ?)", [publication[key] for key in PUBLICATION_COLUMNS]
         )
         for statement in statements:  # views and COMMENT ON, from pipeline/metadata (never data)
             connection.execute(statement)
@@ -215,8 +216,16 @@ def audit_comments(connection: duckdb.DuckDBPyConnection) -> list[str]:
     return problems
 
 
+def definitions_hash(statements: Sequence[str]) -> str:
+    """The sha256 of the views and comments a warehouse is built with: they change without the content changing."""
+    return hashlib.sha256("\n;\n".join(statements).encode("utf-8")).hexdigest()
+
+
 def live_publication(live_path: Path) -> dict[str, str] | None:
-    """The publication row of the live warehouse, read through a read-only connection; None if unreadable."""
+    """The publication row of the live warehouse, read through a read-only connection; None if unreadable.
+
+    A warehouse built before a column was added to the publication table reads as None: it is rebuilt.
+    """
     if not live_path.is_file():
         return None
     try:

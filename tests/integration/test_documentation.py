@@ -21,7 +21,7 @@ from pipeline.publish.documents.dictionary import data_dictionary
 from pipeline.publish.registry import RELEASE_MODELS, RELEASE_PRIMARY_KEYS
 from pipeline.publish.release.verify import verify_release
 from pipeline.publish.release.write import RELEASE_DATE_PLACEHOLDER, RELEASE_VERSION_PLACEHOLDER
-from pipeline.publish.warehouse import PUBLICATION_TABLE, audit_comments, audit_views
+from pipeline.publish.warehouse import PUBLICATION_COLUMNS, PUBLICATION_TABLE, audit_comments, audit_views
 from tests.support.notebooks import executed_notebook_images
 from tests.support.paths import FIXTURE_RAW, REPO_ROOT
 from tests.support.pipeline_runs import run_pipeline, step_failure_messages
@@ -118,9 +118,7 @@ def test_every_table_view_and_column_of_the_warehouse_has_a_bilingual_comment(bu
     )
     descriptions = column_descriptions(RELEASE_MODELS)
     assert missing_descriptions(descriptions, view_columns) == []
-    assert (
-        missing_descriptions(descriptions, {PUBLICATION_TABLE: ["release_version", "content_hash", "built_at"]}) == []
-    )
+    assert missing_descriptions(descriptions, {PUBLICATION_TABLE: PUBLICATION_COLUMNS}) == []
 
 
 @pytest.mark.integration

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
+from pipeline.core.paths import PACKAGE_METADATA_DIR
 from pipeline.definitions import build_definitions
 from pipeline.defs.automation import UpdatePlan, plan_update
 from pipeline.defs.code_versions import versioned
@@ -53,20 +56,29 @@ DOWNSTREAM_OF_A_TABLE = {
 class Pipeline:
     """The real definitions on fixture folders in tmp_path, run the way `make nightly` runs them."""
 
-    def __init__(self, raw_dir: Path, warehouse_dir: Path, instance: dg.DagsterInstance):
+    def __init__(
+        self,
+        raw_dir: Path,
+        warehouse_dir: Path,
+        instance: dg.DagsterInstance,
+        metadata_dir: Path = PACKAGE_METADATA_DIR,
+    ):
         self.raw_dir = raw_dir
         self.warehouse_dir = warehouse_dir
+        self.metadata_dir = metadata_dir
         self.instance = instance
         self.reload()
 
     def reload(self, definitions: dg.Definitions | None = None) -> None:
         """Load the definitions again, as a restarted daemon or a new `make nightly` process does."""
-        paths = ProjectPaths(raw_dir=str(self.raw_dir), warehouse_dir=str(self.warehouse_dir))
+        paths = ProjectPaths(
+            raw_dir=str(self.raw_dir), warehouse_dir=str(self.warehouse_dir), metadata_dir=str(self.metadata_dir)
+        )
         self.definitions = definitions or build_definitions(paths)
 
     def plan(self) -> UpdatePlan:
         """What the nightly run would rebuild now."""
-        return plan_update(self.instance, self.definitions.resolve_asset_graph(), self.raw_dir)
+        return plan_update(self.instance, self.definitions.resolve_asset_graph(), self.raw_dir, self.metadata_dir)
 
     def run(self) -> tuple[UpdatePlan, dg.ExecuteInProcessResult]:
         """One nightly run: plan, then execute the plan's selection."""
@@ -214,3 +226,39 @@ def test_deleted_outputs_are_rebuilt_even_when_nothing_else_changed(pipeline):
     _, result = pipeline.run()
     assert result.success
     assert (pipeline.warehouse_dir / "indicators.duckdb").is_file()
+
+
+def live_comment_and_definitions(warehouse_file: Path) -> tuple[str, str, str]:
+    """The live warehouse's comment on publication.built_at, its definitions_hash and its release version."""
+    with duckdb.connect(str(warehouse_file), read_only=True) as connection:
+        (comment,) = connection.execute(
+            "SELECT comment FROM duckdb_columns() WHERE table_name = ? AND column_name = ?", ["publication", "built_at"]
+        ).fetchone()
+        definitions, version = connection.execute(
+            "SELECT definitions_hash, release_version FROM publication"
+        ).fetchone()
+    return comment, definitions, version
+
+
+def test_an_edited_column_description_rebuilds_the_warehouse_without_cutting_a_release(fixture_raw_dir, tmp_path):
+    metadata_dir = tmp_path / "metadata"
+    shutil.copytree(PACKAGE_METADATA_DIR, metadata_dir)
+    pipeline = Pipeline(fixture_raw_dir, tmp_path / "warehouse", dg.DagsterInstance.ephemeral(), metadata_dir)
+    assert pipeline.run()[1].success
+    warehouse_file = pipeline.warehouse_dir / "indicators.duckdb"
+    comment_before, definitions_before, version_before = live_comment_and_definitions(warehouse_file)
+
+    descriptions = metadata_dir / "column_descriptions.csv"
+    old = "when the warehouse was built (UTC ISO 8601)"
+    assert old in comment_before
+    descriptions.write_text(
+        descriptions.read_text(encoding="utf-8").replace(old, "build time in UTC"), encoding="utf-8"
+    )
+    pipeline.reload()
+    _, result = pipeline.run()
+
+    assert result.success
+    comment_after, definitions_after, version_after = live_comment_and_definitions(warehouse_file)
+    assert "build time in UTC" in comment_after and old not in comment_after
+    assert definitions_after != definitions_before
+    assert version_after == version_before and len(pipeline.releases()) == 1
