@@ -46,7 +46,7 @@ with warnings.catch_warnings():
 
 @dataclass
 class UpdatePlan:
-    """What an incremental run does: observe every source, rebuild the out-of-date assets, run their checks."""
+    """What an incremental run does: observe the changed sources, rebuild the out-of-date assets, run the checks."""
 
     observe: list[dg.AssetKey]
     out_of_date: dict[dg.AssetKey, str]
@@ -60,7 +60,8 @@ class UpdatePlan:
     def describe(self) -> str:
         """The plan as readable lines: each out-of-date asset with its reason."""
         if not self.out_of_date:
-            return "nothing is out of date: observing raw files and checking freshness only"
+            observed = f"observing {len(self.observe)} changed source(s) and " if self.observe else ""
+            return f"nothing is out of date: {observed}checking freshness only"
         return "\n".join(f"rebuild {key.to_user_string()}: {reason}" for key, reason in self.out_of_date.items())
 
 
@@ -122,6 +123,9 @@ def plan_update(
     """Which assets a run must rebuild: missing, new code version, an input whose version changed, or a failed check."""
     sources = sorted(asset_graph.observable_asset_keys)
     current = current_source_versions(instance, sources, raw_dir, metadata_dir)
+    # Only a source whose version differs from its last observation is observed again: an unchanged night then
+    # records no observation events (they were most of its time), while the freshness checks of every source run.
+    observe = [key for key in sources if current[key] is None or current[key] != last_observed_version(instance, key)]
     out_of_date: dict[dg.AssetKey, str] = {}
     for key in asset_graph.toposorted_asset_keys:
         node = asset_graph.get(key)
@@ -136,7 +140,14 @@ def plan_update(
         for check_key in asset_graph.asset_check_keys
         if check_key.asset_key in out_of_date or check_key.asset_key in sources
     )
-    return UpdatePlan(observe=sources, out_of_date=out_of_date, checks=checks)
+    return UpdatePlan(observe=observe, out_of_date=out_of_date, checks=checks)
+
+
+def last_observed_version(instance: dg.DagsterInstance, key: dg.AssetKey) -> str | None:
+    """The data version a source was last observed with, None if it never was."""
+    record = instance.get_latest_data_version_record(key, is_source=True)
+    observed = extract_data_version_from_entry(record.event_log_entry) if record else None
+    return observed.value if observed else None
 
 
 def out_of_date_reason(
@@ -201,14 +212,12 @@ def current_source_versions(
         if key == METADATA_FILES:
             versions[key] = metadata_version(metadata_dir)
         elif key not in versions:
-            record = instance.get_latest_data_version_record(key, is_source=True)
-            observed = extract_data_version_from_entry(record.event_log_entry) if record else None
-            versions[key] = observed.value if observed else None
+            versions[key] = last_observed_version(instance, key)
     return versions
 
 
 def run_request(plan: UpdatePlan, run_key: str | None, trigger: str) -> dg.RunRequest:
-    """A run request that observes every source and rebuilds only the out-of-date assets."""
+    """A run request that observes the changed sources, rebuilds only the out-of-date assets and runs the checks."""
     return dg.RunRequest(
         run_key=run_key,
         asset_selection=plan.asset_selection,

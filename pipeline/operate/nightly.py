@@ -75,6 +75,7 @@ def run_nightly() -> int:
             instance,
             log_level="WARNING",
             asset_selection=plan.asset_selection,
+            asset_check_keys=plan.checks,
             tags={TRIGGER_TAG: "make_nightly"},
         )
         rebuilt = sorted(

@@ -30,9 +30,18 @@ def execute_job(
     asset_selection: list[dg.AssetKey] | None = None,
     tags: dict[str, str] | None = None,
     run_id: str | None = None,
+    asset_check_keys: list[dg.AssetCheckKey] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Run the build job in this process on the instance; failures are in the result, never raised."""
-    return definitions.resolve_job_def(JOB_NAME).execute_in_process(
+    """Run the build job in this process on the instance; failures are in the result, never raised.
+
+    With asset_check_keys, the run is the subset of those assets and exactly those checks (as a RunRequest with
+    asset_check_keys is), so a check runs even when its asset is not observed or rebuilt in this run.
+    """
+    job = definitions.resolve_job_def(JOB_NAME)
+    if asset_check_keys is not None:
+        job = job.get_subset(asset_selection=set(asset_selection or []), asset_check_selection=set(asset_check_keys))
+        asset_selection = None
+    return job.execute_in_process(
         instance=instance,
         asset_selection=asset_selection,
         raise_on_error=False,

@@ -13,9 +13,10 @@ from pipeline.core.paths import PACKAGE_METADATA_DIR
 from pipeline.definitions import build_definitions
 from pipeline.defs.automation import UpdatePlan, plan_update
 from pipeline.defs.code_versions import versioned
-from pipeline.defs.ingest import staged_table_key
+from pipeline.defs.ingest import FRESHNESS_CHECK, staged_table_key
 from pipeline.defs.resources import ProjectPaths
 from pipeline.ingest.sidecar import rehash_sidecar
+from pipeline.operate.runs import execute_job
 
 pytestmark = pytest.mark.integration
 
@@ -83,8 +84,12 @@ class Pipeline:
     def run(self) -> tuple[UpdatePlan, dg.ExecuteInProcessResult]:
         """One nightly run: plan, then execute the plan's selection."""
         plan = self.plan()
-        result = self.definitions.resolve_job_def("build_everything").execute_in_process(
-            instance=self.instance, asset_selection=plan.asset_selection, raise_on_error=False
+        result = execute_job(
+            self.definitions,
+            self.instance,
+            "WARNING",
+            asset_selection=plan.asset_selection,
+            asset_check_keys=plan.checks,
         )
         return plan, result
 
@@ -140,9 +145,21 @@ def test_unchanged_second_run_recomputes_nothing_and_cuts_no_release(pipeline):
     assert second.success
     assert second_plan.out_of_date == {}
     assert materialised(second) == set()
-    assert f"raw_table/{CHANGED_TABLE}" in observed(second) and "metadata_files" in observed(second)
+    # Nothing changed, so nothing is observed again; every raw table's freshness is still checked.
+    assert second_plan.observe == [] and observed(second) == set()
+    freshness = {key for key in graph.asset_check_keys if key.name == FRESHNESS_CHECK}
+    assert freshness and checked(second) == {key.asset_key.to_user_string() for key in freshness}
     assert pipeline.data_versions(graph.materializable_asset_keys) == versions_before
     assert pipeline.releases() == releases_before
+
+
+def checked(result: dg.ExecuteInProcessResult) -> set[str]:
+    """The assets whose checks a run evaluated, from its event log."""
+    return {
+        event.event_specific_data.asset_key.to_user_string()
+        for event in result.all_events
+        if event.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
 
 
 def add_trailing_line_to_data_file(raw_dir: Path) -> None:
@@ -177,6 +194,8 @@ def test_a_changed_table_recomputes_only_what_depends_on_it(pipeline, change, ch
     assert plan.out_of_date[staged_table_key(CHANGED_TABLE)] == f"input {changed_inputs} changed"
     assert materialised(result) == DOWNSTREAM_OF_A_TABLE
     assert f"staged_table/{UNCHANGED_TABLE}" not in materialised(result)
+    # Only the changed files are observed again, before what depends on them is rebuilt.
+    assert observed(result) == set(changed_inputs.split(", "))
     assert len(pipeline.releases()) == releases
 
 
