@@ -80,7 +80,8 @@ def stage_warehouse(
             f"CREATE TABLE {PUBLICATION_TABLE} ({', '.join(f'{column} VARCHAR' for column in PUBLICATION_COLUMNS)})"
         )
         connection.execute(
-            f"INSERT INTO {PUBLICATION_TABLE} VALUES (?, ?, ?, ?)", [publication[key] for key in PUBLICATION_COLUMNS]
+            f"INSERT INTO {PUBLICATION_TABLE} VALUES ({', '.join('?' for _ in PUBLICATION_COLUMNS)})",
+            [publication[key] for key in PUBLICATION_COLUMNS],
         )
         for statement in statements:  # views and COMMENT ON, from pipeline/metadata (never data)
             connection.execute(statement)
