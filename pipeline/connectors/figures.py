@@ -1,0 +1,211 @@
+"""Figures printed in prose: a configured phrase (or pattern) per figure, checked against the catalogue and regions."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from html import unescape
+
+from pipeline.core.errors import InputProblem
+from pipeline.core.metadata import default_indicator_catalog, load_regions, load_units
+
+# `{value}` in a phrase: a number as printed (digits, an optional decimal part, optional thousands commas).
+VALUE_PATTERN = r"(?P<value>[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+(?:\.\d+)?)"
+# `{direction}` in a phrase: the verb printed before a growth rate; a decline is the printed rate with a minus sign.
+RISING_WORDS = ("增长", "增加", "上升", "提高", "提升")
+FALLING_WORDS = ("下降", "减少", "下滑", "回落", "降低")
+DIRECTION_PATTERN = "(?P<direction>" + "|".join(RISING_WORDS + FALLING_WORDS) + ")"
+# `…` (or `...`) in a phrase: any text within one sentence, at most this many characters.
+GAP_CHARACTERS = 80
+GAP_PATTERN = rf"[^。;!?\n]{{0,{GAP_CHARACTERS}}}?"  # the text is NFKC-normalised: ；！？ are ;!?
+PLACEHOLDERS = {"{value}": VALUE_PATTERN, "{direction}": DIRECTION_PATTERN, "…": GAP_PATTERN, "...": GAP_PATTERN}
+PLACEHOLDER_SPLIT = re.compile(r"(\{value\}|\{direction\}|…|\.\.\.)")
+SENTENCE_ENDS = "。!?\n"  # after NFKC, ！ and ？ are ! and ?
+MAXIMUM_EXCERPT_CHARACTERS = 300
+STATISTICS_OFFICE = re.compile(r"统计局|调查队")
+FIGURE_FIELDS = {
+    "indicator": "an indicator code of pipeline/metadata/indicators.yaml",
+    "region_code": "the region's code in pipeline/metadata/regions.csv, e.g. 440114",
+    "year": "the year the figure is for, e.g. 2024",
+    "unit": "the unit as printed right after the figure (a key of pipeline/metadata/units.csv), e.g. 亿元 or %",
+}
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One configured figure: what it is, where it is for, and the compiled phrase that finds it in the text."""
+
+    indicator: str
+    region_code: str
+    region_name: str
+    year: int
+    unit: str
+    label: str
+    phrase: str
+    pattern: re.Pattern[str]
+
+
+def visible_text(page: str) -> str:
+    """A page's text as read: scripts, styles and tags removed, NFKC (full-width digits and ％ to ASCII), no spaces."""
+    without_code = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>|<!--.*?-->", "", page)
+    # A paragraph, line break, cell or heading ends a line, so two paragraphs never run into one sentence.
+    with_breaks = re.sub(r"(?i)<(?:br|/?p|/?div|/?tr|/?td|/?li|/?h[1-6])\b[^>]*>", "\n", without_code)
+    text = unicodedata.normalize("NFKC", unescape(re.sub(r"<[^>]+>", "", with_breaks)))
+    return re.sub(r"\n+", "\n", re.sub(r"[ \t\r\f\v\u3000\u00a0]+", "", text))
+
+
+def phrase_regex(phrase: str) -> str:
+    """A phrase with {value}, {direction} and … placeholders → a regular expression matching it literally otherwise."""
+    parts = PLACEHOLDER_SPLIT.split(unicodedata.normalize("NFKC", phrase).replace(" ", ""))
+    return "".join(PLACEHOLDERS.get(part, re.escape(part)) for part in parts if part)
+
+
+def figure_specs(where: str, figures: object) -> tuple[list[FigureSpec], list[InputProblem]]:
+    """The configured figures, compiled and checked against the catalogue, regions and units; every problem named."""
+    if not isinstance(figures, list) or not figures:
+        return [], [InputProblem(where, "connectors_figures", "figures must be a non-empty list")]
+    catalog = default_indicator_catalog()
+    indicator_names = dict(zip(catalog["indicator_code"], catalog["name_zh"], strict=True))
+    catalogue = set(indicator_names)
+    regions = load_regions()
+    region_names = dict(zip(regions["region_code"].astype(str), regions["name_zh"], strict=True))
+    units = load_units()
+    specs, problems = [], []
+    for number, figure in enumerate(figures, start=1):
+        place = f"{where} figures[{number}]"
+        figure_problems = figure_field_problems(place, figure, catalogue, region_names, units)
+        if figure_problems:
+            problems.extend(figure_problems)
+            continue
+        assert isinstance(figure, dict)
+        compiled, pattern_problem = compiled_pattern(place, figure)
+        if pattern_problem:
+            problems.append(pattern_problem)
+            continue
+        assert compiled is not None
+        specs.append(
+            FigureSpec(
+                indicator=str(figure["indicator"]),
+                region_code=str(figure["region_code"]),
+                region_name=region_names[str(figure["region_code"])],
+                year=int(figure["year"]),
+                unit=str(figure["unit"]),
+                label=str(figure.get("label") or indicator_names[str(figure["indicator"])]),
+                phrase=str(figure.get("phrase") or figure.get("pattern")),
+                pattern=compiled,
+            )
+        )
+    problems.extend(label_problems(where, specs))
+    return specs, problems
+
+
+def figure_field_problems(
+    place: str, figure: object, catalogue: set, region_names: dict, units: dict
+) -> list[InputProblem]:
+    """A figure's fields: present, a known indicator, region and unit, a year, exactly one of phrase and pattern."""
+    if not isinstance(figure, dict):
+        return [InputProblem(place, "connectors_figure", "a figure must be a mapping")]
+    problems = [
+        InputProblem(place, "connectors_required_field", f"missing required field {name!r}", expected=meaning)
+        for name, meaning in FIGURE_FIELDS.items()
+        if figure.get(name) in (None, "")
+    ]
+    if problems:
+        return problems
+    if figure["indicator"] not in catalogue:
+        problems.append(
+            InputProblem(
+                place,
+                "connectors_indicator",
+                f"unknown indicator {figure['indicator']!r}",
+                expected=FIGURE_FIELDS["indicator"],
+            )
+        )
+    if str(figure["region_code"]) not in region_names:
+        problems.append(
+            InputProblem(
+                place,
+                "connectors_region",
+                f"unknown region code {figure['region_code']!r}",
+                expected=FIGURE_FIELDS["region_code"],
+            )
+        )
+    if not re.fullmatch(r"\d{4}", str(figure["year"])):
+        problems.append(
+            InputProblem(place, "connectors_year", f"year {figure['year']!r} is not a year", expected="e.g. 2024")
+        )
+    if str(figure["unit"]) not in units:
+        problems.append(
+            InputProblem(
+                place,
+                "connectors_unit",
+                f"unit {figure['unit']!r} is not in units.csv",
+                expected=", ".join(sorted(units)),
+            )
+        )
+    if bool(figure.get("phrase")) == bool(figure.get("pattern")):
+        problems.append(
+            InputProblem(
+                place,
+                "connectors_phrase",
+                "a figure needs exactly one of `phrase` and `pattern`",
+                expected="phrase: 规模以上工业总产值{value}亿元，同比{direction}… or pattern: a regex with (?P<value>…)",
+            )
+        )
+    return problems
+
+
+def compiled_pattern(place: str, figure: dict) -> tuple[re.Pattern[str] | None, InputProblem | None]:
+    """The figure's regular expression (from its phrase or pattern); it must have a `value` group."""
+    source = phrase_regex(str(figure["phrase"])) if figure.get("phrase") else str(figure["pattern"])
+    try:
+        compiled = re.compile(source)
+    except re.error as error:
+        return None, InputProblem(place, "connectors_phrase", f"the pattern does not compile: {error}")
+    if "value" not in compiled.groupindex:
+        return None, InputProblem(
+            place, "connectors_phrase", "the phrase has no {value} (the pattern no (?P<value>…) group)"
+        )
+    return compiled, None
+
+
+def label_problems(where: str, specs: list[FigureSpec]) -> list[InputProblem]:
+    """A printed label names one indicator, and one region × year × label is configured once."""
+    problems = []
+    indicators: dict[str, str] = {}
+    seen: set[tuple[str, int, str]] = set()
+    for spec in specs:
+        if indicators.setdefault(spec.label, spec.indicator) != spec.indicator:
+            problems.append(
+                InputProblem(
+                    where,
+                    "connectors_label",
+                    f"label {spec.label!r} names two indicators",
+                    expected="one label per indicator",
+                )
+            )
+        key = (spec.region_code, spec.year, spec.label)
+        if key in seen:
+            problems.append(InputProblem(where, "connectors_figure_twice", f"{key} is configured twice"))
+        seen.add(key)
+    return problems
+
+
+def printed_value(match: re.Match[str]) -> str:
+    """The figure as printed, without thousands commas; a rate printed after 下降/减少… carries a minus sign."""
+    value = match.group("value").replace(",", "")
+    direction = match.groupdict().get("direction")
+    if direction in FALLING_WORDS and not value.startswith("-"):
+        return "-" + value.lstrip("+")
+    return value
+
+
+def excerpt_around(text: str, start: int, end: int) -> str:
+    """The sentence (or clause run) around a match, verbatim from the visible text, at most a few hundred characters."""
+    first = max((text.rfind(mark, 0, start) for mark in SENTENCE_ENDS), default=-1) + 1
+    endings = [position for position in (text.find(mark, end) for mark in SENTENCE_ENDS) if position != -1]
+    last = min(endings) + 1 if endings else len(text)
+    first = max(first, start - MAXIMUM_EXCERPT_CHARACTERS // 2)
+    last = min(last, end + MAXIMUM_EXCERPT_CHARACTERS // 2)
+    return text[first:last].strip()
