@@ -169,7 +169,7 @@ def bounded_read(
                     raise ArchiveRefused(
                         url,
                         wanted,
-                        "zip_expands_beyond_declared",
+                        "zip_expands_beyond_limit",
                         f"it expands past {ceiling:,.0f} bytes while reading (declared {info.file_size:,} from "
                         f"{info.compress_size:,} compressed)",
                     )

@@ -319,7 +319,12 @@ ARTICLE_FAILURES = {
         "no longer holds",
     ),
     "other_article": (article_page().replace("1-12月".encode(), "1-6月".encode()), {}, "does not contain"),
-    "unit_changed": (article_page().replace("400.00亿元".encode(), "4000000万元".encode()), {}, "with the unit '亿元'"),
+    # The phrase stops at the figure; the configured unit must still be printed right after it.
+    "unit_changed": (
+        article_page().replace("400.00亿元".encode(), "4000000万元".encode()),
+        {"figures": [{**article_figures()[3], "phrase": "规模以上工业增加值{value}"}]},
+        "with the unit '亿元'",
+    ),
     "two_figures": (
         article_page().replace("。其中".encode(), "；规模以上工业增加值410.00亿元。其中".encode()),
         {},
