@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from pipeline.connectors.config import HttpSettings, SourceConfig
-from pipeline.connectors.figures import FigureSpec, excerpt_around, figure_specs, printed_value, visible_text
+from pipeline.connectors.figures import (
+    FigureSpec,
+    excerpt_around,
+    figure_specs,
+    printed_value,
+    unread_decline,
+    visible_text,
+)
 from pipeline.connectors.http import MalformedResponse, fetch_url
 from pipeline.connectors.snapshots import TableSnapshot
 from pipeline.connectors.yearbook import decode_page
@@ -70,6 +77,12 @@ def figure_row(spec: FigureSpec, text: str, url: str) -> dict[str, str]:
     for match in spec.pattern.finditer(text):
         if not text.startswith(spec.unit, match.end("value")):
             continue
+        decline = unread_decline(match)
+        if decline:
+            raise MalformedResponse(
+                f"{url}: the page prints {decline!r} before the figure the phrase {spec.phrase!r} finds; put "
+                "{direction} before {value} in the phrase so that the decline is read as a minus sign"
+            )
         values.setdefault(printed_value(match), excerpt_around(text, match.start(), match.end()))
     if not values:
         raise MalformedResponse(

@@ -14,8 +14,10 @@ from pipeline.core.metadata import default_indicator_catalog, load_regions, load
 VALUE_PATTERN = r"(?P<value>[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|[+-]?\d+(?:\.\d+)?)"
 # `{direction}` in a phrase: the verb printed before a growth rate; a decline is the printed rate with a minus sign.
 RISING_WORDS = ("增长", "增加", "上升", "提高", "提升")
-FALLING_WORDS = ("下降", "减少", "下滑", "回落", "降低")
-DIRECTION_PATTERN = "(?P<direction>" + "|".join(RISING_WORDS + FALLING_WORDS) + ")"
+FALLING_WORDS = ("负增长", "下降", "减少", "下滑", "回落", "降低")  # 负增长 first: it contains 增长
+DIRECTION_PATTERN = "(?P<direction>" + "|".join(FALLING_WORDS + RISING_WORDS) + ")"
+# How far before a figure a decline word is looked for when the phrase has no {direction} (…同比下降 1.2%).
+DECLINE_LOOKBACK_CHARACTERS = 4
 # `…` (or `...`) in a phrase: any text within one sentence, at most this many characters.
 GAP_CHARACTERS = 80
 GAP_PATTERN = rf"[^。;!?\n]{{0,{GAP_CHARACTERS}}}?"  # the text is NFKC-normalised: ；！？ are ;!?
@@ -196,9 +198,22 @@ def printed_value(match: re.Match[str]) -> str:
     """The figure as printed, without thousands commas; a rate printed after 下降/减少… carries a minus sign."""
     value = match.group("value").replace(",", "")
     direction = match.groupdict().get("direction")
-    if direction in FALLING_WORDS and not value.startswith("-"):
+    text = match.string
+    falling = direction in FALLING_WORDS or (
+        direction is not None and text[max(0, match.start("direction") - 1) : match.start("direction")] == "负"
+    )
+    if falling and not value.startswith("-"):
         return "-" + value.lstrip("+")
     return value
+
+
+def unread_decline(match: re.Match[str]) -> str | None:
+    """A decline word printed just before the figure that the phrase does not read ({direction} missing), or None."""
+    if match.groupdict().get("direction") is not None:
+        return None
+    start = match.start("value")
+    before = match.string[max(0, start - DECLINE_LOOKBACK_CHARACTERS) : start]
+    return next((word for word in FALLING_WORDS if word in before), None)
 
 
 def excerpt_around(text: str, start: int, end: int) -> str:

@@ -330,6 +330,12 @@ ARTICLE_FAILURES = {
         {},
         "finds 2 different figures",
     ),
+    # A phrase that skips the verb would read 下降1.2% as +1.2: refused, never stored with the wrong sign.
+    "decline_not_read": (
+        article_page(),
+        {"figures": [{**article_figures()[4], "pattern": None, "phrase": "规模以上工业增加值…亿元…{value}%"}]},
+        "prints '下降' before the figure",
+    ),
     "http_404": (None, {}, "HTTP 404"),
 }
 

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.connectors.figures import excerpt_around, figure_specs, phrase_regex, printed_value, visible_text
+from pipeline.connectors.figures import (
+    excerpt_around,
+    figure_specs,
+    phrase_regex,
+    printed_value,
+    unread_decline,
+    visible_text,
+)
 
 # A made-up sentence, not a statistic.
 SENTENCE = "全区规模以上工业总产值1,234.50亿元,同比下降2.0%;规模以上工业增加值300.00亿元,同比增长1.5%。"
@@ -37,6 +44,26 @@ def test_a_phrase_finds_the_figure_as_printed_with_its_direction(phrase, value):
     match = re.search(phrase_regex(phrase), SENTENCE)
     assert match is not None
     assert printed_value(match) == value
+
+
+@pytest.mark.parametrize(
+    ("sentence", "value"),
+    [("同比负增长0.5%。", "-0.5"), ("同比下降0.5%。", "-0.5"), ("同比增长0.5%。", "0.5"), ("同比增长-0.5%。", "-0.5")],
+)
+def test_a_printed_decline_is_a_minus_sign(sentence, value):
+    import re
+
+    match = re.search(phrase_regex("同比…{direction}{value}%"), sentence)
+    assert match is not None and printed_value(match) == value
+
+
+def test_a_decline_the_phrase_does_not_read_is_noticed():
+    import re
+
+    match = re.search(phrase_regex("同比…{value}%"), "同比下降0.5%。")
+    assert match is not None and unread_decline(match) == "下降"
+    rising = re.search(phrase_regex("同比…{value}%"), "同比增长0.5%。")
+    assert rising is not None and unread_decline(rising) is None
 
 
 def test_a_gap_never_crosses_a_clause_so_a_phrase_cannot_take_the_next_clause_figure():
