@@ -10,6 +10,8 @@ import stat
 import zipfile
 from pathlib import Path
 
+import duckdb
+import openpyxl
 import pytest
 import yaml
 
@@ -18,6 +20,7 @@ from pipeline.connectors.config import HttpSettings, load_connectors_config
 from pipeline.connectors.district import DistrictEconomyArticleConnector
 from pipeline.connectors.fetch import fetch_all
 from pipeline.connectors.http import MalformedResponse
+from pipeline.connectors.yearbook_zip import GuangzhouYearbookZipConnector
 from pipeline.core.errors import InputError
 from pipeline.core.hashing import sha256_of
 from pipeline.core.metadata import load_units, region_name_lookup
@@ -26,6 +29,7 @@ from pipeline.ingest.reader import read_source_table
 from pipeline.ingest.sidecar import SIDECAR_FIELDS, load_sidecar, sidecar_paths
 from tests.support.connector_server import Route, start_server
 from tests.support.paths import FIXTURE_CONNECTORS
+from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failure_messages
 
 NOW = dt.datetime(2026, 11, 28, 3, 0, tzinfo=dt.UTC)
 LATER = NOW + dt.timedelta(days=40)
@@ -148,8 +152,6 @@ def member_csv(encoding: str = "utf-8") -> bytes:
 
 def member_xlsx() -> bytes:
     """The same made-up table as an XLSX workbook of one sheet."""
-    import openpyxl
-
     workbook = openpyxl.Workbook()
     sheet = workbook.active
     sheet.title = "2-10"
@@ -553,8 +555,6 @@ def test_an_unsafe_zip_is_refused_naming_url_member_and_rule(tmp_path, publisher
 
 
 def test_the_refusal_is_an_archive_refused_with_its_rule(tmp_path, publisher):
-    from pipeline.connectors.yearbook_zip import GuangzhouYearbookZipConnector
-
     publisher.routes[ZIP_PATH] = Route(body=yearbook_zip(**{"../x.csv": b"a\n"}), content_type="application/zip")
     config = load_connectors_config(write_config(tmp_path, publisher, {"gz_yearbook_2020_t2_10": zip_source()}))
 
@@ -576,3 +576,31 @@ def test_not_a_zip_and_a_bad_member_configuration_are_refused(tmp_path, publishe
     with pytest.raises(InputError) as raised:
         load_connectors_config(write_config(tmp_path, publisher, {"gz_bad": bad}))
     assert sorted(problem.rule for problem in raised.value.problems) == ["connectors_member", "connectors_zip_limits"]
+
+
+# --- end to end ---------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_article_and_zip_snapshots_flow_through_the_pipeline_into_the_warehouse(fixture_raw_dir, tmp_path, publisher):
+    publisher.routes[ARTICLE_PATH] = Route(body=article_page(), content_type="text/html")
+    publisher.routes[ZIP_PATH] = Route(body=zip_of({"02/2-10.xlsx": member_xlsx()}), content_type="application/zip")
+    sources = {"huadu_economy_2024": article_source(), "gz_yearbook_2020_t2_10": zip_source(member="02/2-10.xlsx")}
+    config = load_connectors_config(write_config(tmp_path, publisher, sources))
+    assert [report.status for report in fetch_all(config, fixture_raw_dir, now=NOW)] == ["new_snapshot"] * 2
+    warehouse_dir = tmp_path / "warehouse"
+
+    result = run_pipeline(fixture_raw_dir, warehouse_dir)
+
+    assert result.success, step_failure_messages(result) or failed_checks(result)
+    with duckdb.connect(str(warehouse_dir / "indicators.duckdb"), read_only=True) as connection:
+        counts = connection.execute(
+            "select source_id, count(*) from observations where source_id in (?, ?) group by source_id order by 1",
+            ["gz_yearbook_2020_t2_10_20261128", "huadu_economy_2024_20261128"],
+        ).fetchall()
+        growth = connection.execute(
+            "select value from observations where source_id = ? and indicator_code = ?",
+            ["huadu_economy_2024_20261128", "industrial_value_added_above_designated_size_growth_published"],
+        ).fetchall()
+    assert counts == [("gz_yearbook_2020_t2_10_20261128", 9), ("huadu_economy_2024_20261128", 5)]
+    assert growth == [(-1.2,)]  # made up; as printed (下降1.2%)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pipeline.connectors.figures import (
@@ -39,8 +41,6 @@ def test_visible_text_drops_scripts_styles_comments_and_tags_and_normalises_widt
     ],
 )
 def test_a_phrase_finds_the_figure_as_printed_with_its_direction(phrase, value):
-    import re
-
     match = re.search(phrase_regex(phrase), SENTENCE)
     assert match is not None
     assert printed_value(match) == value
@@ -51,15 +51,11 @@ def test_a_phrase_finds_the_figure_as_printed_with_its_direction(phrase, value):
     [("同比负增长0.5%。", "-0.5"), ("同比下降0.5%。", "-0.5"), ("同比增长0.5%。", "0.5"), ("同比增长-0.5%。", "-0.5")],
 )
 def test_a_printed_decline_is_a_minus_sign(sentence, value):
-    import re
-
     match = re.search(phrase_regex("同比…{direction}{value}%"), sentence)
     assert match is not None and printed_value(match) == value
 
 
 def test_a_decline_the_phrase_does_not_read_is_noticed():
-    import re
-
     match = re.search(phrase_regex("同比…{value}%"), "同比下降0.5%。")
     assert match is not None and unread_decline(match) == "下降"
     rising = re.search(phrase_regex("同比…{value}%"), "同比增长0.5%。")
@@ -67,8 +63,6 @@ def test_a_decline_the_phrase_does_not_read_is_noticed():
 
 
 def test_a_gap_never_crosses_a_clause_so_a_phrase_cannot_take_the_next_clause_figure():
-    import re
-
     assert re.search(phrase_regex("规模以上工业总产值…增长{value}%"), SENTENCE) is None
 
 
