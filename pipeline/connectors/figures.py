@@ -67,16 +67,14 @@ def figure_specs(where: str, figures: object) -> tuple[list[FigureSpec], list[In
     """The configured figures, compiled and checked against the catalogue, regions and units; every problem named."""
     if not isinstance(figures, list) or not figures:
         return [], [InputProblem(where, "connectors_figures", "figures must be a non-empty list")]
-    catalog = default_indicator_catalog()
-    indicator_names = dict(zip(catalog["indicator_code"], catalog["name_zh"], strict=True))
-    catalogue = set(indicator_names)
+    catalog = default_indicator_catalog().set_index("indicator_code")
     regions = load_regions()
     region_names = dict(zip(regions["region_code"].astype(str), regions["name_zh"], strict=True))
     units = load_units()
     specs, problems = [], []
     for number, figure in enumerate(figures, start=1):
         place = f"{where} figures[{number}]"
-        figure_problems = figure_field_problems(place, figure, catalogue, region_names, units)
+        figure_problems = figure_field_problems(place, figure, catalog, region_names, units)
         if figure_problems:
             problems.extend(figure_problems)
             continue
@@ -93,7 +91,7 @@ def figure_specs(where: str, figures: object) -> tuple[list[FigureSpec], list[In
                 region_name=region_names[str(figure["region_code"])],
                 year=int(figure["year"]),
                 unit=str(figure["unit"]),
-                label=str(figure.get("label") or indicator_names[str(figure["indicator"])]),
+                label=str(figure.get("label") or catalog.at[str(figure["indicator"]), "name_zh"]),
                 phrase=str(figure.get("phrase") or figure.get("pattern")),
                 pattern=compiled,
             )
@@ -102,9 +100,7 @@ def figure_specs(where: str, figures: object) -> tuple[list[FigureSpec], list[In
     return specs, problems
 
 
-def figure_field_problems(
-    place: str, figure: object, catalogue: set, region_names: dict, units: dict
-) -> list[InputProblem]:
+def figure_field_problems(place: str, figure: object, catalog, region_names: dict, units: dict) -> list[InputProblem]:
     """A figure's fields: present, a known indicator, region and unit, a year, exactly one of phrase and pattern."""
     if not isinstance(figure, dict):
         return [InputProblem(place, "connectors_figure", "a figure must be a mapping")]
@@ -115,15 +111,7 @@ def figure_field_problems(
     ]
     if problems:
         return problems
-    if figure["indicator"] not in catalogue:
-        problems.append(
-            InputProblem(
-                place,
-                "connectors_indicator",
-                f"unknown indicator {figure['indicator']!r}",
-                expected=FIGURE_FIELDS["indicator"],
-            )
-        )
+    problems.extend(indicator_problems(place, figure, catalog, units))
     if str(figure["region_code"]) not in region_names:
         problems.append(
             InputProblem(
@@ -156,6 +144,36 @@ def figure_field_problems(
             )
         )
     return problems
+
+
+def indicator_problems(place: str, figure: dict, catalog, units: dict) -> list[InputProblem]:
+    """A known, observed indicator whose unit is the printed unit's (a printed rate never feeds a computed one)."""
+    code = str(figure["indicator"])
+    if code not in catalog.index:
+        return [
+            InputProblem(
+                place, "connectors_indicator", f"unknown indicator {code!r}", expected=FIGURE_FIELDS["indicator"]
+            )
+        ]
+    if catalog.at[code, "kind"] != "observed":
+        return [
+            InputProblem(
+                place,
+                "connectors_indicator",
+                f"indicator {code!r} is computed by the pipeline ({catalog.at[code, 'kind']}), not printed",
+                expected="an observed indicator, e.g. a printed growth rate goes to …_growth_published",
+            )
+        ]
+    printed_unit = str(figure["unit"])
+    if printed_unit in units and units[printed_unit][0] != catalog.at[code, "unit"]:
+        return [
+            InputProblem(
+                place,
+                "connectors_unit",
+                f"unit {printed_unit!r} ({units[printed_unit][0]}) is not the unit of {code!r} ({catalog.at[code, 'unit']})",
+            )
+        ]
+    return []
 
 
 def compiled_pattern(place: str, figure: dict) -> tuple[re.Pattern[str] | None, InputProblem | None]:

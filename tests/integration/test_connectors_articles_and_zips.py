@@ -369,6 +369,8 @@ def test_an_article_configuration_is_checked_when_loaded(tmp_path, publisher):
     figures[1] = {**figures[1], "phrase": "规模以上工业总产值亿元"}
     figures[2] = {**figures[2], "region_code": "999999", "unit": "percent"}
     figures[3] = {key: value for key, value in figures[3].items() if key != "year"}
+    figures[4] = {**figures[4], "indicator": "industrial_value_added_growth"}  # derived: computed from levels
+    figures.append({**article_figures()[0], "indicator": "gdp", "unit": "%", "year": 2023})
     source = article_source(publisher="花都区人民政府", figures=figures)
 
     with pytest.raises(InputError) as raised:
@@ -377,13 +379,18 @@ def test_an_article_configuration_is_checked_when_loaded(tmp_path, publisher):
     rules = sorted(problem.rule for problem in raised.value.problems)
     assert rules == [
         "connectors_indicator",
+        "connectors_indicator",
         "connectors_phrase",
         "connectors_publisher",
         "connectors_region",
         "connectors_required_field",
         "connectors_unit",
+        "connectors_unit",
     ]
-    assert "figures[4]" in str(raised.value) and "'year'" in str(raised.value)
+    message = str(raised.value)
+    assert "figures[4]" in message and "'year'" in message
+    assert "'industrial_value_added_growth' is computed by the pipeline" in message
+    assert "unit '%' (percent) is not the unit of 'gdp' (yuan)" in message
 
 
 # --- Guangzhou yearbook zip attachments ---------------------------------------------------------------------------
