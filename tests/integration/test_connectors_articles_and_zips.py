@@ -213,6 +213,46 @@ def test_the_new_connectors_are_off_unless_switched_on(tmp_path, publisher):
     assert publisher.requests == []
 
 
+# MADE UP: a page in the shape of the 2022 annual article the committed (switched-off) block points at, with the same
+# sentence patterns and invented figures, to show that the committed phrases read such a page.
+COMMITTED_ARTICLE_SHAPE = """<html><head><meta charset="utf-8"><title>made up</title></head><body>
+<div>您现在的位置: 首页 > 信息公开 > 统计信息 > 经济运行情况</div>
+<h2>2022年花都区1-12月经济运行情况简要说明</h2>
+<div>发布日期：2099-01-01　文章来源：测试（虚构）</div>
+<p>　　根据统一核算结果，2022年我区地区生产总值为100.00亿元，同比下降1.0%。其中，第一产业增加值为10.00亿元，同比增长1.0%；
+第二产业增加值为40.00亿元，同比下降1.0%；第三产业增加值为50.00亿元，同比增长1.0%。</p>
+<p>　　一、工业生产</p>
+<p>　　1-12月，全区规模以上工业总产值200.00亿元，同比下降2.0%。其中，某产业产值20.00亿元，同比下降3.0%。
+镇（街）规模以上工业累计产值90.00亿元，同比增长4.0%。</p>
+</body></html>"""
+
+
+def test_the_committed_article_block_switched_on_reads_a_page_of_its_shape(tmp_path, publisher):
+    document = yaml.safe_load((PROJECT_ROOT / "connectors.yaml").read_text(encoding="utf-8"))
+    block = document["sources"]["gz_huadu_economy_2022_article"]
+    assert block["enabled"] is False
+    publisher.routes[ARTICLE_PATH] = Route(body=COMMITTED_ARTICLE_SHAPE.encode("utf-8"), content_type="text/html")
+    source = {**block, "enabled": True, "url": ARTICLE_PATH}  # switched on in a copy, pointed at the local server
+    config = load_connectors_config(write_config(tmp_path, publisher, {"gz_huadu_economy_2022_article": source}))
+    raw_dir = tmp_path / "raw"
+
+    reports = fetch_all(config, raw_dir, now=NOW)
+
+    assert [report.status for report in reports] == ["new_snapshot"], reports[0].message
+    sidecar, observations = staged(
+        raw_dir / "gz_huadu_economy_2022_article" / f"{reports[0].snapshot}.meta.yaml", raw_dir
+    )
+    assert sidecar.fields["publisher"] == "广州市花都区统计局"
+    assert values_of(observations) == {  # the made-up figures of the page above
+        ("gdp", HUADU, 2022): 100e8,
+        ("gdp_primary_industry", HUADU, 2022): 10e8,
+        ("gdp_secondary_industry", HUADU, 2022): 40e8,
+        ("gdp_tertiary_industry", HUADU, 2022): 50e8,
+        ("industrial_output_above_designated_size", HUADU, 2022): 200e8,
+        ("industrial_output_above_designated_size_growth_published", HUADU, 2022): -2.0,
+    }
+
+
 # --- district 经济运行情况 articles ----------------------------------------------------------------------------------
 
 
