@@ -33,7 +33,8 @@ from tests.support.pipeline_runs import failed_checks, run_pipeline, step_failur
 
 NOW = dt.datetime(2026, 11, 28, 3, 0, tzinfo=dt.UTC)
 LATER = NOW + dt.timedelta(days=40)
-FAST_HTTP = {"timeout_seconds": 0.5, "retries": 0, "backoff_seconds": 0.01, "pause_seconds": 0}
+# No test here is about timeouts: a generous timeout keeps the tests steady on a loaded machine.
+FAST_HTTP = {"timeout_seconds": 10, "retries": 0, "backoff_seconds": 0.01, "pause_seconds": 0}
 ARTICLE_PATH = "/xxgk/tjxx/jjyxqk/content/post_made_up.html"
 ZIP_PATH = "/attachment/made_up/2020_chapter_02.zip"
 MEMBER = "02/2-10.csv"
@@ -163,11 +164,11 @@ def member_xlsx() -> bytes:
 
 
 def zip_of(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    """A zip archive of the given members (name → bytes)."""
+    """A zip archive of the given members (name → bytes), the same bytes every time (fixed member dates)."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
         for name, data in members.items():
-            archive.writestr(name, data)
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0)), data, compress_type=compression)
     return buffer.getvalue()
 
 
@@ -264,7 +265,9 @@ def test_article_figures_become_one_snapshot_with_their_verbatim_sentences(tmp_p
 
     reports = fetch_all(config, raw_dir, now=NOW)
 
-    assert [(report.status, report.snapshot) for report in reports] == [("new_snapshot", "huadu_economy_2024_20261128")]
+    assert [(report.status, report.snapshot) for report in reports] == [
+        ("new_snapshot", "huadu_economy_2024_20261128")
+    ], [report.message for report in reports]
     folder = raw_dir / "huadu_economy_2024"
     assert sorted(path.name for path in folder.iterdir()) == [
         "huadu_economy_2024_20261128.csv",
@@ -347,7 +350,7 @@ def test_a_changed_article_raises_malformed_response_naming_the_url_and_the_phra
     source = config.enabled_sources[0]
 
     with pytest.raises(MalformedResponse) as raised:
-        DistrictEconomyArticleConnector(source, HttpSettings(timeout_seconds=0.5, retries=0), NOW).fetch_snapshot()
+        DistrictEconomyArticleConnector(source, HttpSettings(timeout_seconds=10, retries=0), NOW).fetch_snapshot()
 
     message = str(raised.value)
     assert source.settings["url"] in message
@@ -445,7 +448,7 @@ def test_a_zip_member_becomes_a_snapshot_that_the_reader_reads(tmp_path, publish
 
     assert [(report.status, report.snapshot) for report in reports] == [
         ("new_snapshot", "gz_yearbook_2020_t2_10_20261128")
-    ]
+    ], [report.message for report in reports]
     assert reports[0].message == "stored raw/gz_yearbook_2020_t2_10/gz_yearbook_2020_t2_10_20261128.csv"
     folder = raw_dir / "gz_yearbook_2020_t2_10"
     assert sorted(path.name for path in folder.iterdir()) == [
