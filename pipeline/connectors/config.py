@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from pipeline.connectors.figures import STATISTICS_OFFICE, figure_specs
 from pipeline.core.errors import InputError, InputProblem
 from pipeline.core.paths import PROJECT_ROOT
 
@@ -15,10 +16,10 @@ DEFAULT_CONFIG_PATH = PROJECT_ROOT / "connectors.yaml"
 CONFIG_ENVIRONMENT_VARIABLE = "PIPELINE_CONNECTORS_CONFIG"
 DEFAULT_STATE_PATH = PROJECT_ROOT / "warehouse" / "connector_state.json"
 DEFAULT_USER_AGENT = "guangzhou-urban-rural-pipeline/0.1.0 (open-source statistics pipeline; polite sequential fetcher)"
-CONNECTOR_KINDS = {"nbs_query", "guangzhou_yearbook_table"}
+CONNECTOR_KINDS = {"nbs_query", "guangzhou_yearbook_table", "district_economy_article", "guangzhou_yearbook_zip"}
 SOURCE_KEY_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789_")
 REQUIRED_SOURCE_FIELDS = {
-    "connector": "nbs_query | guangzhou_yearbook_table",
+    "connector": "nbs_query | guangzhou_yearbook_table | district_economy_article | guangzhou_yearbook_zip",
     "title": "the table or series title as published",
     "publication": "where the figures are published",
     "publisher": "the publishing body",
@@ -35,6 +36,28 @@ YEARBOOK_FIELDS = {
     "table_number": "the table number as printed, e.g. 8-8",
     "region": "the region the table is about, as in regions.csv (e.g. 广州市)",
     "columns": "a list of {header: [texts], label, indicator, unit}",
+}
+DISTRICT_ARTICLE_FIELDS = {
+    "url": "the 经济运行情况 article's page on the district statistics bureau's (or district government's) site",
+    "edition": "the article's period or release date as printed, e.g. 2024年1-12月 or 2025-01-20",
+    "expect_text": "the article's title (or another text it must contain), a check that the URL still holds it",
+    "figures": "a list of {indicator, region_code, year, unit, phrase or pattern} (docs/source_connectors.md)",
+}
+YEARBOOK_ZIP_FIELDS = {
+    "url": "the zip attachment's URL",
+    "member": "the name of the table's file inside the zip (a .csv or .xlsx), e.g. 02/2-10.csv",
+    "edition": "the yearbook edition, e.g. 2020",
+    "table_number": "the table number as printed, e.g. 2-10",
+    "unit": "the table's printed unit (a key of pipeline/metadata/units.csv)",
+    "layout": "how the reader reads the table (kind wide|long and its columns), as in a sidecar",
+    "labels": "printed row labels → indicator codes, as in a sidecar",
+}
+ZIP_LIMIT_NAMES = ("max_members", "max_member_bytes", "max_total_bytes", "max_compression_ratio")
+CONNECTOR_FIELDS = {
+    "nbs_query": NBS_FIELDS,
+    "guangzhou_yearbook_table": YEARBOOK_FIELDS,
+    "district_economy_article": DISTRICT_ARTICLE_FIELDS,
+    "guangzhou_yearbook_zip": YEARBOOK_ZIP_FIELDS,
 }
 
 
@@ -158,7 +181,7 @@ def source_config_problems(file_name: str, key: str, settings: object) -> list[I
         )
     elif settings.get("enabled"):
         # A source switched off may be a placeholder whose query is not yet confirmed; a source switched on may not.
-        required |= NBS_FIELDS if connector == "nbs_query" else YEARBOOK_FIELDS
+        required |= CONNECTOR_FIELDS[connector]
     problems.extend(
         InputProblem(where, "connectors_required_field", f"missing required field {field_name!r}", expected=meaning)
         for field_name, meaning in required.items()
@@ -166,4 +189,50 @@ def source_config_problems(file_name: str, key: str, settings: object) -> list[I
     )
     if "every_days" in settings and not float(settings["every_days"]) >= 0:
         problems.append(InputProblem(where, "connectors_every_days", "every_days must be zero or more"))
+    if settings.get("enabled") and not problems:
+        problems.extend(connector_settings_problems(where, str(connector), settings))
     return problems
+
+
+def connector_settings_problems(where: str, connector: str, settings: dict) -> list[InputProblem]:
+    """The checks of one connector's own settings beyond their presence (switched-on sources only)."""
+    problems = []
+    if connector == "district_economy_article":
+        if not STATISTICS_OFFICE.search(str(settings["publisher"])):
+            problems.append(
+                InputProblem(
+                    where,
+                    "connectors_publisher",
+                    f"publisher {settings['publisher']!r} is not a statistics office",
+                    expected="the district statistics bureau as it signs the article, e.g. 广州市花都区统计局",
+                )
+            )
+        problems.extend(figure_specs(where, settings["figures"])[1])
+    if connector == "guangzhou_yearbook_zip":
+        if not str(settings["member"]).lower().endswith((".csv", ".xlsx")):
+            problems.append(
+                InputProblem(
+                    where,
+                    "connectors_member",
+                    f"member {settings['member']!r} is not a .csv or .xlsx file",
+                    expected="a CSV or XLSX member (the reader reads no .xls; save one as .xlsx by hand instead)",
+                )
+            )
+        limits = settings.get("limits") or {}
+        unknown = sorted(set(limits) - set(ZIP_LIMIT_NAMES)) if isinstance(limits, dict) else ["(not a mapping)"]
+        bad = [name for name in ZIP_LIMIT_NAMES if name in limits and not positive_number(limits[name])]
+        if unknown or bad:
+            problems.append(
+                InputProblem(
+                    where,
+                    "connectors_zip_limits",
+                    f"limits: unknown {unknown}, not a positive number {bad}",
+                    expected=f"a mapping of {', '.join(ZIP_LIMIT_NAMES)} to positive numbers",
+                )
+            )
+    return problems
+
+
+def positive_number(value: object) -> bool:
+    """A number above zero (not a boolean)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0

@@ -10,15 +10,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pipeline.connectors.config import ConnectorsConfig, HttpSettings, SourceConfig
+from pipeline.connectors.district import DistrictEconomyArticleConnector
 from pipeline.connectors.http import FetchError, MalformedResponse
 from pipeline.connectors.nbs import NbsQueryConnector
 from pipeline.connectors.snapshots import SnapshotRejected, write_snapshot
 from pipeline.connectors.yearbook import GuangzhouYearbookConnector
+from pipeline.connectors.yearbook_zip import GuangzhouYearbookZipConnector
 
 LOGGER = logging.getLogger("pipeline.connectors")
 STATUSES = ("new_snapshot", "unchanged", "not_due", "warn")
 REPORT_FILE_NAME = "connector_fetch_report.json"
-CONNECTOR_CLASSES = {"nbs_query": NbsQueryConnector, "guangzhou_yearbook_table": GuangzhouYearbookConnector}
+CONNECTOR_CLASSES = {
+    "nbs_query": NbsQueryConnector,
+    "guangzhou_yearbook_table": GuangzhouYearbookConnector,
+    "district_economy_article": DistrictEconomyArticleConnector,
+    "guangzhou_yearbook_zip": GuangzhouYearbookZipConnector,
+}
 
 
 @dataclass(frozen=True)
@@ -94,9 +101,7 @@ def fetch_source(source: SourceConfig, http: HttpSettings, raw_dir: Path, now: d
         return FetchReport(
             source.key, "unchanged", f"same figures as snapshot {outcome.source_id}", outcome.source_id, url
         )
-    return FetchReport(
-        source.key, "new_snapshot", f"stored raw/{source.key}/{outcome.source_id}.csv", outcome.source_id, url
-    )
+    return FetchReport(source.key, "new_snapshot", f"stored raw/{source.key}/{outcome.file}", outcome.source_id, url)
 
 
 def report_path(config: ConnectorsConfig) -> Path:

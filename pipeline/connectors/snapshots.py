@@ -53,12 +53,23 @@ class TableSnapshot:
 
 
 @dataclass(frozen=True)
+class FileSnapshot:
+    """A published file kept as it is (a yearbook table taken from a zip): its bytes, how to read it, provenance."""
+
+    data: bytes
+    data_suffix: str
+    reading: dict
+    provenance: dict
+
+
+@dataclass(frozen=True)
 class SnapshotOutcome:
     """What writing a snapshot did: `new_snapshot` with its source_id, or `unchanged` naming the identical snapshot."""
 
     status: str
     source_id: str
     sha256: str
+    file: str = ""
 
 
 def table_csv_bytes(snapshot: TableSnapshot) -> bytes:
@@ -97,10 +108,13 @@ def next_source_id(folder: Path, source_key: str, day: dt.date) -> str:
 
 
 def write_snapshot(
-    raw_dir: Path, source_key: str, snapshot: TableSnapshot, accessed: dt.datetime, connector: str
+    raw_dir: Path, source_key: str, snapshot: TableSnapshot | FileSnapshot, accessed: dt.datetime, connector: str
 ) -> SnapshotOutcome:
     """Store a new snapshot under raw/<source>/ unless an identical one exists; check it reads before writing it."""
-    data = table_csv_bytes(snapshot)
+    if isinstance(snapshot, FileSnapshot):
+        data, data_suffix = snapshot.data, snapshot.data_suffix
+    else:
+        data, data_suffix = table_csv_bytes(snapshot), ".csv"
     digest = hashlib.sha256(data).hexdigest()
     folder = raw_dir / source_key
     known = existing_snapshot_hashes(folder) if folder.is_dir() else {}
@@ -108,11 +122,15 @@ def write_snapshot(
         return SnapshotOutcome("unchanged", known[digest], digest)
 
     source_id = next_source_id(folder, source_key, accessed.date())
-    files = {
-        f"{source_id}{snapshot.original_suffix}": snapshot.original_body,
-        f"{source_id}.csv": data,
-    }
-    sidecar = sidecar_fields(source_id, snapshot, data, digest, accessed, connector)
+    data_name = f"{source_id}{data_suffix}"
+    files = {data_name: data}
+    if isinstance(snapshot, TableSnapshot):
+        # The original answer goes first so that the data file and the sidecar are renamed after it.
+        files = {f"{source_id}{snapshot.original_suffix}": snapshot.original_body, **files}
+        reading = table_reading_fields(snapshot)
+    else:
+        reading = dict(snapshot.reading)
+    sidecar = sidecar_fields(source_id, data_name, snapshot, reading, digest, accessed, connector)
     files[f"{source_id}{SIDECAR_SUFFIX}"] = sidecar_text(sidecar, source_key).encode("utf-8")
     check_snapshot_reads(files, source_id)
 
@@ -122,15 +140,35 @@ def write_snapshot(
         partial = folder / f".{name}{PARTIAL_SUFFIX}"
         partial.write_bytes(content)
         os.replace(partial, folder / name)
-    return SnapshotOutcome("new_snapshot", source_id, digest)
+    return SnapshotOutcome("new_snapshot", source_id, digest, data_name)
+
+
+def table_reading_fields(snapshot: TableSnapshot) -> dict:
+    """How the reader reads a connector's long CSV: its unit, the long layout, labels and per-label units."""
+    unit = snapshot.rows[0]["单位"] if snapshot.rows else ""
+    fields: dict = {"encoding": "utf-8", "unit": unit, "layout": dict(LONG_LAYOUT), "labels": dict(snapshot.labels)}
+    # Rows printed in another unit than the first row's (the unit column says so row by row) are declared, as the
+    # reader requires of every table with a unit column.
+    label_units = {
+        str(row[LONG_LAYOUT["label_column"]]): str(row["单位"]) for row in snapshot.rows if str(row["单位"]) != unit
+    }
+    if label_units:
+        fields["label_units"] = label_units
+    return fields
 
 
 def sidecar_fields(
-    source_id: str, snapshot: TableSnapshot, data: bytes, digest: str, accessed: dt.datetime, connector: str
+    source_id: str,
+    data_name: str,
+    snapshot: TableSnapshot | FileSnapshot,
+    reading: dict,
+    digest: str,
+    accessed: dt.datetime,
+    connector: str,
 ) -> dict:
     """Every required sidecar field (pipeline/sidecar.py SIDECAR_FIELDS) plus the connector's lineage fields."""
     units = load_units()
-    unit = snapshot.rows[0]["单位"] if snapshot.rows else ""
+    unit = str(reading.get("unit", ""))
     provenance = snapshot.provenance
     fields = {
         "source_id": source_id,
@@ -144,34 +182,27 @@ def sidecar_fields(
         "authority": "official",
         "accessed": accessed.date().isoformat(),
         "licence": provenance["licence"],
-        "file": f"{source_id}.csv",
+        "file": data_name,
         "sha256": digest,
-        "encoding": "utf-8",
-        "unit": unit,
-        "multiplier": plain_number(units[unit][1]) if unit in units else 1,
-        "layout": dict(LONG_LAYOUT),
-        "labels": dict(snapshot.labels),
+        **{key: value for key, value in reading.items() if key != "caveats"},
         "caveats": list(provenance.get("caveats") or []),
     }
-    # Rows printed in another unit than the first row's (the unit column says so row by row) are declared, as the
-    # reader requires of every table with a unit column.
-    label_units = {
-        str(row[LONG_LAYOUT["label_column"]]): str(row["单位"]) for row in snapshot.rows if str(row["单位"]) != unit
-    }
-    if label_units:
-        fields["label_units"] = label_units
-    missing = [key for key in SIDECAR_FIELDS if fields.get(key) in (None, "")]
+    fields.setdefault("multiplier", plain_number(units[unit][1]) if unit in units else 1)
+    # An XLSX has no text encoding (the reader does not ask for one); every other required field must be filled.
+    optional = {"encoding"} if data_name.lower().endswith(".xlsx") else set()
+    missing = [key for key in SIDECAR_FIELDS if key not in optional and fields.get(key) in (None, "")]
     if missing:
         raise SnapshotRejected(f"the connector left required sidecar fields empty: {missing}")
     fields.update({key: value for key, value in provenance.items() if key not in fields and key != "caveats"})
     fields.update(
         {
             "accessed_at": accessed.astimezone(dt.UTC).isoformat(timespec="seconds"),
-            "retrieved_via": f"pipeline.connectors ({connector}), automatic fetch",
-            "original_file": f"{source_id}{snapshot.original_suffix}",
-            "original_sha256": hashlib.sha256(snapshot.original_body).hexdigest(),
+            "retrieved_via": provenance.get("retrieved_via", f"pipeline.connectors ({connector}), automatic fetch"),
         }
     )
+    if isinstance(snapshot, TableSnapshot):
+        fields["original_file"] = f"{source_id}{snapshot.original_suffix}"
+        fields["original_sha256"] = hashlib.sha256(snapshot.original_body).hexdigest()
     return fields
 
 
@@ -182,9 +213,14 @@ def plain_number(value: float) -> float | int:
 
 def sidecar_text(fields: dict, source_key: str) -> str:
     """The sidecar as YAML with a header comment saying who wrote it."""
+    origin = (
+        "The CSV is generated from the original answer kept beside it."
+        if "original_file" in fields
+        else "The data file is the published file itself, byte for byte."
+    )
     header = (
         f"# Provenance sidecar written by `python -m pipeline.connectors fetch` (source {source_key}).\n"
-        "# Schema: pipeline/sidecar.py (SIDECAR_FIELDS). The CSV is generated from the original answer kept beside it.\n"
+        f"# Schema: pipeline/sidecar.py (SIDECAR_FIELDS). {origin}\n"
     )
     body = yaml.safe_dump(fields, allow_unicode=True, sort_keys=False, width=1000)
     checksum = sidecar_checksum(yaml.safe_load(body))  # of the content as ingest will read it back

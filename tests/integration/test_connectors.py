@@ -146,7 +146,11 @@ def staged(sidecar_path: Path, raw_dir: Path):
 
 def test_committed_configuration_keeps_every_connector_off_and_fetch_does_nothing(capsys):
     config = load_connectors_config(PROJECT_ROOT / "connectors.yaml")
-    assert {source.connector for source in config.sources} == {"nbs_query", "guangzhou_yearbook_table"}
+    assert {source.connector for source in config.sources} == {
+        "nbs_query",
+        "guangzhou_yearbook_table",
+        "district_economy_article",
+    }
     assert config.enabled_sources == []
 
     assert connectors_main(["fetch", "--config", str(PROJECT_ROOT / "connectors.yaml")]) == 0
