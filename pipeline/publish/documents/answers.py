@@ -67,18 +67,22 @@ def dataset_answers(questions: tuple[Question, ...], tables: dict[str, pd.DataFr
     """Answer every question from the published tables (preferred_values, regions, indicator_catalog, sources, …)."""
     regions = tables["regions"].astype({"region_code": "str"})
     catalog = tables["indicator_catalog"]
-    preferred = text_frame(tables["preferred_values"])
+    preferred = tables["preferred_values"]
     publishers = tables["sources"].astype({"source_id": "str"}).set_index("source_id")["publisher"].astype(str)
     summary, listed = [], []
     for question in questions:
         codes = question_indicators(question, catalog)
         expected = question_regions(question, regions)
         years = list(range(question.first_year, question.last_year + 1))
+        # One pass over the whole table per question; the per-indicator filters then run on the few rows left.
+        candidates = text_frame(
+            preferred[preferred["region_code"].isin(expected) & preferred["indicator_code"].isin(codes)]
+        )
         for indicator_code in codes:
             if question.table == "dispersion":
-                summary.append(dispersion_answer(question, indicator_code, expected, years, preferred, tables))
+                summary.append(dispersion_answer(question, indicator_code, expected, years, candidates, tables))
             else:
-                rows = question_values(preferred, indicator_code, expected, years)
+                rows = question_values(candidates, indicator_code, expected, years)
                 summary.append(values_answer(question, indicator_code, expected, years, rows))
                 if indicator_code in question.list_values:
                     listed.append(listed_values(question, rows, publishers))
