@@ -83,6 +83,8 @@ figcaption { font-size: 0.9rem; color: #4a5562; }
 .version { font-size: 1.05rem; }
 blockquote { border-left: 4px solid #d0d7de; margin: 0; padding: 0.3rem 1rem; background: #f8f9fa; }
 code { background: #f3f5f7; padding: 0 0.2rem; }
+#answers td code { overflow-wrap: anywhere; }
+#answers td.missing { min-width: 16rem; }
 """
 
 
@@ -348,7 +350,8 @@ def answers_section(answers: Answers, catalog: pd.DataFrame) -> list[str]:
             )
             lines.append(
                 f'<tr data-indicator="{escaped(row["indicator_code"])}">'
-                f"<td>{escaped(catalog_name(catalog, row['indicator_code']))} <code>{escaped(row['indicator_code'])}</code></td>"
+                f"<td>{escaped(catalog_name(catalog, row['indicator_code']))}<br>"
+                f"<code>{escaped(row['indicator_code'])}</code></td>"
                 f'<td class="answered-years">{escaped(year_ranges(row["answered_years"]))}</td>'
                 f'<td class="number">{row["regions_answered"]}/{row["regions_expected"]}</td>'
                 f'<td class="number">{row["values"]}</td>'
