@@ -36,9 +36,9 @@ CHARTS = [  # (asset, release file, Chinese caption, English caption)
     (
         "income_ratio_chart",
         "chart_income_ratio.png",
-        "城乡居民人均可支配收入比：广州、广东、全国。实线为本数据集推算，虚线为来源公布值（统计部门、政府或新闻报道，见来源表），红圈为有标记的数值（如单一非官方来源 u）。",
-        "Urban–rural income ratio of Guangzhou, Guangdong and China. Solid: derived here; dashed: published; "
-        "red ring: flagged value.",
+        "城乡居民人均可支配收入比：广州、广东、全国。实线为本数据集推算，虚线为来源公布值；图例注明每个系列来源的发布者类型（统计部门、政府部门、新闻报道、自媒体或研究汇编），红圈为有标记的数值（如单一非官方来源 u）。",
+        "Urban–rural income ratio of Guangzhou, Guangdong and China. Solid: derived here; dashed: published; the "
+        "legend names the publisher kinds of each series' sources; red ring: flagged value.",
     ),
     (
         "district_urbanisation_chart",
