@@ -255,3 +255,62 @@ def load_series_breaks(metadata_dir: Path = PACKAGE_METADATA_DIR) -> tuple[Serie
         )
         for entry in entries
     )
+
+
+QUESTIONS_FILE = "questions.yaml"
+QUESTION_TABLES = ("values", "dispersion")
+QUESTION_FIELDS = ("question_code", "question_zh", "question_en", "table", "indicators", "regions", "years")
+
+
+@dataclass(frozen=True)
+class Question:
+    """One of the mission's questions (pipeline/metadata/questions.yaml): what it asks and what it expects."""
+
+    code: str
+    question_zh: str
+    question_en: str
+    table: str
+    indicators: object  # a list of indicator codes, or {catalogue_flag: flag}
+    regions: dict
+    first_year: int
+    last_year: int
+    list_values: tuple[str, ...]
+
+
+def load_questions(metadata_dir: Path = PACKAGE_METADATA_DIR) -> tuple[Question, ...]:
+    """The mission's questions of a metadata folder (the package's when the folder has none), checked field by field."""
+    path = metadata_dir / QUESTIONS_FILE
+    if not path.is_file():
+        path = PACKAGE_METADATA_DIR / QUESTIONS_FILE
+    entries = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    return tuple(parsed_question(path, position, entry) for position, entry in enumerate(entries, start=1))
+
+
+def parsed_question(path: Path, position: int, entry: object) -> Question:
+    """One entry of questions.yaml as a Question; a missing or malformed field raises naming file, entry and field."""
+    where = f"{path}: question {position}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: expected a mapping of fields, got {type(entry).__name__}")
+    missing = [field for field in QUESTION_FIELDS if entry.get(field) in (None, "", [], {})]
+    if missing:
+        raise ValueError(f"{where} ({entry.get('question_code', '?')}): missing field(s) {', '.join(missing)}")
+    if entry["table"] not in QUESTION_TABLES:
+        raise ValueError(
+            f"{where} ({entry['question_code']}): table must be one of {QUESTION_TABLES}, got {entry['table']!r}"
+        )
+    years = entry["years"]
+    if not isinstance(years, dict) or not {"from", "to"} <= set(years) or int(years["from"]) > int(years["to"]):
+        raise ValueError(f"{where} ({entry['question_code']}): years must be {{from: <year>, to: <year>}}, from ≤ to")
+    if not isinstance(entry["regions"], dict):
+        raise ValueError(f"{where} ({entry['question_code']}): regions must be a mapping (codes, children_of, parent)")
+    return Question(
+        code=str(entry["question_code"]),
+        question_zh=str(entry["question_zh"]),
+        question_en=str(entry["question_en"]),
+        table=str(entry["table"]),
+        indicators=entry["indicators"],
+        regions=dict(entry["regions"]),
+        first_year=int(years["from"]),
+        last_year=int(years["to"]),
+        list_values=tuple(str(code) for code in entry.get("list_values") or []),
+    )

@@ -8,8 +8,10 @@ import hashlib
 import dagster as dg
 import pandas as pd
 
+from pipeline.core.metadata import load_questions
 from pipeline.defs.ingest import METADATA_FILES
 from pipeline.defs.resources import ProjectPaths
+from pipeline.publish.documents.answers import dataset_answers
 from pipeline.publish.documents.card import dataset_card as card_text
 from pipeline.publish.documents.charts import (
     CJK_FONT_FAMILY,
@@ -56,9 +58,9 @@ def coverage(observations: pd.DataFrame, regions: pd.DataFrame) -> dg.Output[pd.
 
 
 @dg.asset(group_name=GROUP)
-def income_ratio_chart(indicators: pd.DataFrame, regions: pd.DataFrame) -> dg.Output[bytes]:
+def income_ratio_chart(indicators: pd.DataFrame, regions: pd.DataFrame, sources: pd.DataFrame) -> dg.Output[bytes]:
     """PNG: urban–rural income ratio of Guangzhou, Guangdong and China by year, derived and published kept apart."""
-    png = chart_png(income_ratio_figure, indicators, regions)
+    png = chart_png(income_ratio_figure, indicators, regions, sources)
     return chart_output(png, "城乡居民收入比 urban–rural income ratio")
 
 
@@ -109,12 +111,17 @@ def chart_output(png: bytes, title: str) -> dg.Output[bytes]:
     )
 
 
-@dg.asset(group_name=GROUP)
+@dg.asset(group_name=GROUP, deps=[METADATA_FILES])
 def report(
+    project_paths: ProjectPaths,
     indicators: pd.DataFrame,
+    preferred_values: pd.DataFrame,
     regions: pd.DataFrame,
     indicator_catalog: pd.DataFrame,
+    sources: pd.DataFrame,
     dispersion: pd.DataFrame,
+    convergence: pd.DataFrame,
+    sigma_convergence: pd.DataFrame,
     coverage: pd.DataFrame,
     income_ratio_chart: bytes,
     district_urbanisation_chart: bytes,
@@ -122,7 +129,17 @@ def report(
     district_economy_chart: bytes,
     city_dispersion_chart: bytes,
 ) -> str:
-    """The release's report.html: key indicators with year, method and flags, the charts, coverage, how to cite."""
+    """The release's report.html: what the dataset answers, key indicators, the charts, coverage, how to cite."""
+    answer_tables = {
+        "preferred_values": preferred_values,
+        "regions": regions,
+        "indicator_catalog": indicator_catalog,
+        "sources": sources,
+        "dispersion": dispersion,
+        "convergence": convergence,
+        "sigma_convergence": sigma_convergence,
+    }
+    answers = dataset_answers(load_questions(project_paths.metadata_path), answer_tables)
     charts = {
         "income_ratio_chart": income_ratio_chart,
         "district_urbanisation_chart": district_urbanisation_chart,
@@ -130,7 +147,7 @@ def report(
         "district_economy_chart": district_economy_chart,
         "city_dispersion_chart": city_dispersion_chart,
     }
-    return report_html(indicators, regions, indicator_catalog, dispersion, coverage, charts)
+    return report_html(indicators, regions, indicator_catalog, dispersion, coverage, charts, sources, answers)
 
 
 @dg.asset(group_name=GROUP, deps=[METADATA_FILES])
@@ -145,11 +162,12 @@ def data_dictionary_markdown(data_dictionary: pd.DataFrame, project_paths: Proje
     return dictionary_markdown(data_dictionary, RELEASE_MODELS, project_paths.metadata_path)
 
 
-@dg.asset(group_name=GROUP, ins=CARD_INPUTS)
-def dataset_card(**tables: pd.DataFrame) -> str:
-    """The release's README.md: what it is, files, coverage, sources and licences, how to cite, caveats, changes."""
+@dg.asset(group_name=GROUP, ins=CARD_INPUTS, deps=[METADATA_FILES])
+def dataset_card(project_paths: ProjectPaths, **tables: pd.DataFrame) -> str:
+    """The release's README.md: what the dataset answers, files, coverage, sources, licences, how to cite, caveats."""
     published = {name: tables[name] for name in PUBLISHED_TABLES}
-    return card_text(published, tables["coverage"], TABLE_MODELS, PACKAGE_TITLE)
+    answers = dataset_answers(load_questions(project_paths.metadata_path), published)
+    return card_text(published, tables["coverage"], TABLE_MODELS, PACKAGE_TITLE, answers)
 
 
 @dg.multi_asset(

@@ -1,5 +1,7 @@
 """The real bundle in raw/: it builds, and the derived Guangdong 2021 ratio reconciles with the published 2.46."""
 
+import re
+
 import duckdb
 import pytest
 
@@ -112,3 +114,150 @@ def test_views_agree_with_preferred_values(real_warehouse):
         ).fetchone()[0]
     assert ratio_rows == preferred_ratio_rows > 0
     assert disagreeing_ratio == 0 and disagreeing_gdp == 0
+
+
+def expanded_years(text: str) -> set[int]:
+    """'2015–2016, 2020' → {2015, 2016, 2020} ('–' alone: no year)."""
+    years: set[int] = set()
+    for part in re.findall(r"(\d{4})(?:–(\d{4}))?", text):
+        first, last = int(part[0]), int(part[1] or part[0])
+        years.update(range(first, last + 1))
+    return years
+
+
+def release_documents(path) -> tuple[str, str]:
+    """The real release's card (README.md) and report.html."""
+    release = (path.parent / "releases" / "latest").resolve()
+    return (release / "README.md").read_text(encoding="utf-8"), (release / "report.html").read_text(encoding="utf-8")
+
+
+def expected_answered_years(connection, question, indicator_code: str) -> set[int]:
+    """The years the tables hold for a question's indicator, regions and window, queried here without the answers code."""
+    window = [question.first_year, question.last_year]
+    rule = question.regions
+    if question.table == "dispersion":
+        rows = connection.execute(
+            "select distinct year from dispersion where indicator_code = ? and parent_region_code = ? "
+            "and unit_level = ? and year between ? and ?",
+            [indicator_code, str(rule["parent"]), str(rule["unit_level"]), *window],
+        ).fetchall()
+    elif "codes" in rule:
+        codes = [str(code) for code in rule["codes"]]
+        rows = connection.execute(
+            f"select distinct year from preferred_values where indicator_code = ? and region_code in "
+            f"({', '.join('?' for _ in codes)}) and year between ? and ? and value is not null",
+            [indicator_code, *codes, *window],
+        ).fetchall()
+    else:
+        rows = connection.execute(
+            "select distinct p.year from preferred_values p join regions r using (region_code) "
+            "where p.indicator_code = ? and r.parent_code = ? and r.level = ? and p.year between ? and ? "
+            "and p.value is not null",
+            [indicator_code, str(rule["children_of"]), str(rule["level"]), *window],
+        ).fetchall()
+    return {int(year) for (year,) in rows}
+
+
+def test_the_card_and_report_open_with_answers_that_agree_with_the_tables(real_warehouse):
+    """Every question's answered years, in the card and in report.html, are the years the tables hold (no counts)."""
+    from pipeline.core.metadata import load_questions
+
+    path, _ = real_warehouse
+    card, page = release_documents(path)
+    assert re.findall(r"^## .*$", card, flags=re.M)[0] == "## What the dataset answers"
+    assert page.split("</header>", 1)[1].lstrip().startswith('<section id="answers">')
+    card_section = card.split("## What the dataset answers", 1)[1].split("\n## ", 1)[0]
+    questions = load_questions()
+    assert any(question.code == "guangzhou_income_ratio" for question in questions)
+    with duckdb.connect(str(path), read_only=True) as connection:
+        for number, question in enumerate(questions, start=1):
+            article = page.split(f'<article class="question" id="question-{question.code}">', 1)[1]
+            article = article.split("</article>", 1)[0]
+            block = card_section.split(f"### {number}. ", 1)[1].split("\n### ", 1)[0]
+            indicators = [code for code in re.findall(r'<tr data-indicator="([^"]+)">', article)]
+            for indicator_code in indicators:
+                expected = expected_answered_years(connection, question, indicator_code)
+                cell = re.search(
+                    rf'<tr data-indicator="{indicator_code}">.*?<td class="answered-years">([^<]*)</td>', article
+                )
+                assert expected and expanded_years(cell.group(1)) == expected, (question.code, indicator_code)
+                (line,) = [row for row in block.splitlines() if row.startswith("| ") and f"`{indicator_code}` |" in row]
+                assert expanded_years(line.split(" | ")[1]) == expected, (question.code, indicator_code)
+            unanswered = re.search(r'<p class="unanswered">[^<]*', article)
+            for indicator_code in re.findall(r"\(([a-z0-9_]+)\)", unanswered.group(0) if unanswered else ""):
+                assert expected_answered_years(connection, question, indicator_code) == set(), indicator_code
+        ratio_years = expected_answered_years(connection, questions[0], "urban_rural_income_ratio")
+    ratio_article = page.split('id="question-guangzhou_income_ratio">', 1)[1].split("</article>", 1)[0]
+    listed = {int(year) for year in re.findall(r'<tr data-region="440100" data-year="(\d{4})">', ratio_article)}
+    assert listed == ratio_years  # every answered year of Guangzhou's ratio is listed with its publisher
+
+
+def test_no_published_value_is_labelled_a_statistics_office_unless_its_source_is_one(real_warehouse):
+    """Card, report and the income-ratio legend: each publisher-kind label is the grading rule's kind of its sources."""
+    import matplotlib
+
+    from pipeline.publish.documents.answers import kind_label
+    from pipeline.publish.documents.card import markdown_text
+    from pipeline.publish.documents.charts import CHART_STYLE, INCOME_RATIO_INDICATOR, income_ratio_figure
+    from pipeline.validate.grades import publisher_kind
+
+    path, _ = real_warehouse
+    card, page = release_documents(path)
+    with duckdb.connect(str(path), read_only=True) as connection:
+        sources = connection.execute("select * from sources").df()
+        indicators = connection.execute("select * from indicators").df()
+        regions = connection.execute("select * from regions").df()
+        chosen_2023 = connection.execute(
+            "select source_ids from preferred_values where indicator_code = ? and region_code = ? and year = ?",
+            [INCOME_RATIO_INDICATOR, "440100", 2023],
+        ).fetchone()
+    rule_kind = {
+        row.source_id: publisher_kind(row.url_kind, row.authority, row.publisher) for row in sources.itertuples()
+    }
+
+    def kinds_of(source_ids) -> str:
+        return ";".join(sorted({rule_kind[part] for part in str(source_ids).replace(" ", "").split(";") if part}))
+
+    # report.html: every row with a publisher-kind cell (key indicators, listed answers) and its sources' kinds.
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", page, flags=re.S)
+    labelled = [row for row in rows if 'class="publisher-kind"' in row]
+    assert labelled
+    for row in labelled:
+        kind, label = re.search(r'<td class="publisher-kind" data-kind="([^"]*)">([^<]*)', row).groups()
+        source_cell = re.findall(r"<td>([^<]*)</td>", row)[-1]
+        assert kind == kinds_of(source_cell), row
+        assert ("统计部门" in label) == ("statistics_office" in kind), row
+    # The card's listed values and its list of flagged observations.
+    checked = {"listed": 0, "flagged": 0}
+    for line in card.splitlines():
+        ids = re.findall(r"`([a-z0-9_]+)`", line)
+        if line.startswith("| ") and ids and all(part in rule_kind for part in ids):
+            kinds = kinds_of(";".join(ids))
+            assert f"| {markdown_text(kind_label(kinds))} |" in line, line
+            kind_cell = line.split(" | ")[6]  # region | year | value | method | flags | grade | publisher kind | …
+            assert ("统计部门" in kind_cell) == ("statistics_office" in kinds), line
+            checked["listed"] += 1
+        flagged = re.match(r"  - `[a-z0-9_]+` .* \(source `([a-z0-9_]+)`, (.*)\)$", line)
+        if flagged:
+            assert flagged.group(2) == kind_label(rule_kind[flagged.group(1)]), line
+            assert ("统计部门" in flagged.group(2)) == (rule_kind[flagged.group(1)] == "statistics_office"), line
+            checked["flagged"] += 1
+    assert checked["listed"] > 0 and checked["flagged"] > 0, checked
+    # The income-ratio chart's legend: a series names the statistics office only if one of its sources is one.
+    with matplotlib.rc_context(CHART_STYLE):
+        figure = income_ratio_figure(indicators, regions, sources)
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert legend
+    ratios = indicators[indicators["indicator_code"] == INCOME_RATIO_INDICATOR]
+    for entry in legend:
+        region_code = entry.split(" ")[1]
+        method = "derived" if "derived" in entry.split("\n")[0] else "published"
+        series = ratios[(ratios["region_code"] == region_code) & (ratios["method"] == method)]
+        kinds = kinds_of(";".join(series["source_ids"]))
+        assert entry.split("\n")[1].split(": ", 1)[1] == kind_label(kinds), entry
+        assert ("统计部门" in entry) == ("statistics_office" in kinds), entry
+    # Guangzhou's 2023 ratio, while 新快报's article is the chosen source, reads as a news report by 新快报.
+    if chosen_2023 and chosen_2023[0] == "gz_programme_article_xkb_2024":
+        listed = [row for row in labelled if '<tr data-region="440100" data-year="2023">' in row]
+        assert listed and all("新闻报道 news report" in row and "新快报" in row for row in listed)
+        assert all("统计部门" not in row for row in listed)

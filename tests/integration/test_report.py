@@ -14,15 +14,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipeline.publish.documents.answers import dataset_answers
 from pipeline.publish.documents.card import STATUS_FLAGS
 from pipeline.publish.documents.report import CHARTS, CONTENT_SECURITY_POLICY, report_html
 from pipeline.publish.registry import RELEASE_FILES
 from pipeline.publish.release.verify import verify_release
 from pipeline.publish.release.write import RELEASE_VERSION_PLACEHOLDER
+from tests.support.made_up_answers import CITY_RATIO_QUESTION, made_up_answer_tables
 from tests.support.made_up_charts import (
     CATALOG,
     PNG_SIGNATURE,
     REGIONS,
+    SOURCES,
     made_up_dispersion,
     made_up_indicators,
 )
@@ -96,8 +99,16 @@ def made_up_report(**changes: pd.DataFrame) -> str:
         **changes,
     }
     charts = {asset: PNG_SIGNATURE + asset.encode() for asset, _, _, _ in CHARTS}
+    answers = dataset_answers((CITY_RATIO_QUESTION,), made_up_answer_tables())
     return report_html(
-        tables["indicators"], tables["regions"], tables["catalog"], tables["dispersion"], tables["coverage"], charts
+        tables["indicators"],
+        tables["regions"],
+        tables["catalog"],
+        tables["dispersion"],
+        tables["coverage"],
+        charts,
+        SOURCES,
+        answers,
     )
 
 
@@ -115,6 +126,17 @@ def test_the_report_shows_the_latest_ratio_of_each_region_and_method_with_flags_
     assert "0.0900" in page and "0.0800" in page  # the districts' CV, first and latest year
     assert page.count('<img src="data:image/png;base64,') == len(CHARTS)
     assert "urban_rural_income_ratio" in page and "1/3 in 2022" in page  # the coverage summary
+
+
+def test_the_report_opens_with_what_the_dataset_answers_and_names_each_publisher_kind():
+    page = made_up_report()
+    assert page.split("</header>", 1)[1].lstrip().startswith('<section id="answers">')
+    assert page.index('id="answers"') < page.index('id="key-indicators"') < page.index('id="charts"')
+    (news_row,) = [row for row in page.split("<tr>") if '(440100)</td><td class="number">2023</td>' in row]
+    assert 'data-kind="news_report"' in news_row and "新闻报道 news report（某报 (made up)）" in news_row
+    assert "统计部门" not in news_row
+    (bureau_row,) = [row for row in page.split("<tr>") if '<td class="number">2016</td><td class="number">2.610' in row]
+    assert 'data-kind="statistics_office"' in bureau_row
 
 
 def test_every_text_from_the_data_is_escaped():
@@ -199,7 +221,7 @@ release, out = Path(sys.argv[1]), Path(sys.argv[2])
 tables = {path.stem: pd.read_parquet(path) for path in release.glob("*.parquet")}
 values = indicator_values(tables["observations"], tables["sources"], tables["indicators"])
 charts = {
-    "chart_income_ratio.png": chart_png(income_ratio_figure, tables["indicators"], tables["regions"]),
+    "chart_income_ratio.png": chart_png(income_ratio_figure, tables["indicators"], tables["regions"], tables["sources"]),
     "chart_district_urbanisation.png": chart_png(district_urbanisation_figure, values, tables["regions"], tables["dispersion"]),
     "chart_paired_cities.png": chart_png(paired_city_figure, tables["paired_city_ratios"], tables["regions"], tables["indicator_catalog"]),
     "chart_district_economy.png": chart_png(district_economy_figure, tables["observations"], tables["regions"], tables["sources"]),

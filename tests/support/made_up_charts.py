@@ -24,20 +24,36 @@ CATALOG = pd.DataFrame(
 )
 
 
+# MADE-UP sources: a statistics bureau, a news report and a self-media page (publishers invented).
+SOURCES = pd.DataFrame(
+    {
+        "source_id": ["made_up", "made_up_news", "made_up_blog"],
+        "publisher": ["某市统计局 (made up)", "某报 (made up)", "某博客 (made up)"],
+        "url_kind": ["official", "news", "self_media"],
+        "authority": ["official", "news_report", "low_confidence"],
+        "url": ["https://bureau.example/", "https://news.example/", "https://blog.example/"],
+    }
+)
+
+
 def made_up_indicators(guangzhou_2022: float = 2.2) -> pd.DataFrame:
-    """Income ratios: China and Guangdong derived, Guangdong also published, Guangzhou's 2022 flagged `u`, a gap in 2015."""
+    """Income ratios: China and Guangdong derived, Guangdong also published, Guangzhou's 2022 flagged `u`, a gap in 2015.
+
+    Sources: the bureau for all but Guangzhou: its 2022 derived value rests on the bureau and a self-media page, its
+    2023 published value on a news report.
+    """
     rows = [
-        ("CN", 2020, 2.6, "derived", ""),
-        ("CN", 2021, 2.5, "derived", ""),
-        ("440000", 2013, 2.7, "derived", ""),
-        ("440000", 2014, 2.65, "derived", ""),
-        ("440000", 2016, 2.6, "derived", ""),
-        ("440000", 2016, 2.61, "published", ""),
-        ("440100", 2022, guangzhou_2022, "derived", "u"),
-        ("440100", 2023, 2.1, "published", ""),
+        ("CN", 2020, 2.6, "derived", "", "made_up"),
+        ("CN", 2021, 2.5, "derived", "", "made_up"),
+        ("440000", 2013, 2.7, "derived", "", "made_up"),
+        ("440000", 2014, 2.65, "derived", "", "made_up"),
+        ("440000", 2016, 2.6, "derived", "", "made_up"),
+        ("440000", 2016, 2.61, "published", "", "made_up"),
+        ("440100", 2022, guangzhou_2022, "derived", "u", "made_up;made_up_blog"),
+        ("440100", 2023, 2.1, "published", "", "made_up_news"),
     ]
-    frame = pd.DataFrame(rows, columns=["region_code", "year", "value", "method", "status"])
-    return frame.assign(indicator_code="urban_rural_income_ratio", unit="ratio", source_ids="made_up")
+    frame = pd.DataFrame(rows, columns=["region_code", "year", "value", "method", "status", "source_ids"])
+    return frame.assign(indicator_code="urban_rural_income_ratio", unit="ratio")
 
 
 def made_up_values() -> pd.DataFrame:

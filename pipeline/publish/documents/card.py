@@ -8,6 +8,16 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pipeline.core.metadata import dataset_url, load_dataset_metadata
+from pipeline.publish.documents.answers import (
+    METHOD_WORDS,
+    Answers,
+    grade_text,
+    kind_label,
+    kind_text,
+    missing_text,
+    value_text,
+    year_ranges,
+)
 from pipeline.publish.documents.comments import model_description
 from pipeline.publish.release.write import RELEASE_DATE_PLACEHOLDER, RELEASE_VERSION_PLACEHOLDER
 
@@ -33,14 +43,16 @@ def dataset_card(
     coverage: pd.DataFrame,
     models: dict[str, type[pa.DataFrameModel]],
     title: str,
+    answers: Answers,
 ) -> str:
-    """The release's README.md: what it is, files, coverage, sources and licences, how to cite, caveats, changes."""
+    """The release's README.md: what it answers, what it is, files, coverage, sources and licences, how to cite, caveats."""
     catalog = tables["indicator_catalog"].set_index("indicator_code")
     lines = [
         f"# {title}",
         "",
         f"Release `{RELEASE_VERSION_PLACEHOLDER}`. 城乡融合发展指标数据集（广州、广东，百县千镇万村高质量发展工程）.",
         "",
+        *answers_lines(answers, catalog),
         "## What this is",
         "",
         "Official Chinese statistical tables (yearbooks, statistical communiqués, survey releases; where no official",
@@ -196,7 +208,8 @@ def caveat_lines(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame) -> list
         ordered = flagged.sort_values(["indicator_code", "region_code", "year", "source_id"])
         for row in ordered.head(MAX_LISTED_FLAGGED).itertuples():
             region = f"{region_names.get(row.region_code, '')} {row.region_code}".strip()
-            lines.append(f"  - `{row.indicator_code}` {region} {row.year} (source `{row.source_id}`)")
+            kind = kind_label(str(getattr(row, "publisher_kind", "")))
+            lines.append(f"  - `{row.indicator_code}` {region} {row.year} (source `{row.source_id}`, {kind})")
         if len(flagged) > MAX_LISTED_FLAGGED:
             lines.append(f"  - … and {len(flagged) - MAX_LISTED_FLAGGED} more (filter `observations` on `status`).")
     lines += ["- **Indicator caveats** (from `indicator_catalog`):"]
@@ -248,3 +261,103 @@ def method_lines() -> list[str]:
         "  it); no growth, window or β runs across a `b`.",
         "",
     ]
+
+
+ANSWERS_INTRO = [
+    "## What the dataset answers",
+    "",
+    "The mission's questions (`pipeline/metadata/questions.yaml`), each answered from this release's tables",
+    "(`preferred_values`; for convergence `dispersion`, `convergence`, `sigma_convergence`), not written by hand: the",
+    "years and regions answered, the grades (`reliability`) and publisher kinds of the evidence as the grading rule",
+    "set them (a derived value counts under the kinds of all its inputs), and the expected region × year cells with",
+    "no value. A figure that arrives changes this section by itself.",
+    "",
+]
+
+
+def answers_lines(answers: Answers, catalog: pd.DataFrame) -> list[str]:
+    """The card's opening section: per question, its expectation, a row per indicator, listed values, what is empty."""
+    lines = list(ANSWERS_INTRO)
+    for number, question in enumerate(answers.questions, start=1):
+        rows = answers.summary[answers.summary["question_code"] == question.code]
+        lines += [f"### {number}. {markdown_text(question.question_zh)} {markdown_text(question.question_en)}", ""]
+        lines += [expectation(question, rows, answers.region_names), ""]
+        answered = rows[rows["values"] > 0]
+        if question.table == "dispersion":
+            header = "| indicator | years with a dispersion | units with a value | values | grades | publisher kinds | years missing | finding |"
+        else:
+            header = "| indicator | years answered | regions answered | values | grades | publisher kinds | missing region × year |"
+        lines += [header, "|---|---|---:|---:|---|---|---|" + ("---|" if question.table == "dispersion" else "")]
+        for row in answered.to_dict("records"):
+            cells = [
+                f"{markdown_text(catalog['name_zh'].get(row['indicator_code'], ''))} `{row['indicator_code']}`",
+                year_ranges(row["answered_years"]),
+                f"{row['regions_answered']}/{row['regions_expected']}",
+                str(row["values"]),
+                grade_text(row["reliability_counts"]),
+                markdown_text(kind_text(row["publisher_kind_counts"])),
+                markdown_text(missing_text(row, answers.region_names)),
+            ]
+            if question.table == "dispersion":
+                cells[-1] = year_ranges(list(row["missing"][0][1])) if row["missing"] else "none"
+                cells.append(markdown_text(row["finding"]))
+            lines.append("| " + " | ".join(cells) + " |")
+        if answered.empty:
+            lines.append(
+                "| no value yet | – | – | – | – | – | – |" + (" – |" if question.table == "dispersion" else "")
+            )
+        empty = rows[rows["values"] == 0]
+        if not empty.empty:
+            names = ", ".join(
+                f"{markdown_text(catalog['name_zh'].get(code, ''))} `{code}`" for code in empty["indicator_code"]
+            )
+            lines += ["", f"No value at all in the expected regions and years: {names}."]
+        lines += ["", *listed_value_lines(answers, question.code, catalog)]
+    return lines
+
+
+def expectation(question, rows: pd.DataFrame, names: dict[str, str]) -> str:
+    """One sentence: the regions and years the question expects and the table that answers it."""
+    count = int(rows["regions_expected"].max()) if not rows.empty else 0
+    years = f"{question.first_year}–{question.last_year}"
+    if question.table == "dispersion":
+        parent = str(question.regions["parent"])
+        return (
+            f"Expected: the dispersion of the {count} units (`{question.regions['unit_level']}`) under "
+            f"{markdown_text(names.get(parent, parent))} {parent} in {years} (at least 5 with a value), from `dispersion`, with β "
+            "(`convergence`) and σ (`sigma_convergence`); evidence: the units' `preferred_values`."
+        )
+    return f"Expected: {count} region(s) ({regions_rule_text(question.regions, names)}) × {years}, from `preferred_values`."
+
+
+def regions_rule_text(rule: dict, names: dict[str, str]) -> str:
+    """The region rule of a question in words."""
+    if "children_of" in rule:
+        parent = str(rule["children_of"])
+        level = markdown_text(rule.get("level", "region"))
+        return f"every {level} of {markdown_text(names.get(parent, parent))} {parent} in `regions.csv`"
+    return ", ".join(f"{markdown_text(names.get(str(code), code))} {code}" for code in rule.get("codes", []))
+
+
+def listed_value_lines(answers: Answers, question_code: str, catalog: pd.DataFrame) -> list[str]:
+    """Every value of the question's listed indicators with method, flags, grade, publisher kind and publisher."""
+    values = answers.values[answers.values["question_code"] == question_code]
+    lines: list[str] = []
+    for indicator_code, rows in values.groupby("indicator_code", sort=False):
+        lines += [
+            f"Every value of {markdown_text(catalog['name_zh'].get(indicator_code, ''))} `{indicator_code}` "
+            "(`preferred_values`):",
+            "",
+            "| region | year | value | method | flags | grade | publisher kind | publisher | sources |",
+            "|---|---:|---:|---|---|---|---|---|---|",
+        ]
+        for row in rows.itertuples(index=False):
+            lines.append(
+                f"| {markdown_text(answers.region_names.get(row.region_code, row.region_code))} | {row.year} | "
+                f"{value_text(row.value)} | {METHOD_WORDS.get(row.method, row.method)} | {markdown_text(row.status) or '–'} | "
+                f"{row.reliability} | {markdown_text(kind_label(row.publisher_kind))} | {markdown_text(row.publishers)} | "
+                + "; ".join(f"`{part}`" for part in str(row.source_ids).split(";") if part)
+                + " |"
+            )
+        lines.append("")
+    return lines

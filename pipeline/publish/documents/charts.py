@@ -14,6 +14,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from pipeline.publish.documents.answers import kind_label, source_publisher_kinds
 from pipeline.publish.documents.card import STATUS_FLAGS
 
 if TYPE_CHECKING:
@@ -35,6 +36,8 @@ DISPERSION_MEASURE_LABELS = {"cv": "变异系数 CV", "weighted_cv": "人口加�
 # "Published" is any source's printed figure: a statistics office, a government page, a news report or self-media
 # (the sources table and preferred_values say which); a single unofficial source is flagged u (red ring).
 METHOD_LABELS = {"derived": "本数据集推算 derived here", "published": "来源公布值 published by a source"}
+# The legend names each series' publisher kinds (the grading rule's, pipeline/validate/grades.py).
+KIND_PREFIXES = {"derived": "输入来自 inputs from", "published": "发布者 by"}
 # Derived and published values stay visibly apart: solid line and filled circles vs dashed line and open squares.
 METHOD_STYLES: dict[str, dict[str, Any]] = {
     "derived": {"linestyle": "-", "marker": "o", "markersize": 6},
@@ -43,8 +46,8 @@ METHOD_STYLES: dict[str, dict[str, Any]] = {
 FLAG_COLOUR = "#c0392b"
 METHOD_NOTE = (
     "实线·实心点 = 本数据集由城乡收入推算 derived here from urban and rural income; "
-    "虚线·空心方块 = 来源公布值（统计部门、政府或新闻报道，见 sources 表）published as printed by its source "
-    "(statistics office, government or news report: see the sources table); 红圈 = 单一非官方来源 u"
+    "虚线·空心方块 = 来源公布值，照原样抄录 published as printed by its source;\n"
+    "图例注明各系列来源的发布者类型 the legend names the publisher kinds of each series' sources; 红圈 = 单一非官方来源 u"
 )
 DISTRICT_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*"]
 NO_DATA_TEXT = "本版本无数据 · no data in this release"
@@ -114,8 +117,11 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def income_ratio_figure(indicators: pd.DataFrame, regions: pd.DataFrame) -> Figure:
-    """Chart 1: the income ratio of each region over time, one colour per region, one line style per method."""
+def income_ratio_figure(indicators: pd.DataFrame, regions: pd.DataFrame, sources: pd.DataFrame) -> Figure:
+    """Chart 1: the income ratio of each region over time, one colour per region, one line style per method.
+
+    Each legend entry names its series' publisher kinds (a published value's source; a derived value's inputs).
+    """
     with matplotlib.rc_context(CHART_STYLE):
         figure = new_figure(10, 5.6)
         axes = figure.add_subplot()
@@ -132,7 +138,10 @@ def income_ratio_figure(indicators: pd.DataFrame, regions: pd.DataFrame) -> Figu
                 if series.empty:
                     continue
                 years, values = gapped_series(series)
-                label = f"{names.get(region_code, region_code)} {region_code} · {METHOD_LABELS.get(method, method)}"
+                label = (
+                    f"{names.get(region_code, region_code)} {region_code} · {METHOD_LABELS.get(method, method)}\n"
+                    f"{KIND_PREFIXES.get(method, '')}: {series_kind_label(series, sources)}"
+                )
                 axes.plot(years, values, color=colours[position], label=label, **style)
                 flagged_parts.append(series[series["status"].astype(str) != ""])
         flagged = pd.concat(flagged_parts) if flagged_parts else rows.iloc[0:0]
@@ -250,6 +259,12 @@ def paired_city_figure(paired: pd.DataFrame, regions: pd.DataFrame, catalog: pd.
             f"{names.get(GUANGZHOU, '广州市')}与对口城市之比（1 = 持平）\nGuangzhou ÷ paired city, by indicator (1 = parity)"
         )
         return figure
+
+
+def series_kind_label(series: pd.DataFrame, sources: pd.DataFrame) -> str:
+    """The publisher kinds of every source a series rests on, in words (e.g. 新闻报道 news report)."""
+    kinds = {part for kinds in source_publisher_kinds(series["source_ids"], sources) for part in kinds.split(";")}
+    return kind_label(";".join(sorted(kinds)))
 
 
 def gapped_series(series: pd.DataFrame) -> tuple[list[int], list[float]]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import matplotlib
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from pipeline.ingest.sidecar import AUTHORITY_RANK
+from pipeline.publish.documents.answers import kind_label, source_publisher_kinds
 from pipeline.publish.documents.charts import (
     CHART_STYLE,
     DISPERSION_MEASURE_LABELS,
@@ -27,13 +29,21 @@ DISTRICT_ECONOMY_PANELS = [
     ("gdp_secondary_industry", "第二产业增加值", "Secondary-industry value added"),
 ]
 HUNDRED_MILLION = 1e8  # 亿元
-BAR_COLOUR = "#4c72b0"
-LOW_RELIABILITY_FACE = "#c9d3e6"
+# Bar colour by publisher kind (the grading rule's kinds, pipeline/validate/grades.py), official kinds darkest.
+KIND_COLOURS = {
+    "statistics_office": "#1f4e8c",
+    "government_department": "#4c72b0",
+    "compilation": "#55a868",
+    "news_report": "#dd8452",
+    "self_media": "#c44e52",
+}
+UNKNOWN_KIND_COLOUR = "#8c8c8c"
 
 
 def district_economy_figure(observations: pd.DataFrame, regions: pd.DataFrame, sources: pd.DataFrame) -> Figure:
     """Bars of each Guangzhou district's GDP and industrial output from the most authoritative source; `u` hatched."""
     values = most_authoritative(district_figures(observations, regions), sources)
+    values = values.assign(publisher_kind=source_publisher_kinds(values["source_id"], sources))
     with matplotlib.rc_context(CHART_STYLE):
         figure = new_figure(14, 5.8)
         panels = figure.subplots(1, len(DISTRICT_ECONOMY_PANELS), width_ratios=[3, 1.2, 1.2])
@@ -42,14 +52,29 @@ def district_economy_figure(observations: pd.DataFrame, regions: pd.DataFrame, s
             if indicator_code == "gdp" and not rows.empty:
                 rows = rows[rows["year"] == rows["year"].max()]
             bar_panel(axes, rows.sort_values("value", ascending=False), f"{title_zh}\n{title_en}")
+        note = (
+            "每区每年取最权威来源（官方 > 官方镜像 > 新闻 > 汇编 > 低可信度）；标签含年份，柱色为发布者类型。\n"
+            "Per district and year the most authoritative source is shown; labels give the year, colours the publisher kind."
+        )
+        kinds = sorted(set(values["publisher_kind"]), key=lambda kind: [*KIND_COLOURS, kind].index(kind))
+        handles = [Patch(facecolor=kind_colour(kind), label=kind_label(kind)) for kind in kinds]
+        if handles:
+            handles.append(
+                Patch(facecolor="white", edgecolor=FLAG_COLOUR, hatch="//", label="可靠性低 low reliability u")
+            )
+            figure.legend(
+                handles=handles,
+                loc="outside lower center",
+                ncols=len(handles),
+                fontsize=8,
+                title=note,
+                title_fontsize=8,
+            )
+        else:
+            figure.supxlabel(note, fontsize=8)
         figure.suptitle(
             "广州各区经济规模（亿元，纵轴从 0 起；斜线 = 可靠性低 u）\n"
             "Guangzhou's districts: GDP and industry (100 million yuan, axis from 0; hatched = low reliability u)"
-        )
-        figure.supxlabel(
-            "每区每年取最权威来源（官方 > 官方镜像 > 新闻 > 汇编 > 低可信度）；标签含年份。"
-            "Per district and year the most authoritative source is shown; labels give the year.",
-            fontsize=8,
         )
         return figure
 
@@ -70,6 +95,11 @@ def most_authoritative(rows: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFram
     return ordered.drop_duplicates(["indicator_code", "region_code", "year"])
 
 
+def kind_colour(kind: str) -> str:
+    """The bar colour of a publisher kind."""
+    return KIND_COLOURS.get(kind, UNKNOWN_KIND_COLOUR)
+
+
 def bar_panel(axes, rows: pd.DataFrame, title: str) -> None:
     """One bar per district (name and year below), hatched where flagged `u`, the value axis from 0."""
     axes.set_title(title, fontsize=9)
@@ -78,11 +108,11 @@ def bar_panel(axes, rows: pd.DataFrame, title: str) -> None:
         no_data(axes)
         return
     labels = [f"{row.name_zh}\n{row.name_en}\n{row.year}" for row in rows.itertuples()]
-    bars = axes.bar(labels, rows["value"] / HUNDRED_MILLION, color=BAR_COLOUR)
+    colours = [kind_colour(kind) for kind in rows["publisher_kind"]]
+    bars = axes.bar(labels, rows["value"] / HUNDRED_MILLION, color=colours)
     for bar, status in zip(bars, rows["status"].astype(str), strict=True):
         if "u" in status:
             bar.set_hatch("//")
-            bar.set_facecolor(LOW_RELIABILITY_FACE)
             bar.set_edgecolor(FLAG_COLOUR)
     axes.set_ylim(bottom=0)
     axes.tick_params(axis="x", labelsize=7)

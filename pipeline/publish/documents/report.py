@@ -7,6 +7,17 @@ import html
 import pandas as pd
 
 from pipeline.core.metadata import dataset_url, load_dataset_metadata
+from pipeline.publish.documents.answers import (
+    METHOD_WORDS,
+    Answers,
+    grade_text,
+    kind_label,
+    kind_text,
+    missing_text,
+    source_publisher_kinds,
+    value_text,
+    year_ranges,
+)
 from pipeline.publish.documents.card import STATUS_FLAGS, coverage_summary
 from pipeline.publish.documents.charts import (
     DISTRICT_UNIT_LEVEL,
@@ -20,14 +31,14 @@ from pipeline.publish.release.write import PACKAGE_TITLE, RELEASE_DATE_PLACEHOLD
 
 # Everything is inline: no script, no font, no request may leave the page (images are data: URIs).
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-METHOD_NAMES = {"derived": "推算 derived here", "published": "公布 published"}
+METHOD_NAMES = METHOD_WORDS
 CHARTS = [  # (asset, release file, Chinese caption, English caption)
     (
         "income_ratio_chart",
         "chart_income_ratio.png",
-        "城乡居民人均可支配收入比：广州、广东、全国。实线为本数据集推算，虚线为来源公布值（统计部门、政府或新闻报道，见来源表），红圈为有标记的数值（如单一非官方来源 u）。",
-        "Urban–rural income ratio of Guangzhou, Guangdong and China. Solid: derived here; dashed: published; "
-        "red ring: flagged value.",
+        "城乡居民人均可支配收入比：广州、广东、全国。实线为本数据集推算，虚线为来源公布值；图例注明每个系列来源的发布者类型（统计部门、政府部门、新闻报道、自媒体或研究汇编），红圈为有标记的数值（如单一非官方来源 u）。",
+        "Urban–rural income ratio of Guangzhou, Guangdong and China. Solid: derived here; dashed: published; the "
+        "legend names the publisher kinds of each series' sources; red ring: flagged value.",
     ),
     (
         "district_urbanisation_chart",
@@ -72,6 +83,8 @@ figcaption { font-size: 0.9rem; color: #4a5562; }
 .version { font-size: 1.05rem; }
 blockquote { border-left: 4px solid #d0d7de; margin: 0; padding: 0.3rem 1rem; background: #f8f9fa; }
 code { background: #f3f5f7; padding: 0 0.2rem; }
+#answers td code { overflow-wrap: anywhere; }
+#answers td.missing { min-width: 16rem; }
 """
 
 
@@ -82,8 +95,10 @@ def report_html(
     dispersion: pd.DataFrame,
     coverage: pd.DataFrame,
     charts: dict[str, bytes],
+    sources: pd.DataFrame,
+    answers: Answers,
 ) -> str:
-    """The whole page as one string; every text from the data is HTML-escaped."""
+    """The whole page as one string, opening with what the dataset answers; every text from the data is escaped."""
     catalog_by_code = catalog.set_index("indicator_code")
     parts = [
         "<!DOCTYPE html>",
@@ -103,9 +118,10 @@ def report_html(
         "Official Chinese statistical tables transcribed as published, checked, and turned into urban–rural "
         "convergence indicators. A gap stays a gap: nothing is imputed.</p>",
         "</header>",
+        *answers_section(answers, catalog_by_code),
         '<section id="key-indicators">',
         "<h2>关键指标 Key indicators</h2>",
-        *income_ratio_section(indicators, regions, catalog_by_code),
+        *income_ratio_section(indicators, regions, catalog_by_code, sources),
         *dispersion_section(dispersion, catalog_by_code),
         "</section>",
         '<section id="charts">',
@@ -146,8 +162,10 @@ def citation_block() -> list[str]:
     ]
 
 
-def income_ratio_section(indicators: pd.DataFrame, regions: pd.DataFrame, catalog: pd.DataFrame) -> list[str]:
-    """The latest income ratio of each charted region and method, with its year, flags and sources."""
+def income_ratio_section(
+    indicators: pd.DataFrame, regions: pd.DataFrame, catalog: pd.DataFrame, sources: pd.DataFrame
+) -> list[str]:
+    """The latest income ratio of each charted region and method, with its year, flags, publisher kind and sources."""
     rows = indicators[
         (indicators["indicator_code"] == INCOME_RATIO_INDICATOR) & indicators["region_code"].isin(INCOME_RATIO_REGIONS)
     ]
@@ -156,9 +174,10 @@ def income_ratio_section(indicators: pd.DataFrame, regions: pd.DataFrame, catalo
         f"<h3>{escaped(catalog_name(catalog, INCOME_RATIO_INDICATOR))}（最新年份）· latest year</h3>",
         "<table>",
         "<thead><tr><th>地区 region</th><th>年份 year</th><th>比值 ratio</th><th>方法 method</th>"
-        "<th>标记 flags</th><th>来源 sources</th></tr></thead>",
+        "<th>标记 flags</th><th>发布者类型 publisher kind</th><th>来源 sources</th></tr></thead>",
         "<tbody>",
     ]
+    publishers = sources.astype({"source_id": "str"}).set_index("source_id")["publisher"].astype(str)
     for region_code in INCOME_RATIO_REGIONS:
         for method in METHOD_NAMES:
             series = rows[(rows["region_code"] == region_code) & (rows["method"] == method)]
@@ -166,6 +185,9 @@ def income_ratio_section(indicators: pd.DataFrame, regions: pd.DataFrame, catalo
                 continue
             latest = series.sort_values("year").iloc[-1]
             region = f"{names['name_zh'].get(region_code, '')} {names['name_en'].get(region_code, '')} ({region_code})"
+            ids = [part for part in str(latest["source_ids"]).split(";") if part]
+            kind = source_publisher_kinds(pd.Series([latest["source_ids"]]), sources)[0]
+            named = "; ".join(dict.fromkeys(str(publishers.get(part, part)) for part in ids))
             lines.append(
                 "<tr>"
                 f"<td>{escaped(region)}</td>"
@@ -173,17 +195,21 @@ def income_ratio_section(indicators: pd.DataFrame, regions: pd.DataFrame, catalo
                 f'<td class="number">{latest["value"]:.3f}</td>'
                 f"<td>{escaped(METHOD_NAMES.get(method, method))}</td>"
                 f"<td>{flag_cell(latest['status'])}</td>"
-                f"<td>{escaped(str(latest['source_ids']).replace(';', '; '))}</td>"
+                f'<td class="publisher-kind" data-kind="{escaped(kind)}">{escaped(kind_label(kind))}'
+                f"（{escaped(named)}）</td>"
+                f"<td>{escaped('; '.join(ids))}</td>"
                 "</tr>"
             )
     if len(lines) == 4:
-        lines.append('<tr><td colspan="6">本版本无数据 · no value in this release</td></tr>')
+        lines.append('<tr><td colspan="7">本版本无数据 · no value in this release</td></tr>')
     lines += [
         "</tbody>",
         "</table>",
         "<p>推算值由城镇、农村居民人均可支配收入相除得到；公布值照原表抄录。两者并列，不相互替代。"
         "Derived values divide urban by rural per-capita disposable income; published values are transcribed as "
-        "printed. Both are shown; neither replaces the other.</p>",
+        "printed. Both are shown; neither replaces the other. 发布者类型按分级规则（统计部门、政府部门、新闻报道、"
+        "自媒体、研究汇编；推算值为其输入的来源类型）。Publisher kind as the grading rule sets it (for a derived "
+        "value: the kinds of its inputs).</p>",
     ]
     return lines
 
@@ -290,3 +316,90 @@ def catalog_name(catalog: pd.DataFrame, indicator_code: str) -> str:
 def escaped(value) -> str:
     """Text from the data made safe inside HTML text and attribute values."""
     return html.escape(str(value), quote=True)
+
+
+def answers_section(answers: Answers, catalog: pd.DataFrame) -> list[str]:
+    """The page's opening section: the mission's questions, each answered from the tables (answers.py)."""
+    lines = [
+        '<section id="answers">',
+        "<h2>本数据集能回答什么 What the dataset answers</h2>",
+        "<p>以下问题（<code>pipeline/metadata/questions.yaml</code>）的答案均由本版本的数据表计算，并非手写："
+        "已有数据的年份和地区、证据的可靠性分级和发布者类型（推算值计入其全部输入的类型）、以及缺失的地区×年份。"
+        "The mission's questions, each answered from this release's tables, not written by hand: years and regions "
+        "answered, the grades and publisher kinds of the evidence (a derived value counts under all its inputs' "
+        "kinds), and the expected region × year cells with no value. New data changes this section by itself.</p>",
+    ]
+    for question in answers.questions:
+        rows = answers.summary[answers.summary["question_code"] == question.code]
+        dispersion = question.table == "dispersion"
+        lines += [
+            f'<article class="question" id="question-{escaped(question.code)}">',
+            f"<h3>{escaped(question.question_zh)} · {escaped(question.question_en)}</h3>",
+            "<table>",
+            "<thead><tr><th>指标 indicator</th><th>已答年份 years answered</th>"
+            f"<th>{'有数值的单位 units' if dispersion else '已答地区 regions'}</th><th>数值 values</th>"
+            "<th>可靠性 grades</th><th>发布者类型 publisher kinds</th><th>缺失 missing</th>"
+            f"{'<th>结论 finding</th>' if dispersion else ''}</tr></thead>",
+            "<tbody>",
+        ]
+        for row in rows[rows["values"] > 0].to_dict("records"):
+            missing = (
+                (year_ranges(list(row["missing"][0][1])) if row["missing"] else "none")
+                if dispersion
+                else missing_text(row, answers.region_names)
+            )
+            lines.append(
+                f'<tr data-indicator="{escaped(row["indicator_code"])}">'
+                f"<td>{escaped(catalog_name(catalog, row['indicator_code']))}<br>"
+                f"<code>{escaped(row['indicator_code'])}</code></td>"
+                f'<td class="answered-years">{escaped(year_ranges(row["answered_years"]))}</td>'
+                f'<td class="number">{row["regions_answered"]}/{row["regions_expected"]}</td>'
+                f'<td class="number">{row["values"]}</td>'
+                f"<td>{escaped(grade_text(row['reliability_counts']))}</td>"
+                f"<td>{escaped(kind_text(row['publisher_kind_counts']))}</td>"
+                f'<td class="missing">{escaped(missing)}</td>'
+                + (f"<td>{escaped(row['finding'])}</td>" if dispersion else "")
+                + "</tr>"
+            )
+        if (rows["values"] > 0).sum() == 0:
+            lines.append(f'<tr><td colspan="{8 if dispersion else 7}">尚无数值 · no value yet</td></tr>')
+        lines += ["</tbody>", "</table>"]
+        empty = rows[rows["values"] == 0]["indicator_code"]
+        if not empty.empty:
+            names = ", ".join(f"{catalog_name(catalog, code)} ({code})" for code in empty)
+            lines.append(f'<p class="unanswered">尚无数值 No value at all yet: {escaped(names)}.</p>')
+        lines += [*listed_values_table(answers, question.code, catalog), "</article>"]
+    return [*lines, "</section>"]
+
+
+def listed_values_table(answers: Answers, question_code: str, catalog: pd.DataFrame) -> list[str]:
+    """Every value of the question's listed indicators, with method, flags, grade, publisher kind and publisher."""
+    values = answers.values[answers.values["question_code"] == question_code]
+    lines: list[str] = []
+    for indicator_code, rows in values.groupby("indicator_code", sort=False):
+        lines += [
+            f"<p>{escaped(catalog_name(catalog, indicator_code))}的全部数值 · every value "
+            f"(<code>preferred_values</code>):</p>",
+            f'<table class="listed-values" data-indicator="{escaped(indicator_code)}">',
+            "<thead><tr><th>地区 region</th><th>年份 year</th><th>数值 value</th><th>方法 method</th>"
+            "<th>标记 flags</th><th>可靠性 grade</th><th>发布者类型 publisher kind</th><th>发布者 publisher</th>"
+            "<th>来源 sources</th></tr></thead>",
+            "<tbody>",
+        ]
+        for row in rows.itertuples(index=False):
+            lines.append(
+                f'<tr data-region="{escaped(row.region_code)}" data-year="{escaped(row.year)}">'
+                f"<td>{escaped(answers.region_names.get(row.region_code, row.region_code))}</td>"
+                f'<td class="number">{escaped(row.year)}</td>'
+                f'<td class="number">{escaped(value_text(row.value))}</td>'
+                f"<td>{escaped(METHOD_WORDS.get(row.method, row.method))}</td>"
+                f"<td>{flag_cell(row.status)}</td>"
+                f"<td>{escaped(row.reliability)}</td>"
+                f'<td class="publisher-kind" data-kind="{escaped(row.publisher_kind)}">'
+                f"{escaped(kind_label(row.publisher_kind))}</td>"
+                f"<td>{escaped(row.publishers)}</td>"
+                f"<td>{escaped(str(row.source_ids).replace(';', '; '))}</td>"
+                "</tr>"
+            )
+        lines += ["</tbody>", "</table>"]
+    return lines

@@ -27,6 +27,7 @@ from tests.support.made_up_charts import (
     CATALOG,
     PNG_SIGNATURE,
     REGIONS,
+    SOURCES,
     made_up_dispersion,
     made_up_indicators,
     made_up_paired,
@@ -34,7 +35,7 @@ from tests.support.made_up_charts import (
 )
 
 CHART_INPUTS = {
-    "income_ratio": (income_ratio_figure, lambda: (made_up_indicators(), REGIONS)),
+    "income_ratio": (income_ratio_figure, lambda: (made_up_indicators(), REGIONS, SOURCES)),
     "district_urbanisation": (
         district_urbanisation_figure,
         lambda: (made_up_values(), REGIONS, made_up_dispersion()),
@@ -98,16 +99,16 @@ def test_the_same_data_gives_the_same_bytes_with_no_timestamp_or_software_chunk(
 
 
 def test_different_data_gives_different_bytes():
-    assert chart_png(income_ratio_figure, made_up_indicators(2.2), REGIONS) != chart_png(
-        income_ratio_figure, made_up_indicators(2.3), REGIONS
+    assert chart_png(income_ratio_figure, made_up_indicators(2.2), REGIONS, SOURCES) != chart_png(
+        income_ratio_figure, made_up_indicators(2.3), REGIONS, SOURCES
     )
 
 
 def test_derived_and_published_ratios_are_drawn_apart_and_the_flagged_value_is_ringed():
     with matplotlib.rc_context(CHART_STYLE):
-        figure = income_ratio_figure(made_up_indicators(), REGIONS)
+        figure = income_ratio_figure(made_up_indicators(), REGIONS, SOURCES)
     axes = figure.axes[0]
-    styles = {line.get_label(): (line.get_linestyle(), line.get_marker()) for line in axes.get_lines()}
+    styles = {line.get_label().split("\n")[0]: (line.get_linestyle(), line.get_marker()) for line in axes.get_lines()}
     assert styles["广东省 440000 · 本数据集推算 derived here"] == ("-", "o")
     assert styles["广东省 440000 · 来源公布值 published by a source"] == ("--", "s")
     assert set(styles) >= {"广州市 440100 · 本数据集推算 derived here", "全国 CN · 本数据集推算 derived here"}
@@ -115,6 +116,26 @@ def test_derived_and_published_ratios_are_drawn_apart_and_the_flagged_value_is_r
     assert rings == [[[2022.0, 2.2]]]
     assert [text.get_text() for text in axes.texts] == ["u"]
     assert "u = 可靠性低 low reliability" in figure._supxlabel.get_text()
+
+
+def test_each_legend_entry_names_the_publisher_kinds_of_its_sources_and_only_those():
+    with matplotlib.rc_context(CHART_STYLE):
+        figure = income_ratio_figure(made_up_indicators(), REGIONS, SOURCES)
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert "广州市 440100 · 来源公布值 published by a source\n发布者 by: 新闻报道 news report" in legend
+    assert (
+        "广州市 440100 · 本数据集推算 derived here\n输入来自 inputs from: 自媒体、问答或博客 self-media, Q&A or blog"
+        " + 统计部门 statistics office"
+    ) in legend
+    assert "广东省 440000 · 来源公布值 published by a source\n发布者 by: 统计部门 statistics office" in legend
+    # A statistics office is named only where a source of the series is one (the grading rule's publisher kind).
+    with_bureau = {entry.split("\n")[0] for entry in legend if "统计部门" in entry}
+    assert with_bureau == {
+        "全国 CN · 本数据集推算 derived here",
+        "广东省 440000 · 本数据集推算 derived here",
+        "广东省 440000 · 来源公布值 published by a source",
+        "广州市 440100 · 本数据集推算 derived here",
+    }
 
 
 def test_a_gap_between_years_stays_a_gap_in_the_line():
@@ -142,4 +163,27 @@ def test_without_a_cjk_font_the_charts_fail_with_a_clear_error_instead_of_drawin
     monkeypatch.setattr(charts.font_manager, "findfont", no_such_font)
     monkeypatch.setattr(charts.font_manager, "findSystemFonts", lambda *args, **kwargs: [])
     with pytest.raises(MissingFontError, match=r"Noto Sans CJK SC.*fonts-noto-cjk"):
-        chart_png(income_ratio_figure, made_up_indicators(), REGIONS)
+        chart_png(income_ratio_figure, made_up_indicators(), REGIONS, SOURCES)
+
+
+def test_the_district_bars_are_coloured_by_publisher_kind_and_the_legend_names_only_the_kinds_shown():
+    from pipeline.publish.documents.economy_charts import KIND_COLOURS, district_economy_figure
+
+    observations = pd.DataFrame(  # MADE-UP figures: one district's GDP from the bureau, one from a news report
+        {
+            "indicator_code": "gdp",
+            "region_code": ["440103", "440104"],
+            "year": 2023,
+            "value": [1.0e11, 2.0e11],
+            "status": ["", "u"],
+            "source_id": ["made_up", "made_up_news"],
+        }
+    )
+    with matplotlib.rc_context(CHART_STYLE):
+        figure = district_economy_figure(observations, REGIONS, SOURCES)
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert legend == ["统计部门 statistics office", "新闻报道 news report", "可靠性低 low reliability u"]
+    bars = {patch.get_height(): patch for patch in figure.axes[0].patches}
+    assert matplotlib.colors.to_hex(bars[1000.0].get_facecolor()) == KIND_COLOURS["statistics_office"]
+    assert matplotlib.colors.to_hex(bars[2000.0].get_facecolor()) == KIND_COLOURS["news_report"]
+    assert bars[2000.0].get_hatch() == "//" and not bars[1000.0].get_hatch()
