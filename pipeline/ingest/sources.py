@@ -13,6 +13,7 @@ from pipeline.ingest.sidecar import (
     SIDECAR_SUFFIX,
     SOURCE_ID_PATTERN,
     SOURCE_ID_RULE,
+    is_plain_file_name,
     load_sidecar,
     read_sidecar_fields,
     sidecar_paths,
@@ -93,7 +94,7 @@ def raw_folder_problems(raw_dir: Path) -> list[InputProblem]:
         if not isinstance(fields, dict):
             continue
         for key in ("file", "original_file"):
-            if isinstance(fields.get(key), str) and fields[key]:
+            if is_plain_file_name(fields.get(key)):
                 claimed.setdefault((path.parent / fields[key]).resolve(), []).append(path)
     for data_path, sidecars in sorted(claimed.items()):
         if len(sidecars) > 1:
