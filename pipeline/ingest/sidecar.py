@@ -219,8 +219,7 @@ def read_sidecar_fields(path: Path) -> object:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        other = next((codec for codec in ("gb18030", "utf-16") if decodes_as(data, codec)), None)
-        hint = f"; the bytes decode as {other}" if other else ""
+        hint = encoding_hint(data, error.start)
         raise InputError(
             [
                 InputProblem(
@@ -347,6 +346,22 @@ def is_plain_file_name(value: object) -> bool:
         and not any(character in value for character in "/\\\x00")
         and len(value.encode("utf-8", "surrogatepass")) <= MAX_FILE_NAME_BYTES
     )
+
+
+def encoding_hint(data: bytes, position: int) -> str:
+    """What the bytes that are not UTF-8 are: the whole file or just the offending line in GB18030 (a comment saved
+    in GBK), or UTF-16 only when the file says so with its byte order mark (any even-length bytes decode as UTF-16)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "; the file is UTF-16 (it starts with a UTF-16 byte order mark)"
+    if decodes_as(data, "gb18030"):
+        return "; the whole file decodes as GB18030/GBK"
+    start = data.rfind(b"\n", 0, position) + 1
+    end = data.find(b"\n", position)
+    line = data[start : None if end < 0 else end]
+    if decodes_as(line, "gb18030"):
+        shown = line.decode("gb18030").strip()
+        return f"; that line decodes as GB18030/GBK ({shown[:60]!r}): it was saved in another encoding than the rest"
+    return ""
 
 
 def decodes_as(data: bytes, codec: str) -> bool:

@@ -110,3 +110,22 @@ def test_a_layout_key_written_with_no_value_is_a_key_not_given(tmp_path):
     layout = {"kind": "long", "region_column": "地区", "year_column": "年份", "label_column": "指标"}
     path = write_table(tmp_path, "made_up", CONTENT, layout={**layout, "value_column": "数值", "header_rows": None})
     assert len(read(path)) == 2
+
+
+def test_a_line_saved_in_gbk_is_named_with_its_text_and_utf16_is_not_suggested(tmp_path):
+    path = write_table(tmp_path, "made_up", CONTENT)
+    path.write_bytes(path.read_bytes() + "# 来源：统计局\n".encode("gbk"))
+    problem = raised_problem(lambda: read_sidecar_fields(path))
+    assert (
+        problem.rule == "sidecar_encoding" and "that line decodes as GB18030/GBK ('# 来源：统计局')" in problem.message
+    )
+    assert "utf-16" not in problem.describe().lower()
+    path.write_bytes(path.read_text(encoding="utf-8", errors="ignore").encode("gbk", errors="ignore"))
+    assert "the whole file decodes as GB18030/GBK" in raised_problem(lambda: read_sidecar_fields(path)).message
+
+
+def test_an_unreadable_sidecar_is_reported_itself_and_its_data_file_is_not_called_orphaned(tmp_path):
+    path = write_table(tmp_path, "made_up", CONTENT)
+    path.write_text("title: [unclosed\n", encoding="utf-8")
+    found = {(problem.rule, problem.file) for problem in raw_folder_problems(tmp_path)}
+    assert found == {("sidecar_yaml", str(path))}
