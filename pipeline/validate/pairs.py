@@ -41,8 +41,14 @@ def ratio_rules(catalog: pd.DataFrame) -> list[dict]:
 def ratio_pair_violations(observations: pd.DataFrame, catalog: pd.DataFrame) -> list[dict]:
     """Per table, region and year: the two printed inputs of a bounded ratio that no rounding brings within its range."""
     records: list[dict] = []
-    for rule in ratio_rules(catalog):
-        pairs = pair_figures(observations, rule["numerator"], rule["denominator"])
+    rules = ratio_rules(catalog)
+    inputs = {code for rule in rules for code in (rule["numerator"], rule["denominator"])}
+    columns = [column for column in PAIR_COLUMNS if column in observations.columns]
+    figures = observations.loc[
+        observations["indicator_code"].isin(inputs) & (observations["value"] > 0), [*columns, "indicator_code"]
+    ]
+    for rule in rules:
+        pairs = pair_figures(figures, rule["numerator"], rule["denominator"])
         if pairs.empty:
             continue
         radius_top = pairs["rounding_radius_top"].fillna(0.0)
@@ -62,11 +68,11 @@ def ratio_pair_violations(observations: pd.DataFrame, catalog: pd.DataFrame) -> 
 
 
 def pair_figures(observations: pd.DataFrame, numerator: str, denominator: str) -> pd.DataFrame:
-    """Both figures of a ratio printed by the same table for the same region and year, side by side."""
+    """Both figures of a ratio printed by the same table for the same region and year, side by side (observations:
+    the figures present and above zero)."""
     columns = [column for column in PAIR_COLUMNS if column in observations.columns]
-    present = observations["value"].notna() & (observations["value"] > 0)
-    top = observations.loc[present & (observations["indicator_code"] == numerator), columns]
-    bottom = observations.loc[present & (observations["indicator_code"] == denominator), columns]
+    top = observations.loc[observations["indicator_code"] == numerator, columns]
+    bottom = observations.loc[observations["indicator_code"] == denominator, columns]
     if top.empty or bottom.empty:
         return pd.DataFrame()
     return top.merge(bottom, on=PAIR_KEY, suffixes=("_top", "_bottom"))
