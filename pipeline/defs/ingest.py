@@ -27,7 +27,13 @@ from pipeline.defs.resources import ProjectPaths
 from pipeline.defs.tables import table_output
 from pipeline.ingest.reader import combined_staged_tables, read_source_table
 from pipeline.ingest.reader.model import STAGED_COLUMNS
-from pipeline.ingest.sidecar import SIDECAR_SUFFIX, load_sidecar, read_sidecar_fields, sidecar_paths
+from pipeline.ingest.sidecar import (
+    SIDECAR_SUFFIX,
+    is_plain_file_name,
+    load_sidecar,
+    read_sidecar_fields,
+    sidecar_paths,
+)
 from pipeline.ingest.sources import (
     DEFAULT_UPDATE_PERIOD,
     add_period,
@@ -268,9 +274,11 @@ def raw_file_path(raw_dir: Path, key: dg.AssetKey) -> Path:
         return sidecar_path
     try:
         fields = read_sidecar_fields(sidecar_path)
-        return sidecar_path.parent / Path(str(fields["file"])).name  # type: ignore[index]
+        if is_plain_file_name(fields["file"]):  # type: ignore[index]
+            return sidecar_path.parent / str(fields["file"])  # type: ignore[index]
     except (InputError, TypeError, KeyError, ValueError):
-        return sidecar_path.parent / f"{source_id}.csv"
+        pass
+    return sidecar_path.parent / f"{source_id}.csv"
 
 
 def raw_file_versions(raw_dir: Path, keys) -> dict[dg.AssetKey, str]:

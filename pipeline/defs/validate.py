@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 import pandera.pandas as pa
 
+from pipeline.core.errors import InputError
+from pipeline.core.metadata import load_units
 from pipeline.defs.resources import ProjectPaths
 from pipeline.defs.tables import table_output
+from pipeline.ingest.sidecar import read_sidecar_fields
+from pipeline.ingest.sources import sidecar_path_of
 from pipeline.validate.failures import describe_failure, schema_failures, schema_for_frame
 from pipeline.validate.grades import graded_observations
 from pipeline.validate.observations import (
@@ -16,6 +23,8 @@ from pipeline.validate.observations import (
     ordered_observations,
     parts_exceeding_totals,
 )
+from pipeline.validate.pairs import describe_pair_violation, ratio_pair_violations
+from pipeline.validate.range_units import with_unit_notes
 from pipeline.validate.schemas import (
     IndicatorCatalogSchema,
     ObservationSchema,
@@ -37,7 +46,9 @@ def observations(staged_observations: pd.DataFrame, sources: pd.DataFrame) -> dg
     return table_output(graded, ObservationSchema, "observations")
 
 
-def schema_check_result(schema, frame: pd.DataFrame, table: str) -> dg.AssetCheckResult:
+def schema_check_result(
+    schema, frame: pd.DataFrame, table: str, annotate: Callable[[list[dict]], list[dict]] | None = None
+) -> dg.AssetCheckResult:
     """Validate lazily; pass, or fail with every failing row (file, row, column, rule) in the metadata.
 
     inplace=True: pandera would otherwise copy the whole frame first; its only in-place change is the dtype
@@ -48,6 +59,8 @@ def schema_check_result(schema, frame: pd.DataFrame, table: str) -> dg.AssetChec
         schema.validate(frame, lazy=True, inplace=True)
     except pa.errors.SchemaErrors as errors:
         failures = schema_failures(errors, frame, table)
+        if annotate is not None:
+            failures = annotate(failures)
         return dg.AssetCheckResult(
             passed=False,
             severity=dg.AssetCheckSeverity.ERROR,
@@ -111,11 +124,30 @@ staged_observations_schema = schema_check(
     additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
 )
 def observations_schema(
-    observations: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
+    observations: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame, project_paths: ProjectPaths
 ) -> dg.AssetCheckResult:
     """Observations are unique per region, year, indicator and source, with known codes, units and plausible values."""
     schema = observation_schema(list(regions["region_code"]), indicator_catalog)
-    return schema_check_result(schema, observations, "observations")
+
+    def annotate(failures: list[dict]) -> list[dict]:
+        """A value out of its plausible range is explained by the unit its sidecar declares."""
+        fields = sidecar_fields_of(project_paths.raw_path, {str(record.get("source_id")) for record in failures})
+        return with_unit_notes(failures, indicator_catalog, fields, load_units(project_paths.metadata_path))
+
+    return schema_check_result(schema, observations, "observations", annotate)
+
+
+def sidecar_fields_of(raw_dir: Path, source_ids: set[str]) -> dict[str, dict]:
+    """The sidecar fields of these tables (those that read as a mapping), by source id."""
+    found = {}
+    for source_id in sorted(source_ids):
+        try:
+            fields = read_sidecar_fields(sidecar_path_of(raw_dir, source_id))
+        except InputError:
+            continue
+        if isinstance(fields, dict):
+            found[source_id] = fields
+    return found
 
 
 @dg.asset_check(asset=observations, blocking=True, additional_ins={"regions": dg.AssetIn("regions")})
@@ -134,6 +166,27 @@ def observations_parts_within_totals(
             metadata={
                 "failure_count": len(excesses),
                 "failures": dg.MetadataValue.json(excesses[:MAX_LISTED_FAILURES]),
+            },
+        )
+    return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(observations)})
+
+
+@dg.asset_check(
+    asset=observations, blocking=True, additional_ins={"indicator_catalog": dg.AssetIn("indicator_catalog")}
+)
+def observations_ratio_inputs_in_range(
+    observations: pd.DataFrame, indicator_catalog: pd.DataFrame
+) -> dg.AssetCheckResult:
+    """Two figures one table prints for a bounded derived ratio keep its range (urban ≥ rural), named on their rows."""
+    violations = ratio_pair_violations(observations, indicator_catalog)
+    if violations:
+        return dg.AssetCheckResult(
+            passed=False,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="\n".join(describe_pair_violation(record) for record in violations[:MAX_LISTED_FAILURES]),
+            metadata={
+                "failure_count": len(violations),
+                "failures": dg.MetadataValue.json(violations[:MAX_LISTED_FAILURES]),
             },
         )
     return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(observations)})

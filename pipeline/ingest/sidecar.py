@@ -9,6 +9,7 @@ import json
 import os
 import re
 import tempfile
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,6 +87,8 @@ SOURCE_ID_RULE = "ASCII letters, digits and underscores only (pattern [A-Za-z0-9
 MAX_SIDECAR_BYTES = 256 * 1024
 MAX_YAML_ALIASES = 50
 MAX_YAML_NODES = 20_000
+MAX_YAML_DEPTH = 40
+MAX_FILE_NAME_BYTES = 255
 SIDECAR_CHECKSUM_KEY = "sidecar_sha256"
 ENCODINGS = {"utf-8", "utf-8-sig", "gbk", "gb2312", "gb18030", "auto"}
 FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
@@ -132,17 +135,35 @@ class Sidecar:
 
 
 class SidecarLoader(yaml.SafeLoader):
-    """yaml.SafeLoader that refuses more than MAX_YAML_ALIASES aliases (an alias bomb expands exponentially)."""
+    """yaml.SafeLoader that refuses more than MAX_YAML_ALIASES aliases (an alias bomb expands exponentially), more
+    than MAX_YAML_NODES nodes and nesting deeper than MAX_YAML_DEPTH, each as soon as it is met."""
 
     alias_count = 0
+    node_count = 0
+    depth = 0
 
     def compose_node(self, parent, index):
-        """Count alias events before composing them; stop at the limit."""
+        """Count alias events, nodes and nesting before composing them; stop at a limit."""
         if self.check_event(yaml.AliasEvent):
             self.alias_count += 1
             if self.alias_count > MAX_YAML_ALIASES:
                 raise SidecarYamlLimit(f"more than {MAX_YAML_ALIASES} YAML aliases (*name)")
-        return super().compose_node(parent, index)
+        self.node_count += 1
+        if self.node_count > MAX_YAML_NODES:
+            raise SidecarYamlLimit(f"the YAML has more than {MAX_YAML_NODES:,} nodes")
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise SidecarYamlLimit(f"the YAML nests deeper than {MAX_YAML_DEPTH} levels")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+    def fetch_flow_collection_start(self, TokenClass):  # noqa: N803 (PyYAML's name)
+        """Refuse a deeply nested flow collection ([[[…) as the scanner meets it, before the parser looks ahead."""
+        if self.flow_level >= MAX_YAML_DEPTH:
+            raise SidecarYamlLimit(f"the YAML nests deeper than {MAX_YAML_DEPTH} levels")
+        super().fetch_flow_collection_start(TokenClass)
 
 
 class SidecarYamlLimit(Exception):
@@ -198,8 +219,7 @@ def read_sidecar_fields(path: Path) -> object:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
-        other = next((codec for codec in ("gb18030", "utf-16") if decodes_as(data, codec)), None)
-        hint = f"; the bytes decode as {other}" if other else ""
+        hint = encoding_hint(data, error.start)
         raise InputError(
             [
                 InputProblem(
@@ -211,13 +231,29 @@ def read_sidecar_fields(path: Path) -> object:
                 )
             ]
         ) from error
-    loader = SidecarLoader(text)
+    loader = None
     try:
+        loader = SidecarLoader(text)  # checks the text is printable: a control character is a YAML error here
         node = loader.get_single_node()
         if node is None:
             return None
         expanded_node_count(node, MAX_YAML_NODES)
-        return loader.construct_document(node)
+        duplicate = duplicate_key(node)
+        if duplicate is not None:
+            key, first, second = duplicate
+            raise InputError(
+                [
+                    InputProblem(
+                        name,
+                        "sidecar_duplicate_key",
+                        f"key {key!r} is given twice (lines {first} and {second}); YAML would silently keep the second",
+                        row=second,
+                        column=key,
+                        expected="each key once in its mapping",
+                    )
+                ]
+            )
+        document = loader.construct_document(node)
     except SidecarYamlLimit as error:
         raise InputError(
             [
@@ -225,7 +261,8 @@ def read_sidecar_fields(path: Path) -> object:
                     name,
                     "sidecar_yaml_limit",
                     f"the sidecar's YAML is refused: {error}",
-                    expected=f"plain YAML within {MAX_YAML_ALIASES} aliases and {MAX_YAML_NODES:,} nodes",
+                    expected=f"plain YAML within {MAX_YAML_ALIASES} aliases, {MAX_YAML_NODES:,} nodes and "
+                    f"{MAX_YAML_DEPTH} levels of nesting",
                 )
             ]
         ) from error
@@ -243,7 +280,88 @@ def read_sidecar_fields(path: Path) -> object:
             ]
         ) from error
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+    where = unprintable_text(document)
+    if where is not None:
+        raise InputError(
+            [
+                InputProblem(
+                    name,
+                    "sidecar_text",
+                    f"{where} holds a control character or a lone surrogate (an escape such as \\0 or \\ud800 in a quoted text)",
+                    column=where,
+                    expected="printable text (tab and line breaks allowed)",
+                )
+            ]
+        )
+    return document
+
+
+def duplicate_key(node: yaml.Node) -> tuple[str, int, int] | None:
+    """The first key written twice in one mapping of a composed document: (key, first line, second line), or None."""
+    pending, seen_nodes = [node], set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen_nodes:
+            continue
+        seen_nodes.add(id(current))
+        if isinstance(current, yaml.MappingNode):
+            lines: dict[str, int] = {}
+            for key, value in current.value:
+                if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                    line = key.start_mark.line + 1
+                    if key.value in lines:
+                        return key.value, lines[key.value], line
+                    lines[key.value] = line
+                pending.extend([key, value])
+        elif isinstance(current, yaml.SequenceNode):
+            pending.extend(current.value)
+    return None
+
+
+def unprintable_text(value: object, where: str = "") -> str | None:
+    """Where (a key path such as layout.label) the first text with a control character or a lone surrogate is (texts
+    that cannot be stored as UTF-8 or shown), or None."""
+    if isinstance(value, str):
+        bad = not value.isprintable() and any(
+            character not in "\t\n\r" and unicodedata.category(character) in ("Cc", "Cs") for character in value
+        )
+        return (where or "a top-level text") if bad else None
+    children: list[tuple[str, object]] = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{where}.{key}" if where else str(key)
+            children += [(f"{where or 'a'} key", key), (inner, item)]
+    elif isinstance(value, list):
+        children = [(f"{where}[{position}]", item) for position, item in enumerate(value)]
+    return next((found for inner, item in children if (found := unprintable_text(item, inner)) is not None), None)
+
+
+def is_plain_file_name(value: object) -> bool:
+    """A file name with no folder part, short enough for any file system: what `file:` may hold."""
+    return (
+        isinstance(value, str)
+        and value not in ("", ".", "..")
+        and not any(character in value for character in "/\\\x00")
+        and len(value.encode("utf-8", "surrogatepass")) <= MAX_FILE_NAME_BYTES
+    )
+
+
+def encoding_hint(data: bytes, position: int) -> str:
+    """What the bytes that are not UTF-8 are: the whole file or just the offending line in GB18030 (a comment saved
+    in GBK), or UTF-16 only when the file says so with its byte order mark (any even-length bytes decode as UTF-16)."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "; the file is UTF-16 (it starts with a UTF-16 byte order mark)"
+    if decodes_as(data, "gb18030"):
+        return "; the whole file decodes as GB18030/GBK"
+    start = data.rfind(b"\n", 0, position) + 1
+    end = data.find(b"\n", position)
+    line = data[start : None if end < 0 else end]
+    if decodes_as(line, "gb18030"):
+        shown = line.decode("gb18030").strip()
+        return f"; that line decodes as GB18030/GBK ({shown[:60]!r}): it was saved in another encoding than the rest"
+    return ""
 
 
 def decodes_as(data: bytes, codec: str) -> bool:
@@ -367,6 +485,19 @@ def load_sidecar(path: Path, raw_dir: Path, check_hash: bool = True) -> Sidecar:
             )
         )
 
+    if not is_plain_file_name(fields["file"]):
+        shown = str(fields["file"])
+        raise InputError(
+            [
+                InputProblem(
+                    name,
+                    "sidecar_file_path",
+                    f"file {shown[:80] + '…' if len(shown) > 80 else shown!r} is not a plain file name",
+                    column="file",
+                    expected=f"the data file's name beside the sidecar (no folder, at most {MAX_FILE_NAME_BYTES} bytes)",
+                )
+            ]
+        )
     data_path = (path.parent / str(fields["file"])).resolve()
     raw_root = raw_dir.resolve()
     if not data_path.is_relative_to(raw_root) or data_path.parent != path.parent.resolve():
@@ -409,7 +540,9 @@ def load_sidecar(path: Path, raw_dir: Path, check_hash: bool = True) -> Sidecar:
                     )
                 ]
             )
-    return Sidecar(path=path, data_path=data_path, fields=fields)
+    # A layout key written with no value (`header_rows:`) is a key not given: the reader never sees a null.
+    layout = {key: value for key, value in fields["layout"].items() if value is not None}
+    return Sidecar(path=path, data_path=data_path, fields={**fields, "layout": layout})
 
 
 def declared_format(fields: dict) -> str | None:
@@ -543,10 +676,27 @@ def status_rule_problems(name: str, number: int, rule: object) -> list[InputProb
         problems.append(
             InputProblem(name, "sidecar_status", f"{where} has unknown keys {sorted(unknown)}", expected=expected)
         )
-    for selector in STATUS_SELECTORS & set(rule):
-        if not isinstance(rule[selector], list):
+    for selector in sorted(STATUS_SELECTORS & set(rule)):
+        items = rule[selector]
+        if not isinstance(items, list):
             problems.append(InputProblem(name, "sidecar_status", f"{where}: {selector} must be a list"))
-    for cell_range in rule.get("cells") or []:
+        elif selector == "years" and not all(is_whole_year(item) for item in items):
+            problems.append(
+                InputProblem(
+                    name, "sidecar_status", f"{where}: years {items!r} are not all years", expected="e.g. [2014, 2015]"
+                )
+            )
+        elif not all(isinstance(item, str | int) and not isinstance(item, bool) for item in items):
+            problems.append(
+                InputProblem(
+                    name,
+                    "sidecar_status",
+                    f"{where}: {selector} {items!r} must list texts or numbers",
+                    expected=f"{selector}: [a printed name, code or cell range, …]",
+                )
+            )
+    cells = rule.get("cells")
+    for cell_range in cells if isinstance(cells, list) else []:
         if not CELL_RANGE_PATTERN.match(str(cell_range)):
             problems.append(
                 InputProblem(
@@ -554,6 +704,13 @@ def status_rule_problems(name: str, number: int, rule: object) -> list[InputProb
                 )
             )
     return problems
+
+
+def is_whole_year(value: object) -> bool:
+    """A year written as a whole number (2014) or its digits ('2014')."""
+    if isinstance(value, bool):
+        return False
+    return (isinstance(value, int) and 0 < value < 10_000) or (isinstance(value, str) and value.strip().isdecimal())
 
 
 def closest_key(key: object, known) -> str:
@@ -691,8 +848,10 @@ def rehash_sidecar(path: Path, raw_dir: Path | None = None) -> str:
     if not path.resolve().is_relative_to(root) or not path.name.endswith(SIDECAR_SUFFIX):
         raise rehash_problem(path, "rehash_path", f"the sidecar is outside the raw folder {root}", expected_place)
     fields = read_sidecar_fields(path)
-    if not isinstance(fields, dict) or not isinstance(fields.get("file"), str) or not fields["file"]:
-        raise rehash_problem(path, "rehash_file", "the sidecar names no data file (file:)", "file: <data file name>")
+    if not isinstance(fields, dict) or not is_plain_file_name(fields.get("file")):
+        raise rehash_problem(
+            path, "rehash_file", "the sidecar names no data file (file: a plain file name)", "file: <data file name>"
+        )
     data_path = path.parent / fields["file"]
     if (
         data_path.is_symlink()
@@ -741,15 +900,17 @@ def set_top_level_line(lines: list[str], key: str, line: str, after: str) -> lis
 
 def read_fields_of_text(text: str, path: Path) -> dict:
     """The fields of a sidecar text about to be written (parsed as the loader does)."""
-    loader = SidecarLoader(text)
+    loader = None
     try:
+        loader = SidecarLoader(text)
         fields = loader.get_single_data()
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, SidecarYamlLimit, RecursionError, ValueError, TypeError, OverflowError) as error:
         raise rehash_problem(
             path, "rehash_lines", f"the rewritten sidecar is not YAML: {error}", "plain top-level keys"
         ) from error
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return fields if isinstance(fields, dict) else {}
 
 

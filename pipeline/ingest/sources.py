@@ -13,6 +13,7 @@ from pipeline.ingest.sidecar import (
     SIDECAR_SUFFIX,
     SOURCE_ID_PATTERN,
     SOURCE_ID_RULE,
+    is_plain_file_name,
     load_sidecar,
     read_sidecar_fields,
     sidecar_paths,
@@ -85,15 +86,20 @@ def raw_folder_problems(raw_dir: Path) -> list[InputProblem]:
                 )
             )
     claimed: dict[Path, list[Path]] = {}
+    unreadable: set[Path] = set()  # sidecars that cannot be read, by folder and stem: their data file is not orphaned
     for path in paths:
         try:
             fields = read_sidecar_fields(path)
-        except InputError:
-            continue  # reported when the sidecar itself is loaded
+        except InputError as error:
+            problems.extend(error.problems)  # the real cause, not "no sidecar names this file"
+            unreadable.add(path.parent.resolve() / path.name.removesuffix(SIDECAR_SUFFIX))
+            continue
         if not isinstance(fields, dict):
+            problems.append(InputProblem(str(path), "sidecar_yaml", "the sidecar is not a YAML mapping"))
+            unreadable.add(path.parent.resolve() / path.name.removesuffix(SIDECAR_SUFFIX))
             continue
         for key in ("file", "original_file"):
-            if isinstance(fields.get(key), str) and fields[key]:
+            if is_plain_file_name(fields.get(key)):
                 claimed.setdefault((path.parent / fields[key]).resolve(), []).append(path)
     for data_path, sidecars in sorted(claimed.items()):
         if len(sidecars) > 1:
@@ -105,18 +111,21 @@ def raw_folder_problems(raw_dir: Path) -> list[InputProblem]:
                     expected="exactly one sidecar per data file",
                 )
             )
-    problems.extend(orphan_problems(raw_dir, set(claimed)))
+    problems.extend(orphan_problems(raw_dir, set(claimed), unreadable))
     return problems
 
 
-def orphan_problems(raw_dir: Path, claimed: set[Path]) -> list[InputProblem]:
-    """Data files that no sidecar names: a table whose sidecar was deleted would silently drop out."""
+def orphan_problems(raw_dir: Path, claimed: set[Path], unreadable: set[Path] | None = None) -> list[InputProblem]:
+    """Data files that no sidecar names: a table whose sidecar was deleted would silently drop out. A data file
+    beside an unreadable sidecar of its stem is not called orphaned (the sidecar's own problem is reported)."""
     problems = []
     for path in sorted(raw_dir.rglob("*")):
         relative = path.relative_to(raw_dir)
         if any(part.startswith(".") for part in relative.parts) or path.name in NOT_DATA_FILES:
             continue
         if path.is_dir() or path.name.endswith(SIDECAR_SUFFIX) or path.resolve() in claimed:
+            continue
+        if path.parent.resolve() / path.stem in (unreadable or set()):
             continue
         problems.append(
             InputProblem(

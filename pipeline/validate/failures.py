@@ -50,6 +50,7 @@ def schema_failures(errors: pa.errors.SchemaErrors, frame: pd.DataFrame, table: 
         records.append(
             {
                 "table": table,
+                **{key: str(lineage[key]) for key in ("source_id", "printed_label") if present(lineage.get(key))},
                 "file": lineage.get("source_file"),
                 "row": None if lineage.get("source_row") is None else int(lineage["source_row"]),
                 "column": column,
@@ -61,7 +62,7 @@ def schema_failures(errors: pa.errors.SchemaErrors, frame: pd.DataFrame, table: 
                 "figure": {
                     key: (None if pd.isna(value) else str(value))
                     for key, value in lineage.items()
-                    if key not in ("source_file", "source_row", "source_column")
+                    if key not in ("source_file", "source_row", "source_column", "source_id", "printed_label")
                 },
             }
         )
@@ -75,7 +76,17 @@ def lineage_of(frame: pd.DataFrame, index) -> dict:
     row = frame.loc[index]
     if isinstance(row, pd.DataFrame):
         row = row.iloc[0]
-    keys = ("source_file", "source_row", "source_column", "region_code", "year", "indicator_code", "value")
+    keys = (
+        "source_id",
+        "source_file",
+        "source_row",
+        "source_column",
+        "printed_label",
+        "region_code",
+        "year",
+        "indicator_code",
+        "value",
+    )
     return {key: row.get(key) for key in keys if key in row}
 
 
@@ -93,4 +104,11 @@ def describe_failure(record: dict) -> str:
         text += f" {record['figure']}"
     if record.get("expected"):
         text += f" (expected {record['expected']})"
+    if record.get("note"):
+        text += f": {record['note']}"
     return text
+
+
+def present(value: object) -> bool:
+    """A lineage value that is there (not None, NaN or empty)."""
+    return value is not None and not (isinstance(value, float) and value != value) and str(value) != ""

@@ -21,7 +21,7 @@ from pipeline.ingest.reader.model import (
     grid_of_rows,
     logger,
 )
-from pipeline.ingest.reader.xlsx_grid import read_xlsx_grid
+from pipeline.ingest.reader.xlsx_grid import column_letter, read_xlsx_grid
 from pipeline.ingest.sidecar import MAX_FILE_BYTES, Sidecar, declared_format
 
 
@@ -89,6 +89,9 @@ def csv_module_grid(text: str, delimiter: str, file_name: str, encoding: str | N
             line = reader.line_num
             check_grid_size(len(rows), len(cells), file_name)
     except csv.Error as error:
+        opened = open_quote_of_record(text, line + 1, delimiter)
+        if opened is not None:
+            raise InputError([unclosed_quote_problem(file_name, opened, reader.line_num, str(error))]) from error
         raise InputError(
             [
                 InputProblem(
@@ -96,11 +99,63 @@ def csv_module_grid(text: str, delimiter: str, file_name: str, encoding: str | N
                     "csv_syntax",
                     f"not a well-formed CSV: {error}",
                     row=reader.line_num,
-                    expected="fields separated by commas, quotes balanced",
+                    expected=f"fields separated by {delimiter!r}, quotes balanced",
                 )
             ]
         ) from error
     return grid_of_rows(rows, encoding=encoding)
+
+
+def open_quote_of_record(text: str, start_line: int, delimiter: str) -> tuple[int, int, str] | None:
+    """(line, field number from 0, the text from the quote on) of the quote that opens a field running past the end
+    of its line, in the record starting on start_line; None when every quoted field of that line closes on it."""
+    lines = io.StringIO(text, newline="").readlines()
+    if not 0 < start_line <= len(lines):
+        return None
+    record = lines[start_line - 1]
+    field_number, position, at_field_start = 0, 0, True
+    while position < len(record):
+        character = record[position]
+        if at_field_start and character == '"':
+            closing = closing_quote(record, position + 1)
+            if closing is None:
+                return start_line, field_number, record[position:].rstrip("\r\n")
+            position = closing
+        elif character == delimiter:
+            field_number += 1
+            at_field_start = True
+            position += 1
+            continue
+        at_field_start = False
+        position += 1
+    return None
+
+
+def closing_quote(line: str, position: int) -> int | None:
+    """The position of the quote closing a quoted field that starts at position ('""' is a quote inside it), or None."""
+    while position < len(line):
+        if line[position] == '"':
+            if line[position + 1 : position + 2] != '"':
+                return position
+            position += 1
+        position += 1
+    return None
+
+
+def unclosed_quote_problem(file_name: str, opened: tuple[int, int, str], failed_line: int, error: str) -> InputProblem:
+    """A quote that opens a field and is not closed on its line: named where it opens, not where the parser gave up."""
+    line, field_number, rest = opened
+    where = "at the end of the file" if "end of data" in error else f"on line {failed_line} ({error})"
+    shown = rest if len(rest) <= 40 else f"{rest[:40]}…"
+    return InputProblem(
+        file_name,
+        "csv_unclosed_quote",
+        f"the quote opening field {field_number + 1} of line {line} ({shown!r}) is not closed on that line: the CSV "
+        f"reader took the lines after it into that one cell and gave up {where}",
+        row=line,
+        cell=f"{column_letter(field_number + 1)}{line}",
+        expected='the closing quote on the same line; a quote inside a cell is written "" within a quoted field',
+    )
 
 
 def arrow_csv_columns(text: str, delimiter: str) -> list[pa.Array] | None:

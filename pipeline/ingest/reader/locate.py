@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -20,11 +21,13 @@ from pipeline.ingest.reader.model import (
     per_distinct_text,
 )
 from pipeline.ingest.reader.xlsx_grid import column_letter
-from pipeline.ingest.sidecar import Sidecar
+from pipeline.ingest.sidecar import Sidecar, declared_format
 
 # A unit line above the header: 单位：万元 anywhere in a cell, or a cell that is just (亿元) / （元）.
 UNIT_LINE_PATTERN = re.compile(r"单位\s*[:：]\s*([^\s,，;；()（）]+)")
 BRACKETED_UNIT_PATTERN = re.compile(r"^[(（]\s*([^()（）]+?)\s*[)）]$")
+# Separators a CSV is tried with when no header is found with the declared one (a ;- or tab-separated export).
+OTHER_SEPARATORS = (";", "\t", ",", "|", "；")
 # A notes row below the data ends the table: 注：…, 注1. …, 资料来源：…
 FOOTER_PATTERN = re.compile(r"^(注|资料来源|数据来源|说明|备注)\s*[:：0-9①-⑩]")
 
@@ -37,7 +40,7 @@ def locate_table(grid: Grid, sidecar: Sidecar, file_name: str, units: dict[str, 
         raise InputError([InputProblem(file_name, "empty_file", "the file has no cells", expected="a header and rows")])
     layout = sidecar.layout
     named = {role: normalise_label(layout[role]) for role in LAYOUT_COLUMN_ROLES if layout.get(role)}
-    start = header_start(grid, kept, layout, named, file_name)
+    start = header_start(grid, kept, layout, named, file_name, csv_delimiter(sidecar))
     header_count = int(layout.get("header_rows", 1))
     header = grid_rows(grid, kept[start : start + header_count])
     data = kept[start + header_count :]
@@ -72,8 +75,57 @@ def locate_table(grid: Grid, sidecar: Sidecar, file_name: str, units: dict[str, 
     for role, column in roles.items():
         names[column] = layout[role]
     table = Table(names, parts, header[-1].number, grid_part(grid, data), roles, grid.first_column)
-    check_header(table, sidecar, file_name, width)
+    check_header(table, sidecar, file_name, width, header)
     return table
+
+
+def csv_delimiter(sidecar: Sidecar) -> str | None:
+    """The field separator a CSV is read with (None for a workbook)."""
+    return None if declared_format(sidecar.fields) == "xlsx" else str(sidecar.fields.get("delimiter", ","))
+
+
+def describe_separator(separator: str) -> str:
+    """A separator as a reader would name it: ';', a tab."""
+    return "a tab" if separator == "\t" else repr(separator)
+
+
+def separated_name(separator: str) -> str:
+    """';'-separated, tab-separated."""
+    return "tab-separated" if separator == "\t" else f"{separator!r}-separated"
+
+
+def other_separator(rows: list[GridRow], names: set[str], delimiter: str | None) -> tuple[GridRow, str] | None:
+    """The first row and the separator other than the declared one that split it into the layout's column names."""
+    if delimiter is None or not names:
+        return None
+    wanted = min(2, len(names))
+    for row in rows:
+        line = delimiter.join(row.cells)
+        for separator in OTHER_SEPARATORS:
+            if separator != delimiter and separator in line:
+                parts = {normalise_label(part) for part in line.split(separator)}
+                if len(parts & names) >= wanted:
+                    return row, separator
+    return None
+
+
+def separator_problem(
+    found: tuple[GridRow, str], delimiter: str, names: set[str], file_name: str, rule: str
+) -> InputProblem:
+    """The header is there, separated by another character than the sidecar declares: say which, not 'encoding'."""
+    row, separator = found
+    line = delimiter.join(row.cells)
+    shown = line if len(line) <= 60 else f"{line[:60]}…"
+    return InputProblem(
+        file_name,
+        rule,
+        f"the file is {separated_name(separator)}: row {row.number} ({shown!r}) names the layout's "
+        f"columns {sorted(names)} when split at {describe_separator(separator)}, but the sidecar declares the "
+        f"separator {describe_separator(delimiter)}{'' if delimiter != ',' else ' (the default)'}",
+        row=row.number,
+        expected=f"fields separated by {describe_separator(delimiter)} as declared, or `delimiter: "
+        f"{json.dumps(separator)}` in the sidecar (then rehash) if the source publishes it that way",
+    )
 
 
 def short_row_problems(grid: Grid, data: np.ndarray, width: int, file_name: str) -> list[InputProblem]:
@@ -101,7 +153,9 @@ def short_row_problems(grid: Grid, data: np.ndarray, width: int, file_name: str)
     return problems
 
 
-def header_start(grid: Grid, kept: np.ndarray, layout: dict, named: dict[str, str], file_name: str) -> int:
+def header_start(
+    grid: Grid, kept: np.ndarray, layout: dict, named: dict[str, str], file_name: str, delimiter: str | None = None
+) -> int:
     """Index among the non-blank rows of the first header row: layout.header_row, or the first row naming a column."""
     if layout.get("header_row") is not None:
         matches = np.flatnonzero(grid.numbers[kept] == int(layout["header_row"]))
@@ -122,6 +176,9 @@ def header_start(grid: Grid, kept: np.ndarray, layout: dict, named: dict[str, st
         keys = {normalise_label(cell) for cell in row.cells}
         if keys & set(named.values()):
             return index
+    separated = other_separator(rows, set(named.values()), delimiter)
+    if separated is not None and delimiter is not None:
+        raise InputError([separator_problem(separated, delimiter, set(named.values()), file_name, "header_not_found")])
     encoding = grid.encoding
     garbled = f"; if the text looks garbled, check the sidecar's encoding ({encoding})" if encoding else ""
     raise InputError(
@@ -214,9 +271,16 @@ def unit_line_problems(
     return problems
 
 
-def check_header(table: Table, sidecar: Sidecar, file_name: str, width: int) -> None:
+def check_header(table: Table, sidecar: Sidecar, file_name: str, width: int, header: list[GridRow]) -> None:
     """Every column the layout names is present, header names are unique, rows are no wider than the header."""
     layout = sidecar.layout
+    delimiter = csv_delimiter(sidecar)
+    missing = {normalise_label(layout[role]) for role in LAYOUT_COLUMN_ROLES if layout.get(role)} - set(
+        normalise_label(name) for name in table.names
+    )
+    separated = other_separator(header, missing, delimiter) if missing else None
+    if separated is not None and delimiter is not None:
+        raise InputError([separator_problem(separated, delimiter, missing, file_name, "missing_column")])
     problems = [
         InputProblem(
             file_name,
