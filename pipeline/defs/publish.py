@@ -8,6 +8,7 @@ import hashlib
 import dagster as dg
 import pandas as pd
 
+from pipeline.defs.convergence import VALUES_READ
 from pipeline.defs.ingest import METADATA_FILES
 from pipeline.defs.resources import ProjectPaths
 from pipeline.publish.documents.card import dataset_card as card_text
@@ -62,7 +63,7 @@ def income_ratio_chart(indicators: pd.DataFrame, regions: pd.DataFrame) -> dg.Ou
     return chart_output(png, "城乡居民收入比 urban–rural income ratio")
 
 
-@dg.asset(group_name=GROUP)
+@dg.asset(group_name=GROUP, ins={"preferred_values": VALUES_READ})
 def district_urbanisation_chart(
     preferred_values: pd.DataFrame, regions: pd.DataFrame, dispersion: pd.DataFrame
 ) -> dg.Output[bytes]:

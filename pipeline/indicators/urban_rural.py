@@ -18,6 +18,12 @@ POPULATION_BASES = [
     ("year_end_resident", "urbanisation_rate", "", "percent"),
     ("census", "census_urban_population", "census_rural_population", "urban_and_rural"),
 ]
+# Every indicator the table reads: the two incomes and the populations of every basis.
+URBAN_RURAL_INPUTS = [
+    URBAN_INCOME,
+    RURAL_INCOME,
+    *(code for _, first, second, _ in POPULATION_BASES for code in (first, second) if code),
+]
 THEIL_INDICATOR = "urban_rural_income_theil"
 URBAN_RURAL_THEIL_COLUMNS = [
     "indicator_code",
@@ -64,12 +70,7 @@ def urban_rural_theil_table(values: pd.DataFrame) -> pd.DataFrame:
     published), the population basis is the first of POPULATION_BASES whose figures exist and give a share in
     (0, 1), and status flags and source ids are merged once per distinct combination, not once per row.
     """
-    needed = [
-        URBAN_INCOME,
-        RURAL_INCOME,
-        *(code for _, first, second, _ in POPULATION_BASES for code in (first, second)),
-    ]
-    wanted = (values["indicator_code"].isin([code for code in needed if code]) & values["value"].notna()).to_numpy()
+    wanted = (values["indicator_code"].isin(URBAN_RURAL_INPUTS) & values["value"].notna()).to_numpy()
     series = {
         str(code): frame.drop_duplicates(["region_code", "year"], keep="first").set_index(["region_code", "year"])
         for code, frame in values[wanted].groupby("indicator_code", observed=True)
