@@ -7,6 +7,7 @@ import pandas as pd
 
 from pipeline.core.metadata import load_economic_regions, load_targets
 from pipeline.defs.resources import ProjectPaths
+from pipeline.defs.storage import read_input
 from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check
 from pipeline.indicators.convergence import convergence_table
@@ -15,7 +16,7 @@ from pipeline.indicators.dispersion import dispersion_table
 from pipeline.indicators.targets import progress_table
 from pipeline.indicators.trends import sigma_convergence_table
 from pipeline.indicators.units import unit_sets
-from pipeline.indicators.urban_rural import urban_rural_theil_table
+from pipeline.indicators.urban_rural import URBAN_RURAL_INPUTS, urban_rural_theil_table
 from pipeline.validate.schemas import (
     ConvergenceSchema,
     DispersionSchema,
@@ -26,9 +27,12 @@ from pipeline.validate.schemas import (
 )
 
 GROUP = "convergence"
+# The columns of preferred_values the steps below use: reading only these leaves the other seven on disk.
+VALUE_COLUMNS_READ = ["indicator_code", "region_code", "year", "value", "status", "source_ids"]
+VALUES_READ = read_input("preferred_values", columns=VALUE_COLUMNS_READ)
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
 def dispersion(
     preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
@@ -46,7 +50,7 @@ dispersion_schema = known_codes_schema_check(
 )
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
 def convergence(
     preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
@@ -64,7 +68,7 @@ convergence_schema = known_codes_schema_check(
 )
 
 
-@dg.asset(group_name=GROUP)
+@dg.asset(group_name=GROUP, ins={"preferred_values": VALUES_READ})
 def target_progress(preferred_values: pd.DataFrame, project_paths: ProjectPaths) -> dg.Output[pd.DataFrame]:
     """Each target in targets.yaml with the latest value of its indicator, the gap to the target and a status."""
     return table_output(
@@ -82,7 +86,14 @@ target_progress_schema = known_codes_schema_check(
 )
 
 
-@dg.asset(group_name=GROUP)
+@dg.asset(
+    group_name=GROUP,
+    ins={
+        "preferred_values": read_input(
+            "preferred_values", VALUE_COLUMNS_READ, rows_where_in={"indicator_code": URBAN_RURAL_INPUTS}
+        )
+    },
+)
 def urban_rural_theil(preferred_values: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     """The urban–rural income Theil index of every region-year with urban and rural incomes and populations."""
     return table_output(urban_rural_theil_table(preferred_values), UrbanRuralTheilSchema, "urban_rural_theil")
@@ -113,7 +124,7 @@ sigma_convergence_schema = known_codes_schema_check(
 )
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
 def theil_decomposition(
     preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame, project_paths: ProjectPaths
 ) -> dg.Output[pd.DataFrame]:

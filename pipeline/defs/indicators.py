@@ -8,6 +8,8 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.metadata import load_indicator_catalog
+from pipeline.defs.convergence import VALUES_READ
+from pipeline.defs.storage import read_input
 from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check, schema_check_result
 from pipeline.indicators.aggregates import PAIRING_REFERENCE_REGION, aggregate_groups, pair_ratios, region_groups
@@ -43,7 +45,7 @@ def preferred_values(
     return table_output(preferred_table(observations, sources, indicators), PreferredValueSchema, "preferred_values")
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
 def group_aggregates(
     preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
@@ -55,7 +57,7 @@ def group_aggregates(
     )
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions")})
+@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
 def paired_city_ratios(
     preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
@@ -77,7 +79,13 @@ def ratio_reconciliation_check(
         name=f"{indicator_code}_reconciles",
         asset="indicators",
         blocking=True,
-        additional_ins={"observations": dg.AssetIn("observations"), "sources": dg.AssetIn("sources")},
+        # Only the rows of the ratio and its two inputs: the comparison is per indicator, region and year.
+        additional_ins={
+            "observations": read_input(
+                "observations", rows_where_in={"indicator_code": [indicator_code, numerator, denominator]}
+            ),
+            "sources": dg.AssetIn("sources"),
+        },
         description=f"Derived {indicator_code} equals the published figure wherever both exist, within the rounding of the printed figures.",
     )
     def check(indicators: pd.DataFrame, observations: pd.DataFrame, sources: pd.DataFrame) -> dg.AssetCheckResult:
@@ -155,9 +163,7 @@ preferred_values_schema = known_codes_schema_check(
     description="Sources of equal authority that print different figures (beyond rounding) for one key: listed with "
     "the figures and sources, and resolved by the stated rule (newest access, then finest rounding, then source id).",
 )
-def equal_authority_sources_agree(
-    preferred_values: pd.DataFrame, observations: pd.DataFrame, sources: pd.DataFrame
-) -> dg.AssetCheckResult:
+def equal_authority_sources_agree(observations: pd.DataFrame, sources: pd.DataFrame) -> dg.AssetCheckResult:
     """WARN with every equal-authority disagreement (figures, sources, the chosen one and the rule that chose it)."""
     disagreements = equal_authority_disagreements(observations, sources)
     records = disagreements.to_dict("records")

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.metadata import load_questions
+from pipeline.defs.convergence import VALUES_READ
 from pipeline.defs.ingest import METADATA_FILES
 from pipeline.defs.resources import ProjectPaths
 from pipeline.publish.documents.answers import dataset_answers
@@ -64,7 +65,7 @@ def income_ratio_chart(indicators: pd.DataFrame, regions: pd.DataFrame, sources:
     return chart_output(png, "城乡居民收入比 urban–rural income ratio")
 
 
-@dg.asset(group_name=GROUP)
+@dg.asset(group_name=GROUP, ins={"preferred_values": VALUES_READ})
 def district_urbanisation_chart(
     preferred_values: pd.DataFrame, regions: pd.DataFrame, dispersion: pd.DataFrame
 ) -> dg.Output[bytes]:

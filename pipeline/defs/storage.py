@@ -7,7 +7,9 @@ fsspec URL (`s3://bucket/prefix`, `gcs://…`, `file:///shared/…`); by default
 (DAGSTER_HOME/storage, as before). A DataFrame is written as Parquet only when it comes back identical: flat
 column types, string column names, dtypes that survive the round trip; categorical columns keep their categories
 and their order (stored in the file's metadata). Anything else is pickled, as by the default I/O manager.
-Downstream inputs named in COLUMNS_READ read only those columns from the Parquet file.
+A downstream input reads only some columns or rows of a Parquet file when its `AssetIn` metadata says so
+(`read_input(columns=…, rows_where_in=…)`: the input's own declaration of what its asset or check uses), or when
+COLUMNS_READ names it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,22 @@ CATEGORIES_KEY = b"pipeline.categories"
 COLUMNS_READ: dict[tuple[str, str], list[str]] = {
     ("coverage", "observations"): ["indicator_code", "region_code", "year", "value"],
 }
+
+
+COLUMNS_KEY = "pipeline/columns_read"
+ROWS_KEY = "pipeline/rows_where_in"
+
+
+def read_input(
+    asset: str, columns: list[str] | None = None, rows_where_in: dict[str, list[str]] | None = None
+) -> dg.AssetIn:
+    """An AssetIn that loads only these columns and the rows whose column value is in the given list (from Parquet)."""
+    metadata: dict[str, object] = {}
+    if columns is not None:
+        metadata[COLUMNS_KEY] = list(columns)
+    if rows_where_in:
+        metadata[ROWS_KEY] = {column: sorted(set(values)) for column, values in rows_where_in.items()}
+    return dg.AssetIn(asset, metadata=metadata)
 
 
 class ColumnarIOManager(dg.ConfigurableIOManager):
@@ -74,9 +92,12 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             handle.seek(0)
             if not is_parquet:
                 return pickle.load(handle)
+            declared = context.definition_metadata or {}
             # The consuming step's op: for an @asset, the asset's name (context.asset_key is the upstream's).
-            columns = COLUMNS_READ.get((consumer_name(context), context.name))
-            return parquet_frame(pq.read_table(handle, columns=columns))
+            columns = declared.get(COLUMNS_KEY) or COLUMNS_READ.get((consumer_name(context), context.name))
+            rows = declared.get(ROWS_KEY) or {}
+            filters = [(column, "in", list(values)) for column, values in rows.items()] or None
+            return parquet_frame(pq.read_table(handle, columns=columns, filters=filters))
 
     def location(self, context: dg.OutputContext) -> tuple[fsspec.AbstractFileSystem, str]:
         """The file system and path of one output: <base>/<asset key path> (op outputs: <base>/<run>/<step>/<name>)."""

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import statsmodels.api as sm
 
 from pipeline.core.arrays import labels_at, run_bounds
 from pipeline.core.frames import empty_frame
 from pipeline.core.metadata import BREAK_FLAG
 from pipeline.indicators.grouped import Placement
+from pipeline.indicators.ols import slope_inference
 from pipeline.validate.schemas import MINIMUM_UNITS
 
 ROLLING_WINDOW_YEARS = 5
@@ -114,23 +114,30 @@ def beta_inference(x: np.ndarray, y: np.ndarray, years: int) -> dict[str, float 
 
     speed λ = −ln(1 + T·β) / T (undefined where 1 + T·β ≤ 0); half-life ln 2 / λ in years (only where λ > 0).
     """
-    fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        low, high = fit.conf_int(alpha=SIGNIFICANCE_LEVEL)[1]
-        beta = float(fit.params[1])
-        base = 1.0 + years * beta
-        speed = -math.log(base) / years if base > 0 else math.nan
-        p_value = float(fit.pvalues[1])
-    return {
-        "standard_error": float(fit.bse[1]),
-        "t_value": float(fit.tvalues[1]),
-        "p_value": p_value,
-        "ci_low": float(low),
-        "ci_high": float(high),
-        "significant_at_5pct": bool(p_value < SIGNIFICANCE_LEVEL),
-        "speed": speed,
-        "half_life_years": math.log(2.0) / speed if speed > 0 else math.nan,
-    }
+    return beta_inferences([(x, y)], [years])[0]
+
+
+def beta_inferences(fits: list[tuple[np.ndarray, np.ndarray]], years: list[int]) -> list[dict[str, float | bool]]:
+    """beta_inference of each (x, y) fit over its number of years, the OLS inference of all fits at once."""
+    inference = slope_inference(fits, SIGNIFICANCE_LEVEL)
+    rows = []
+    for position, window in enumerate(years):
+        beta, p_value = float(inference["slope"][position]), float(inference["p_value"][position])
+        base = 1.0 + window * beta
+        speed = -math.log(base) / window if base > 0 else math.nan
+        rows.append(
+            {
+                "standard_error": float(inference["standard_error"][position]),
+                "t_value": float(inference["t_value"][position]),
+                "p_value": p_value,
+                "ci_low": float(inference["ci_low"][position]),
+                "ci_high": float(inference["ci_high"][position]),
+                "significant_at_5pct": bool(p_value < SIGNIFICANCE_LEVEL),
+                "speed": speed,
+                "half_life_years": math.log(2.0) / speed if speed > 0 else math.nan,
+            }
+        )
+    return rows
 
 
 @dataclass
@@ -214,7 +221,8 @@ class UnitPanels:
         starts = (fits["start_year"] - self.placement.first_year).tolist()
         ends = (fits["end_year"] - self.placement.first_year).tolist()
         masks: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        rows: list[dict] = []
+        regressions: list[tuple[np.ndarray, np.ndarray]] = []
+        windows: list[int] = []
         at_bound = []
         for group, start, end in zip(fits["group"].tolist(), starts, ends, strict=True):
             if (start, end) not in masks:  # once per window, not once per fit
@@ -224,8 +232,10 @@ class UnitPanels:
             series = np.arange(first, first + self.series_count(group))
             usable = series[usable_mask[series]]
             initial, final = self.levels[start, usable], self.levels[end, usable]
-            rows.append(beta_inference(np.log(initial), np.log(final / initial) / (end - start), end - start))
+            regressions.append((np.log(initial), np.log(final / initial) / (end - start)))
+            windows.append(end - start)
             at_bound.append(int(bound_mask[series].sum()))
+        rows = beta_inferences(regressions, windows)
         columns = {name: np.array([row[name] for row in rows]) for name in rows[0]} if rows else {}
         return {**columns, "n_units_at_bound": np.array(at_bound, dtype="int64")}
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 from pipeline.core.frames import empty_frame
+from pipeline.indicators.ols import slope_inference
 
 SIGNIFICANCE_LEVEL = 0.05
 # A slope with a standard error needs at least 3 years (1 residual degree of freedom).
@@ -62,23 +62,31 @@ SIGMA_CONVERGENCE_DTYPES = {
 
 def year_trend(years: np.ndarray, values: np.ndarray) -> dict[str, float | bool | str]:
     """statsmodels OLS of the values on the year: slope, standard error, t, p, 95 % interval and a reading."""
-    fit = sm.OLS(values, sm.add_constant(years.astype("float64") - years.min(), has_constant="add")).fit()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        low, high = fit.conf_int(alpha=SIGNIFICANCE_LEVEL)[1]
-        p_value = float(fit.pvalues[1])
-    slope = float(fit.params[1])
-    significant = bool(p_value < SIGNIFICANCE_LEVEL)
-    reading = "no significant trend" if not significant else ("falling" if slope < 0 else "rising")
-    return {
-        "slope": slope,
-        "standard_error": float(fit.bse[1]),
-        "t_value": float(fit.tvalues[1]),
-        "p_value": p_value,
-        "ci_low": float(low),
-        "ci_high": float(high),
-        "significant_at_5pct": significant,
-        "reading": reading,
-    }
+    return year_trends([(years, values)])[0]
+
+
+def year_trends(series: list[tuple[np.ndarray, np.ndarray]]) -> list[dict[str, float | bool | str]]:
+    """year_trend of each (years, values) series, the OLS inference of all series at once (pipeline.indicators.ols)."""
+    inference = slope_inference(
+        [(years.astype("float64") - years.min(), values) for years, values in series], SIGNIFICANCE_LEVEL
+    )
+    trends = []
+    for position in range(len(series)):
+        slope, p_value = float(inference["slope"][position]), float(inference["p_value"][position])
+        significant = bool(p_value < SIGNIFICANCE_LEVEL)
+        trends.append(
+            {
+                "slope": slope,
+                "standard_error": float(inference["standard_error"][position]),
+                "t_value": float(inference["t_value"][position]),
+                "p_value": p_value,
+                "ci_low": float(inference["ci_low"][position]),
+                "ci_high": float(inference["ci_high"][position]),
+                "significant_at_5pct": significant,
+                "reading": "no significant trend" if not significant else ("falling" if slope < 0 else "rising"),
+            }
+        )
+    return trends
 
 
 def same_units_run(units: np.ndarray) -> tuple[int, int]:
@@ -125,6 +133,7 @@ def sigma_convergence_table(
     units_all = stacked["n_units"].to_numpy(dtype="int64")
     labels = stacked[keys].to_numpy()
     rows = []
+    fitted: list[tuple[np.ndarray, np.ndarray]] = []
     for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
         begin, end = same_units_run(units_all[first:last])
         years = years_all[first + begin : first + end]
@@ -139,9 +148,10 @@ def sigma_convergence_table(
                 "n_units": int(units_all[first + begin]),
                 "series_start_year": int(years_all[first]),
                 "series_end_year": int(years_all[last - 1]),
-                **year_trend(years, values_all[first + begin : first + end]),
             }
         )
+        fitted.append((years, values_all[first + begin : first + end]))
     if not rows:
         return empty_frame(SIGMA_CONVERGENCE_DTYPES)
+    rows = [{**row, **trend} for row, trend in zip(rows, year_trends(fitted), strict=True)]
     return pd.DataFrame(rows, columns=SIGMA_CONVERGENCE_COLUMNS).astype(SIGMA_CONVERGENCE_DTYPES)

@@ -18,6 +18,12 @@ POPULATION_BASES = [
     ("year_end_resident", "urbanisation_rate", "", "percent"),
     ("census", "census_urban_population", "census_rural_population", "urban_and_rural"),
 ]
+# Every indicator the table reads: the two incomes and the populations of every basis.
+URBAN_RURAL_INPUTS = [
+    URBAN_INCOME,
+    RURAL_INCOME,
+    *(code for _, first, second, _ in POPULATION_BASES for code in (first, second) if code),
+]
 THEIL_INDICATOR = "urban_rural_income_theil"
 URBAN_RURAL_THEIL_COLUMNS = [
     "indicator_code",
@@ -58,70 +64,129 @@ def urban_rural_theil(urban_income: float, rural_income: float, urban_share: flo
 
 
 def urban_rural_theil_table(values: pd.DataFrame) -> pd.DataFrame:
-    """Every region-year with urban and rural per-capita disposable income and an urban share strictly in (0, 1)."""
+    """Every region-year with urban and rural per-capita disposable income and an urban share strictly in (0, 1).
+
+    Set-based: each input series is looked up for every income row at once (the first row per region and year, as
+    published), the population basis is the first of POPULATION_BASES whose figures exist and give a share in
+    (0, 1), and status flags and source ids are merged once per distinct combination, not once per row.
+    """
+    wanted = (values["indicator_code"].isin(URBAN_RURAL_INPUTS) & values["value"].notna()).to_numpy()
     series = {
-        code: frame.drop_duplicates(["region_code", "year"], keep="first").set_index(["region_code", "year"])
-        for code, frame in values[values["value"].notna()].groupby("indicator_code", observed=True)
+        str(code): frame.drop_duplicates(["region_code", "year"], keep="first").set_index(["region_code", "year"])
+        for code, frame in values[wanted].groupby("indicator_code", observed=True)
     }
     if URBAN_INCOME not in series or RURAL_INCOME not in series:
         return empty_frame(URBAN_RURAL_THEIL_DTYPES)
     incomes = series[URBAN_INCOME].join(series[RURAL_INCOME], how="inner", suffixes=("_urban", "_rural"))
     incomes = incomes[(incomes["value_urban"] > 0) & (incomes["value_rural"] > 0)]
-    rows = []
-    for (region, year), row in incomes.iterrows():
-        chosen = population_share(series, region, int(year))
-        if chosen is None:
-            continue
-        basis, codes, share, statuses, sources = chosen
-        urban, rural = float(row["value_urban"]), float(row["value_rural"])
-        rows.append(
-            {
-                "indicator_code": THEIL_INDICATOR,
-                "region_code": region,
-                "year": int(year),
-                "value": urban_rural_theil(urban, rural, share),
-                "urban_income_per_capita": urban,
-                "rural_income_per_capita": rural,
-                "urban_population_share": share,
-                "urban_income_share": urban * share / (urban * share + rural * (1.0 - share)),
-                "population_basis": basis,
-                "population_indicator_codes": ";".join(codes),
-                "status": merge_status(str(row["status_urban"]), str(row["status_rural"]), *statuses),
-                "source_ids": merge_source_ids(str(row["source_ids_urban"]), str(row["source_ids_rural"]), *sources),
-            }
-        )
-    if not rows:
+    chosen = chosen_populations(series, incomes.index)
+    keep = chosen["basis"].to_numpy() >= 0
+    if not keep.any():
         return empty_frame(URBAN_RURAL_THEIL_DTYPES)
-    table = pd.DataFrame(rows, columns=URBAN_RURAL_THEIL_COLUMNS)
+    incomes, chosen = incomes[keep], chosen[keep]
+    urban = incomes["value_urban"].to_numpy(dtype="float64")
+    rural = incomes["value_rural"].to_numpy(dtype="float64")
+    share = chosen["share"].to_numpy(dtype="float64")
+    basis = chosen["basis"].to_numpy()
+    table = pd.DataFrame(
+        {
+            "indicator_code": THEIL_INDICATOR,
+            "region_code": incomes.index.get_level_values("region_code").astype(object),
+            "year": incomes.index.get_level_values("year").astype("int64"),
+            "value": urban_rural_theil_values(urban, rural, share),
+            "urban_income_per_capita": urban,
+            "rural_income_per_capita": rural,
+            "urban_population_share": share,
+            "urban_income_share": urban * share / (urban * share + rural * (1.0 - share)),
+            "population_basis": [POPULATION_BASES[position][0] for position in basis],
+            "population_indicator_codes": [";".join(basis_codes(position)) for position in basis],
+        }
+    )
+    texts = pd.DataFrame(
+        {
+            "basis": basis,
+            "status_urban": incomes["status_urban"].to_numpy(dtype=object),
+            "status_rural": incomes["status_rural"].to_numpy(dtype=object),
+            "sources_urban": incomes["source_ids_urban"].to_numpy(dtype=object),
+            "sources_rural": incomes["source_ids_rural"].to_numpy(dtype=object),
+            **{
+                name: chosen[name].to_numpy(dtype=object) for name in ("status_0", "status_1", "sources_0", "sources_1")
+            },
+        }
+    )
+    table["status"], table["source_ids"] = merged_texts(texts)
     return (
         table.sort_values(["region_code", "year"], kind="stable")
         .reset_index(drop=True)
-        .astype(URBAN_RURAL_THEIL_DTYPES)
+        .astype(URBAN_RURAL_THEIL_DTYPES)[URBAN_RURAL_THEIL_COLUMNS]
     )
 
 
-def population_share(series: dict[str, pd.DataFrame], region: str, year: int):
-    """The first population basis with figures for the region and year: (basis, codes, urban share, statuses,
-    sources), or None. The share must lie strictly between 0 and 1 (both groups present)."""
-    for basis, first, second, rule in POPULATION_BASES:
-        codes = [code for code in (first, second) if code]
-        rows = [
-            series[code].loc[(region, year)] if code in series and (region, year) in series[code].index else None
-            for code in codes
-        ]
-        found = [row for row in rows if row is not None]
-        if len(found) < len(rows):
+def urban_rural_theil_values(urban_income: np.ndarray, rural_income: np.ndarray, urban_share: np.ndarray) -> np.ndarray:
+    """urban_rural_theil of each element: the same operations in the same order, on arrays."""
+    urban_population, rural_population = urban_share, 1.0 - urban_share
+    urban_part, rural_part = urban_income * urban_population, rural_income * rural_population
+    total = urban_part + rural_part
+    urban_part_share, rural_part_share = urban_part / total, rural_part / total
+    return urban_part_share * np.log(urban_part_share / urban_population) + rural_part_share * np.log(
+        rural_part_share / rural_population
+    )
+
+
+def basis_codes(position: int) -> list[str]:
+    """The indicator codes of one population basis (one or two)."""
+    _, first, second, _ = POPULATION_BASES[position]
+    return [code for code in (first, second) if code]
+
+
+def chosen_populations(series: dict[str, pd.DataFrame], keys: pd.MultiIndex) -> pd.DataFrame:
+    """Per (region, year) key the first population basis whose figures exist and give a share strictly in (0, 1):
+    its position in POPULATION_BASES (−1 for none), the share, and its inputs' statuses and source ids."""
+    chosen = pd.DataFrame(
+        {
+            "basis": np.full(len(keys), -1),
+            "share": np.full(len(keys), np.nan),
+            **{
+                name: np.full(len(keys), None, dtype=object)
+                for name in ("status_0", "status_1", "sources_0", "sources_1")
+            },
+        }
+    )
+    for position, (_, _, _, rule) in enumerate(POPULATION_BASES):
+        codes = basis_codes(position)
+        if not all(code in series for code in codes):
             continue
-        rows = found
-        figures = [float(row["value"]) for row in rows]
+        rows = [series[code].reindex(keys) for code in codes]
+        figures = [row["value"].to_numpy(dtype="float64") for row in rows]
+        share = basis_share(rule, figures)
+        with np.errstate(invalid="ignore"):
+            usable = (chosen["basis"].to_numpy() < 0) & np.all([~np.isnan(figure) for figure in figures], axis=0)
+            usable &= (share > 0.0) & (share < 1.0)
+        chosen.loc[usable, "basis"] = position
+        chosen.loc[usable, "share"] = share[usable]
+        for index, row in enumerate(rows):
+            chosen.loc[usable, f"status_{index}"] = row["status"].to_numpy(dtype=object)[usable]
+            chosen.loc[usable, f"sources_{index}"] = row["source_ids"].to_numpy(dtype=object)[usable]
+    return chosen
+
+
+def basis_share(rule: str, figures: list[np.ndarray]) -> np.ndarray:
+    """The urban share a basis gives: urban ÷ total, a percentage ÷ 100, or urban ÷ (urban + rural); NaN without."""
+    with np.errstate(divide="ignore", invalid="ignore"):
         if rule == "urban_of_total":
-            share = figures[0] / figures[1] if figures[1] > 0 else np.nan
-        elif rule == "percent":
-            share = figures[0] / 100.0
-        else:
-            total = figures[0] + figures[1]
-            share = figures[0] / total if total > 0 else np.nan
-        if not 0.0 < share < 1.0:
-            continue
-        return basis, codes, share, [str(row["status"]) for row in rows], [str(row["source_ids"]) for row in rows]
-    return None
+            return np.where(figures[1] > 0, figures[0] / figures[1], np.nan)
+        if rule == "percent":
+            return figures[0] / 100.0
+        total = figures[0] + figures[1]
+        return np.where(total > 0, figures[0] / total, np.nan)
+
+
+def merged_texts(texts: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """merge_status and merge_source_ids of the incomes' and the chosen populations' texts, once per combination."""
+    combination, first_rows = pd.factorize(pd.MultiIndex.from_frame(texts.map(str)))
+    statuses, sources = [], []
+    for basis, status_urban, status_rural, sources_urban, sources_rural, *inputs in first_rows:
+        count = len(basis_codes(int(basis)))
+        statuses.append(merge_status(status_urban, status_rural, *inputs[:2][:count]))
+        sources.append(merge_source_ids(sources_urban, sources_rural, *inputs[2:][:count]))
+    return [statuses[code] for code in combination], [sources[code] for code in combination]

@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipeline.defs.storage import PARQUET_MAGIC, ColumnarIOManager, parquet_frame, parquet_table
+from pipeline.defs.storage import PARQUET_MAGIC, ColumnarIOManager, parquet_frame, parquet_table, read_input
 
 
 def round_trip(frame: pd.DataFrame) -> pd.DataFrame:
@@ -74,3 +74,39 @@ def test_outputs_are_files_a_consumer_reads_only_its_columns_and_other_values_ar
     materialization = result.asset_materializations_for_node("observations")[0]
     assert materialization.metadata["path"].value == str(tmp_path / "io" / "observations")
     assert materialization.metadata["stored_as"].value == "parquet"
+
+
+@dg.asset
+def values() -> pd.DataFrame:
+    """Made-up values of three indicators, with a categorical code column."""
+    return pd.DataFrame(
+        {
+            "indicator_code": pd.Categorical(["a", "b", "c", "a"], categories=["c", "b", "a"]),
+            "year": [2020, 2020, 2021, 2022],
+            "value": [1.0, 2.0, 3.0, 4.0],
+            "note": ["w", "x", "y", "z"],
+        }
+    )
+
+
+@dg.asset(
+    ins={
+        "values": read_input(
+            "values", columns=["indicator_code", "value"], rows_where_in={"indicator_code": ["a", "c"]}
+        )
+    }
+)
+def selected(values: pd.DataFrame) -> pd.DataFrame:
+    """The rows and columns the consumer declared, as it got them."""
+    return values
+
+
+def test_an_input_declares_the_columns_and_rows_it_reads(tmp_path):
+    """Only the declared columns, only rows whose code is listed, in file order; categories kept whole."""
+    manager = ColumnarIOManager(base_dir=str(tmp_path / "io"))
+    result = dg.materialize([values, selected], resources={"io_manager": manager})
+    assert result.success
+    got = result.output_for_node("selected")
+    assert list(got.columns) == ["indicator_code", "value"]
+    assert got["indicator_code"].tolist() == ["a", "c", "a"] and got["value"].tolist() == [1.0, 3.0, 4.0]
+    assert list(got["indicator_code"].cat.categories) == ["c", "b", "a"]

@@ -1,0 +1,52 @@
+"""The batched OLS inference gives statsmodels' figures to the last bit, on MADE-UP random fits (not statistics)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import statsmodels.api as sm
+
+from pipeline.indicators.ols import slope_inference
+
+KEYS = ["slope", "intercept", "standard_error", "t_value", "p_value", "ci_low", "ci_high"]
+
+
+def made_up_fits(count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random fits of 2–40 points over many magnitudes, with constant x, perfect fits and year offsets among them."""
+    rng = np.random.default_rng(17)
+    fits = []
+    for position in range(count):
+        n = int(rng.integers(2, 40))
+        x = rng.normal(size=n) * 10 ** rng.uniform(-3, 3) + rng.normal() * 10 ** rng.uniform(-2, 4)
+        y = rng.normal(size=n) * 10 ** rng.uniform(-4, 1) + rng.uniform(-1, 1) * x
+        if position % 20 == 0:
+            x = np.full(n, 3.0)  # rank-deficient design
+        if position % 23 == 0:
+            y = 2 * x + 1  # no residual
+        if position % 29 == 0:
+            x = np.arange(n, dtype="float64")  # year offsets, as the σ trends use
+        fits.append((x, y))
+    return fits
+
+
+def statsmodels_figures(x: np.ndarray, y: np.ndarray) -> list[float]:
+    """The same figures from statsmodels' OLS results."""
+    fit = sm.OLS(y, sm.add_constant(x, has_constant="add")).fit()
+    low, high = fit.conf_int(alpha=0.05)[1]
+    return [fit.params[1], fit.params[0], fit.bse[1], fit.tvalues[1], fit.pvalues[1], low, high]
+
+
+def test_every_figure_equals_statsmodels_exactly():
+    fits = made_up_fits(600)
+    got = slope_inference(fits, 0.05)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        expected = np.array([statsmodels_figures(x, y) for x, y in fits])
+    for column, key in enumerate(KEYS):
+        ours, theirs = got[key], expected[:, column]
+        assert ((ours == theirs) | (np.isnan(ours) & np.isnan(theirs))).all(), key
+
+
+def test_no_fits_give_empty_columns():
+    assert all(len(column) == 0 for column in slope_inference([], 0.05).values())
