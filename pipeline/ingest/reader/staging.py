@@ -125,18 +125,28 @@ def flag_boundary_breaks(staged: pd.DataFrame, merged_into: dict[str, BoundaryCh
     """`b` on the first figure of a region on its new boundary: per indicator, the first year at or after the merger.
 
     `b` on year t means a break between t−1 (or the figure before it) and t, as everywhere in the pipeline; the
-    figures before the merger are on the old boundary and carry no flag of their own.
+    figures before the merger are on the old boundary and carry no flag of their own. The first figure after the
+    merger is flagged when it is the merger's own year or when the table also prints a figure before the merger
+    (the break then lies inside the table); a table that starts later, e.g. one 2018 figure, holds no break.
     """
     if not merged_into or staged.empty:
         return staged
     since = staged["region_code"].astype("str").map({code: change.year for code, change in merged_into.items()})
-    after = since.notna().to_numpy() & (staged["year"].to_numpy() >= since.fillna(0).to_numpy())
-    after &= staged["value"].notna().to_numpy()
+    printed = since.notna().to_numpy() & staged["value"].notna().to_numpy()
+    years = staged["year"].to_numpy()
+    change_years = since.fillna(0).to_numpy()
+    after = printed & (years >= change_years)
     if not after.any():
         return staged
-    candidates = staged.loc[after, ["region_code", "indicator_code", "year"]].astype({"year": "int64"})
-    first_years = candidates.groupby(["region_code", "indicator_code"], observed=True)["year"].transform("min")
-    first = candidates.index[(candidates["year"] == first_years).to_numpy()]
+    keys = ["region_code", "indicator_code"]
+    candidates = staged.loc[after, [*keys, "year"]].astype({"year": "int64"})
+    first_years = candidates.groupby(keys, observed=True)["year"].transform("min")
+    before = staged.loc[printed & (years < change_years), keys].astype("str").drop_duplicates()
+    has_figure_before = pd.MultiIndex.from_frame(candidates[keys].astype("str")).isin(pd.MultiIndex.from_frame(before))
+    breaks = (candidates["year"] == first_years).to_numpy() & (
+        has_figure_before | (candidates["year"].to_numpy() == since[candidates.index].to_numpy())
+    )
+    first = candidates.index[breaks]
     status = staged["status"].astype("str")
     status.loc[first] = ["".join(sorted(set(text) | {BREAK_FLAG})) for text in status.loc[first]]
     return staged.assign(status=status)

@@ -174,6 +174,22 @@ def test_long_table_with_aliases_renamed_and_merged_regions(tmp_path):
     }
 
 
+def test_a_table_starting_after_the_merger_holds_no_break(tmp_path):
+    # MADE-UP figures. A table whose first 黄埔区 figure comes years after the 2014 merger (a work report's one 2018
+    # figure) has no break inside it: b on 2018 would claim one between 2017 and 2018. The merger's own year is b.
+    header = "地区,年份,指标,数值\n"
+    later = header + "黄埔区,2018年,农村居民人均可支配收入,97\n" + "黄埔区,2019年,农村居民人均可支配收入,99\n"
+    assert figures(read(write_table(tmp_path, "made_up_later", later))) == {
+        ("rural_disposable_income_per_capita", "440112", 2018): (97.0, ""),
+        ("rural_disposable_income_per_capita", "440112", 2019): (99.0, ""),
+    }
+    merger_year = header + "黄埔区,2014年,农村居民人均可支配收入,95\n" + "黄埔区,2015年,农村居民人均可支配收入,97\n"
+    assert figures(read(write_table(tmp_path, "made_up_from_2014", merger_year))) == {
+        ("rural_disposable_income_per_capita", "440112", 2014): (95.0, "b"),
+        ("rural_disposable_income_per_capita", "440112", 2015): (97.0, ""),
+    }
+
+
 def test_the_2014_huangpu_luogang_merger_flags_only_the_first_year_on_the_new_boundary(tmp_path):
     # MADE-UP rates for 黄埔区 2010–2019 in a wide table printed on the boundaries of each year: b on 2014 only,
     # the break between 2013 and 2014 (the catalogue's meaning of b on year t), never on the pre-merger years.
