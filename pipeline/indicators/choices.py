@@ -203,10 +203,15 @@ def figure_reliabilities(
     width = len(distinct) + 1
     figure_keys = present_keys * width + (codes_in(present["source_id"], distinct).astype("int64") + 1)
     found = pd.Index(figure_keys).get_indexer(keys * width + (codes_in(source_ids, distinct).astype("int64") + 1))
-    grade = present["reliability"].astype("str").to_numpy(dtype=object)
     looked_up = np.full(len(keys), None, dtype=object)
     hit = found >= 0
-    looked_up[hit] = grade[found[hit]]
+    grade = present["reliability"]
+    if isinstance(grade.dtype, pd.CategoricalDtype):
+        # Only the rows found, through the categories: no text object per observation.
+        texts = np.array([*grade.cat.categories.astype("str"), None], dtype=object)
+        looked_up[hit] = texts[grade.cat.codes.to_numpy()[found[hit]]]
+    else:
+        looked_up[hit] = grade.iloc[found[hit]].astype("str").to_numpy(dtype=object)
     return looked_up
 
 
