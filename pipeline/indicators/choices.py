@@ -33,6 +33,18 @@ PREFERRED_COLUMNS = [
     "spread",
 ]
 # The ranking columns of preferred.CHOICE_ORDER and the rule named when a column is the first to differ.
+# The observation columns preferred_table uses (the others, such as the printed labels, need not be read for it).
+OBSERVATION_COLUMNS_READ = [
+    "source_id",
+    "region_code",
+    "year",
+    "indicator_code",
+    "value",
+    "unit",
+    "status",
+    "rounding_radius",
+    "reliability",
+]
 DECIDING_RULES = {
     "authority_rank": "authority",
     "accessed": "newest_access",
