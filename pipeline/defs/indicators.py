@@ -13,7 +13,7 @@ from pipeline.defs.storage import read_input
 from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check, schema_check_result
 from pipeline.indicators.aggregates import PAIRING_REFERENCE_REGION, aggregate_groups, pair_ratios, region_groups
-from pipeline.indicators.choices import equal_authority_disagreements, preferred_table
+from pipeline.indicators.choices import OBSERVATION_COLUMNS_READ, equal_authority_disagreements, preferred_table
 from pipeline.indicators.derive import indicator_table
 from pipeline.indicators.reconcile import reconcile_ratio
 from pipeline.validate.schemas import (
@@ -37,7 +37,10 @@ def indicators(
     )
 
 
-@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources")})
+@dg.asset(
+    group_name=GROUP,
+    ins={"sources": dg.AssetIn("sources"), "observations": read_input("observations", OBSERVATION_COLUMNS_READ)},
+)
 def preferred_values(
     observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:

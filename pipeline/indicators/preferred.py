@@ -31,9 +31,16 @@ METHOD_VALUE_COLUMNS = [*VALUE_COLUMNS, "method"]
 CHOICE_ORDER = ["authority_rank", "accessed", "rounding_radius", "source_id"]
 
 
-def preferred_observations(observations: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
-    """One figure per indicator, region and year (in that order): most authoritative source, newest, most precise."""
-    present, ranked = ranked_candidates(observations, sources)
+def preferred_observations(
+    observations: pd.DataFrame,
+    sources: pd.DataFrame,
+    candidates: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """One figure per indicator, region and year (in that order): most authoritative source, newest, most precise.
+
+    candidates: ranked_candidates(observations, sources) when the caller has them already (not computed twice).
+    """
+    present, ranked = candidates if candidates is not None else ranked_candidates(observations, sources)
     if ranked.empty:
         return present
     losers = ranked["position"].to_numpy()[ranked.duplicated(KEY, keep="first").to_numpy()]
@@ -106,11 +113,16 @@ def preferring_first(frames: list[pd.DataFrame | None]) -> pd.DataFrame:
     return combined.sort_values(["region_code", "year"], kind="stable").reset_index(drop=True)
 
 
-def indicator_values(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
+def indicator_values(
+    observations: pd.DataFrame,
+    sources: pd.DataFrame,
+    indicators: pd.DataFrame,
+    candidates: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """One value per indicator, region and year: derived here if possible, else the preferred published figure."""
     preferred = {
         code: block.assign(method="published")
-        for code, block in code_blocks(as_pool(preferred_observations(observations, sources))).items()
+        for code, block in code_blocks(as_pool(preferred_observations(observations, sources, candidates))).items()
     }
     derived = {
         code: rows_where(block, block["method"].eq("derived").to_numpy())
