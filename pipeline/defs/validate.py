@@ -61,17 +61,26 @@ def schema_check_result(
         failures = schema_failures(errors, frame, table)
         if annotate is not None:
             failures = annotate(failures)
-        return dg.AssetCheckResult(
-            passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description="\n".join(describe_failure(record) for record in failures[:MAX_LISTED_FAILURES]),
-            metadata={
-                "failure_count": len(failures),
-                "failures": dg.MetadataValue.json(failures[:MAX_LISTED_FAILURES]),
-                "rows_checked": len(frame),
-            },
-        )
+        return records_check_result(failures, describe_failure, len(frame))
     return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(frame)})
+
+
+def records_check_result(
+    records: list[dict], describe: Callable[[dict], str], rows_checked: int
+) -> dg.AssetCheckResult:
+    """Pass when there are no failing records; else fail, describing the first ones and keeping them in the metadata."""
+    if not records:
+        return dg.AssetCheckResult(passed=True, metadata={"rows_checked": rows_checked})
+    return dg.AssetCheckResult(
+        passed=False,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description="\n".join(describe(record) for record in records[:MAX_LISTED_FAILURES]),
+        metadata={
+            "failure_count": len(records),
+            "failures": dg.MetadataValue.json(records[:MAX_LISTED_FAILURES]),
+            "rows_checked": rows_checked,
+        },
+    )
 
 
 def known_codes_schema_check(
@@ -158,17 +167,7 @@ def observations_parts_within_totals(
     excesses = parts_exceeding_totals(
         observations, regions, additive_indicator_codes(project_paths.metadata_path / "indicators.yaml")
     )
-    if excesses:
-        return dg.AssetCheckResult(
-            passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description="\n".join(describe_excess(record) for record in excesses[:MAX_LISTED_FAILURES]),
-            metadata={
-                "failure_count": len(excesses),
-                "failures": dg.MetadataValue.json(excesses[:MAX_LISTED_FAILURES]),
-            },
-        )
-    return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(observations)})
+    return records_check_result(excesses, describe_excess, len(observations))
 
 
 @dg.asset_check(
@@ -179,14 +178,4 @@ def observations_ratio_inputs_in_range(
 ) -> dg.AssetCheckResult:
     """Two figures one table prints for a bounded derived ratio keep its range (urban ≥ rural), named on their rows."""
     violations = ratio_pair_violations(observations, indicator_catalog)
-    if violations:
-        return dg.AssetCheckResult(
-            passed=False,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description="\n".join(describe_pair_violation(record) for record in violations[:MAX_LISTED_FAILURES]),
-            metadata={
-                "failure_count": len(violations),
-                "failures": dg.MetadataValue.json(violations[:MAX_LISTED_FAILURES]),
-            },
-        )
-    return dg.AssetCheckResult(passed=True, metadata={"rows_checked": len(observations)})
+    return records_check_result(violations, describe_pair_violation, len(observations))
