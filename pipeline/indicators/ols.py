@@ -75,11 +75,9 @@ def same_size_fits(
     full_rank = (singular_values.min(axis=1) > singular_values.max(axis=1) * CLEARLY_FULL_RANK).tolist()
     for position, (_, y) in enumerate(pairs):
         exog = exogs[position]
-        pinv_wexog = np.dot(
-            np.transpose(vt[position]), np.multiply(inverse[position][:, np.newaxis], np.transpose(u[position]))
-        )
+        pinv_wexog = np.dot(vt[position].T, np.multiply(inverse[position][:, np.newaxis], u[position].T))
         rank = 2 if full_rank[position] else int(np.linalg.matrix_rank(np.diag(singular_values[position])))
-        normalized_cov_params = np.dot(pinv_wexog, np.transpose(pinv_wexog))
+        normalized_cov_params = np.dot(pinv_wexog, pinv_wexog.T)
         params = np.dot(pinv_wexog, y)
         df_resid = float(size) - rank
         wresid = y - np.dot(exog, params)
