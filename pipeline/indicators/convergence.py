@@ -114,30 +114,34 @@ def beta_inference(x: np.ndarray, y: np.ndarray, years: int) -> dict[str, float 
 
     speed λ = −ln(1 + T·β) / T (undefined where 1 + T·β ≤ 0); half-life ln 2 / λ in years (only where λ > 0).
     """
-    return beta_inferences([(x, y)], [years])[0]
+    return {name: column[0].item() for name, column in beta_inferences([(x, y)], [years]).items()}
 
 
-def beta_inferences(fits: list[tuple[np.ndarray, np.ndarray]], years: list[int]) -> list[dict[str, float | bool]]:
-    """beta_inference of each (x, y) fit over its number of years, the OLS inference of all fits at once."""
+def beta_inferences(fits: list[tuple[np.ndarray, np.ndarray]], years: list[int]) -> dict[str, np.ndarray]:
+    """beta_inference of each (x, y) fit over its number of years, as columns: the OLS inference of all fits at once."""
     inference = slope_inference(fits, SIGNIFICANCE_LEVEL)
-    rows = []
-    for position, window in enumerate(years):
-        beta, p_value = float(inference["slope"][position]), float(inference["p_value"][position])
-        base = 1.0 + window * beta
-        speed = -math.log(base) / window if base > 0 else math.nan
-        rows.append(
-            {
-                "standard_error": float(inference["standard_error"][position]),
-                "t_value": float(inference["t_value"][position]),
-                "p_value": p_value,
-                "ci_low": float(inference["ci_low"][position]),
-                "ci_high": float(inference["ci_high"][position]),
-                "significant_at_5pct": bool(p_value < SIGNIFICANCE_LEVEL),
-                "speed": speed,
-                "half_life_years": math.log(2.0) / speed if speed > 0 else math.nan,
-            }
-        )
-    return rows
+    base = 1.0 + np.asarray(years, dtype="int64") * inference["slope"]
+    windows = np.asarray(years, dtype="float64")
+    # math.log per fit (as before), not numpy's vectorised log, which need not round the same way.
+    speed = np.array(
+        [
+            -math.log(level) / window if level > 0 else math.nan
+            for level, window in zip(base.tolist(), windows.tolist(), strict=True)
+        ],
+        dtype="float64",
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half_life = np.where(speed > 0, math.log(2.0) / speed, math.nan)
+    return {
+        "standard_error": inference["standard_error"],
+        "t_value": inference["t_value"],
+        "p_value": inference["p_value"],
+        "ci_low": inference["ci_low"],
+        "ci_high": inference["ci_high"],
+        "significant_at_5pct": inference["p_value"] < SIGNIFICANCE_LEVEL,
+        "speed": speed,
+        "half_life_years": half_life,
+    }
 
 
 @dataclass
@@ -235,8 +239,7 @@ class UnitPanels:
             regressions.append((np.log(initial), np.log(final / initial) / (end - start)))
             windows.append(end - start)
             at_bound.append(int(bound_mask[series].sum()))
-        rows = beta_inferences(regressions, windows)
-        columns = {name: np.array([row[name] for row in rows]) for name in rows[0]} if rows else {}
+        columns = beta_inferences(regressions, windows) if regressions else {}
         return {**columns, "n_units_at_bound": np.array(at_bound, dtype="int64")}
 
     def series_count(self, group: int) -> int:

@@ -90,7 +90,16 @@ def decomposition_table(values: pd.DataFrame, memberships: pd.DataFrame, catalog
     flagged = catalog[
         catalog["dispersion"].astype(bool) & ~catalog["bounded"].astype(bool) & (catalog["complement_of"] == "")
     ]
-    positive = values[values["value"].notna() & (values["value"] > 0)]
+    # Only the rows a decomposition or its weights can use: their indicators, their groupings' regions (same order).
+    used_codes = set(flagged["indicator_code"]) | {
+        code for weights in flagged["weights"] for code in weights.split(";")
+    }
+    positive = values[
+        values["value"].notna()
+        & (values["value"] > 0)
+        & values["indicator_code"].isin(sorted(used_codes)).to_numpy(dtype=bool)
+        & values["region_code"].isin(memberships["region_code"].unique()).to_numpy(dtype=bool)
+    ]
     indexed = positive.drop_duplicates(["indicator_code", "region_code", "year"]).set_index(
         ["indicator_code", "region_code", "year"]
     )["value"]

@@ -4,12 +4,14 @@
 fit: at village scale (hundreds of thousands of β and σ fits) that overhead is most of the convergence step. Here
 each fit does the same numerical operations as statsmodels' `pinv` method, in the same order and on arrays of the
 same shapes and layouts (so the figures are the same to the last bit; tests/unit/indicators/test_ols.py compares
-them with statsmodels), and the t distribution's p-values and quantiles are taken for all fits in one call.
+them with statsmodels), and the t distribution's p-values and quantiles are taken for all fits in one call. The SVD
+of the design matrices is taken once per number of points for all fits of that size (numpy's stacked SVD calls
+LAPACK on each matrix as on a single one), which removes most of the per-fit Python and wrapper overhead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from scipy import stats
@@ -18,33 +20,69 @@ from statsmodels.tools.tools import pinv_extended
 # The rank of the design matrix is decided exactly as statsmodels does (np.linalg.matrix_rank of the singular
 # values) unless the smaller singular value is this far above the rank's tolerance (~4e-16 × the larger one).
 CLEARLY_FULL_RANK = 1e-10
+# statsmodels' pinv_extended: singular values below this × the largest count as zero.
+PINV_RCOND = 1e-15
 
 
 def slope_inference(fits: Iterable[tuple[np.ndarray, np.ndarray]], alpha: float) -> dict[str, np.ndarray]:
     """For each (x, y): slope, intercept, the slope's standard error, t, two-sided p and (1 − alpha) interval,
     as statsmodels' OLS of y on [1, x] gives them (params[1], params[0], bse[1], tvalues[1], pvalues[1], conf_int)."""
-    slopes, intercepts, errors, t_values, residual_dfs = [], [], [], [], []
+    pairs = [(np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64")) for x, y in fits]
+    sizes = np.array([len(x) for x, _ in pairs], dtype="int64")
+    slope, intercept, error, df = (np.empty(len(pairs)) for _ in range(4))
     with np.errstate(divide="ignore", invalid="ignore"):
-        for x, y in fits:
-            params, standard_errors, df_resid = ols_core(np.asarray(x, dtype="float64"), np.asarray(y, dtype="float64"))
-            slopes.append(params[1])
-            intercepts.append(params[0])
-            errors.append(standard_errors[1])
-            t_values.append(params[1] / standard_errors[1])
-            residual_dfs.append(df_resid)
-        slope, error, t_value = np.array(slopes), np.array(errors), np.array(t_values)
-        df = np.array(residual_dfs, dtype="float64")
+        for size in np.unique(sizes).tolist():
+            members = np.flatnonzero(sizes == size).tolist()
+            for member, (params, slope_error, df_resid) in zip(
+                members, same_size_fits([pairs[member] for member in members], size), strict=True
+            ):
+                slope[member], intercept[member], error[member], df[member] = (
+                    params[1],
+                    params[0],
+                    slope_error,
+                    df_resid,
+                )
+        t_value = slope / error
         p_value = stats.t.sf(np.abs(t_value), df) * 2 if len(df) else np.array([])
         quantile = stats.t.ppf(1 - alpha / 2, df) if len(df) else np.array([])
         return {
             "slope": slope,
-            "intercept": np.array(intercepts),
+            "intercept": intercept,
             "standard_error": error,
             "t_value": t_value,
             "p_value": p_value,
             "ci_low": slope - quantile * error,
             "ci_high": slope + quantile * error,
         }
+
+
+def same_size_fits(
+    pairs: list[tuple[np.ndarray, np.ndarray]], size: int
+) -> Iterator[tuple[np.ndarray, np.float64, float]]:
+    """ols_core of fits with `size` points each: one stacked SVD for all, the rest fit by fit (params, bse[1], df)."""
+    if size < 2:  # fewer points than parameters: statsmodels' path as it is
+        for x, y in pairs:
+            params, standard_errors, df_resid = ols_core(x, y)
+            yield params, standard_errors[1], df_resid
+        return
+    exogs = np.empty((len(pairs), size, 2))
+    exogs[:, :, 0] = 1.0
+    exogs[:, :, 1] = np.stack([x for x, _ in pairs])
+    # numpy's SVD runs LAPACK on each matrix of a stack as it does on one matrix alone: the same figures.
+    u, singular_values, vt = np.linalg.svd(exogs, full_matrices=False)
+    cutoff = PINV_RCOND * np.maximum.reduce(singular_values, axis=1)
+    inverse = np.where(singular_values > cutoff[:, np.newaxis], 1.0 / singular_values, 0.0)
+    full_rank = (singular_values.min(axis=1) > singular_values.max(axis=1) * CLEARLY_FULL_RANK).tolist()
+    for position, (_, y) in enumerate(pairs):
+        exog = exogs[position]
+        pinv_wexog = np.dot(vt[position].T, np.multiply(inverse[position][:, np.newaxis], u[position].T))
+        rank = 2 if full_rank[position] else int(np.linalg.matrix_rank(np.diag(singular_values[position])))
+        normalized_cov_params = np.dot(pinv_wexog, pinv_wexog.T)
+        params = np.dot(pinv_wexog, y)
+        df_resid = float(size) - rank
+        wresid = y - np.dot(exog, params)
+        scale = np.dot(wresid, wresid) / df_resid
+        yield params, np.sqrt(normalized_cov_params[1, 1] * scale), df_resid
 
 
 def ols_core(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
