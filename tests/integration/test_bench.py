@@ -119,6 +119,13 @@ def test_pipeline_stages_and_references_agree(panel, tmp_path):
     pipeline = pipeline_stages.run_stages(panel.raw_dir, regions, tmp_path / "pipeline")
     assert pipeline["counts"]["staged_observations"] == panel.observations == 52 * FIGURES_PER_VILLAGE
     assert all(pipeline["checks"].values()), pipeline["checks"]
+    # The blocking checks of the job's staged_observations and observations assets, all replayed.
+    assert set(pipeline["checks"]) == {
+        "staged_observations_schema",
+        "observations_schema",
+        "observations_parts_within_totals",
+        "observations_ratio_inputs_in_range",
+    }
     # The stages the script timed are the ones bench.run's memory guard expects, in its order.
     assert list(pipeline["stages"]) == STAGE_ORDER["bench.pipeline_stages"]
     assert (tmp_path / "pipeline" / "indicators.duckdb").is_file()
