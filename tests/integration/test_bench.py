@@ -204,6 +204,12 @@ def test_benchmark_writes_results_with_the_required_keys(tmp_path):
     assert any(
         line.startswith("rows:") and f"observations {26 * FIGURES_PER_VILLAGE}" in line for line in job["summary"]
     )
+    # Each listed step's peak is the sampled process tree's while it ran: positive, at most the run's peak.
+    peaks = job["step_peak_rss_mb"]
+    # Every step gets a sample (inside it, or the first after it) but one the run ends before the next poll.
+    assert "observations" in peaks and len(peaks) >= job["step_count"] - 1, peaks
+    assert all(0 < megabytes <= job["peak_rss_mb"] for megabytes in peaks.values()), peaks
+    assert list(peaks.values()) == sorted(peaks.values(), reverse=True)
 
 
 def test_project_paths_metadata_dir_feeds_the_ingest_assets(tmp_path):
