@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.pipeline_job import stage_of, step_seconds, write_regions_csv
+from bench.pipeline_job import stage_of, step_intervals, step_peak_rss_mb, step_seconds, write_regions_csv
 from pipeline.core.metadata import load_regions
 from pipeline.core.paths import PACKAGE_METADATA_DIR, PROJECT_ROOT
 
@@ -43,8 +43,11 @@ def command_environment(raw_dir: Path, regions: pd.DataFrame, work_dir: Path) ->
     }
 
 
-def run_report(stdout: str, dagster_home: Path) -> dict:
-    """What the command's run did, from its output (run id, outcome) and its events in the scratch instance."""
+def run_report(stdout: str, dagster_home: Path, rss_samples: list[tuple[float, int]] | None = None) -> dict:
+    """What the command's run did, from its output (run id, outcome) and its events in the scratch instance.
+
+    rss_samples (epoch seconds, process-tree bytes: bench.run's memory guard) give each step's peak RSS.
+    """
     found = RUN_LINE.search(stdout)
     if found is None:
         return {"success": False, "error": "no `run … succeeded|FAILED` line in the command's output"}
@@ -54,6 +57,7 @@ def run_report(stdout: str, dagster_home: Path) -> dict:
     try:
         entries = instance.all_logs(found["run_id"])
         steps = step_seconds(entries)
+        intervals = step_intervals(entries)
         failed = sorted(
             {
                 entry.dagster_event.step_key
@@ -76,6 +80,8 @@ def run_report(stdout: str, dagster_home: Path) -> dict:
         "success": found["outcome"] == "succeeded",
         "stages": {name: round(seconds, 3) for name, seconds in stages.items()},
         "steps": {step: round(seconds, 3) for step, seconds in sorted(steps.items(), key=lambda item: -item[1])[:25]},
+        # Every step, largest first: the process tree's peak while the step ran (pipeline_job.step_peak_rss_mb).
+        "step_peak_rss_mb": step_peak_rss_mb(rss_samples or [], intervals),
         "step_count": len(steps),
         "job_run_s": round(run_seconds, 3),
         "failed_steps": failed,

@@ -8,6 +8,7 @@ every asset output to the instance's storage folder, as `make run` does) or `mem
 
 from __future__ import annotations
 
+import bisect
 import json
 import resource
 import shutil
@@ -109,6 +110,43 @@ def step_seconds(entries) -> dict[str, float]:
         elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
             seconds[event.step_key] = entry.timestamp - started[event.step_key]
     return seconds
+
+
+def step_intervals(entries) -> dict[str, tuple[float, float]]:
+    """Start and end (epoch seconds) of every finished step, from its STEP_START and STEP_SUCCESS / STEP_FAILURE."""
+    started: dict[str, float] = {}
+    intervals: dict[str, tuple[float, float]] = {}
+    for entry in entries:
+        event = entry.dagster_event
+        if event is None:
+            continue
+        if event.event_type_value == "STEP_START":
+            started[event.step_key] = entry.timestamp
+        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
+            intervals[event.step_key] = (started[event.step_key], entry.timestamp)
+    return intervals
+
+
+def step_peak_rss_mb(samples: list[tuple[float, int]], intervals: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Peak of the sampled process-tree RSS (epoch seconds, bytes) while each step ran, in MB, largest first.
+
+    A sample counts for every step running at its time: with the in-process executor one step runs at a time, so
+    the peak is that step's (plus what earlier steps left held); with overlapping steps (Dask) each gets the tree's
+    total. A step shorter than the sampling interval may hold no sample: it gets the first sample after its end,
+    the memory it left behind, or none when the run ended first.
+    """
+    ordered = sorted(samples)
+    times = [moment for moment, _ in ordered]
+    peaks: dict[str, float] = {}
+    for step, (start, end) in intervals.items():
+        first = bisect.bisect_left(times, start)
+        last = bisect.bisect_right(times, end)
+        inside = [used for _, used in ordered[first:last]]
+        if not inside and last < len(ordered):
+            inside = [ordered[last][1]]
+        if inside:
+            peaks[step] = round(max(inside) / 2**20, 1)
+    return dict(sorted(peaks.items(), key=lambda item: -item[1]))
 
 
 def stage_of(step_key: str) -> str:

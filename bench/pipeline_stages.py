@@ -36,6 +36,7 @@ from pipeline.publish.release.write import content_hash, prepare_release
 from pipeline.publish.warehouse import stage_warehouse
 from pipeline.validate.grades import graded_observations
 from pipeline.validate.observations import additive_indicator_codes, ordered_observations, parts_exceeding_totals
+from pipeline.validate.pairs import ratio_pair_violations
 from pipeline.validate.schemas import DispersionSchema, IndicatorSchema, StagedObservationSchema, observation_schema
 
 
@@ -92,6 +93,8 @@ def run_stages(
     ).passed
     excesses = parts_exceeding_totals(observations, regions, additive_indicator_codes())
     checks["observations_parts_within_totals"] = not excesses
+    # The third blocking check on observations (observations_ratio_inputs_in_range's body).
+    checks["observations_ratio_inputs_in_range"] = not ratio_pair_violations(observations, catalog)
     finish_stage("validate", started, cpu_started, stages, peaks, cpu)
 
     if derived:

@@ -50,7 +50,7 @@ DEFAULT_SCRIPTS = ["job", "pandas", "duckdb"]
 # running while the machine's available memory falls below the floor, whoever uses it), and its result says so.
 DEFAULT_MEMORY_LIMIT_GB = 20.0
 AVAILABLE_MEMORY_FLOOR_GB = 1.0
-POLL_SECONDS = 0.5
+POLL_SECONDS = 0.2  # also the resolution of the per-step peaks (step_peak_rss_mb)
 # Stage order of the scripts that print `stage <name> <seconds>s` to stderr as each stage finishes.
 STAGE_ORDER = {
     "bench.pipeline_stages": [
@@ -216,7 +216,7 @@ def timed_command(
         )
         if watched["kill_reason"]:
             return kill_record(watched, [])
-        report = pipeline_cli.run_report(watched["stdout"], Path(environment["DAGSTER_HOME"]))
+        report = pipeline_cli.run_report(watched["stdout"], Path(environment["DAGSTER_HOME"]), watched["rss_samples"])
         report["command"] = " ".join(["python -m pipeline run", *arguments])
         report["returncode"] = watched["returncode"]
         report["peak_rss_mb"] = report["watched_peak_rss_mb"] = watched["peak_mb"]
@@ -259,7 +259,8 @@ def watched_process(command: list[str], environment: dict[str, str], memory_limi
     ]
     for reader in readers:
         reader.start()
-    peak_bytes, kill_reason = guard_memory(process, memory_limit_gb)
+    rss_samples: list[tuple[float, int]] = []
+    peak_bytes, kill_reason = guard_memory(process, memory_limit_gb, rss_samples)
     for reader in readers:
         reader.join()
     return {
@@ -270,6 +271,7 @@ def watched_process(command: list[str], environment: dict[str, str], memory_limi
         "peak_mb": round(peak_bytes / 2**20, 1),
         "kill_reason": kill_reason,
         "finished_stages": finished_stages,
+        "rss_samples": rss_samples,
     }
 
 
@@ -289,13 +291,20 @@ def kill_record(watched: dict, order: list[str]) -> dict:
     }
 
 
-def guard_memory(process: subprocess.Popen, memory_limit_gb: float) -> tuple[int, str | None]:
-    """Poll the process tree's RSS until it exits; kill its session above the limit. Return peak bytes and why killed."""
+def guard_memory(
+    process: subprocess.Popen, memory_limit_gb: float, samples: list[tuple[float, int]] | None = None
+) -> tuple[int, str | None]:
+    """Poll the process tree's RSS until it exits; kill its session above the limit. Return peak bytes and why killed.
+
+    Each poll's (epoch seconds, bytes) is appended to samples: the run's events attribute them to steps.
+    """
     peak = 0
     limit = memory_limit_gb * 2**30
     while process.poll() is None:
         used = tree_rss(process.pid)
         peak = max(peak, used)
+        if samples is not None:
+            samples.append((time.time(), used))
         available = psutil.virtual_memory().available
         reason = None
         if used > limit:

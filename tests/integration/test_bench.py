@@ -119,6 +119,13 @@ def test_pipeline_stages_and_references_agree(panel, tmp_path):
     pipeline = pipeline_stages.run_stages(panel.raw_dir, regions, tmp_path / "pipeline")
     assert pipeline["counts"]["staged_observations"] == panel.observations == 52 * FIGURES_PER_VILLAGE
     assert all(pipeline["checks"].values()), pipeline["checks"]
+    # The blocking checks of the job's staged_observations and observations assets, all replayed.
+    assert set(pipeline["checks"]) == {
+        "staged_observations_schema",
+        "observations_schema",
+        "observations_parts_within_totals",
+        "observations_ratio_inputs_in_range",
+    }
     # The stages the script timed are the ones bench.run's memory guard expects, in its order.
     assert list(pipeline["stages"]) == STAGE_ORDER["bench.pipeline_stages"]
     assert (tmp_path / "pipeline" / "indicators.duckdb").is_file()
@@ -197,6 +204,12 @@ def test_benchmark_writes_results_with_the_required_keys(tmp_path):
     assert any(
         line.startswith("rows:") and f"observations {26 * FIGURES_PER_VILLAGE}" in line for line in job["summary"]
     )
+    # Each listed step's peak is the sampled process tree's while it ran: positive, at most the run's peak.
+    peaks = job["step_peak_rss_mb"]
+    # Every step gets a sample (inside it, or the first after it) but one the run ends before the next poll.
+    assert "observations" in peaks and len(peaks) >= job["step_count"] - 1, peaks
+    assert all(0 < megabytes <= job["peak_rss_mb"] for megabytes in peaks.values()), peaks
+    assert list(peaks.values()) == sorted(peaks.values(), reverse=True)
 
 
 def test_project_paths_metadata_dir_feeds_the_ingest_assets(tmp_path):
