@@ -99,17 +99,7 @@ def write_regions_csv(regions: pd.DataFrame, path: Path) -> None:
 
 def step_seconds(entries) -> dict[str, float]:
     """Wall seconds of every step, from its STEP_START to its STEP_SUCCESS or STEP_FAILURE event log entry."""
-    started: dict[str, float] = {}
-    seconds: dict[str, float] = {}
-    for entry in entries:
-        event = entry.dagster_event
-        if event is None:
-            continue
-        if event.event_type_value == "STEP_START":
-            started[event.step_key] = entry.timestamp
-        elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and event.step_key in started:
-            seconds[event.step_key] = entry.timestamp - started[event.step_key]
-    return seconds
+    return {step: end - start for step, (start, end) in step_intervals(entries).items()}
 
 
 def step_intervals(entries) -> dict[str, tuple[float, float]]:
