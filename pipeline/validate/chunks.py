@@ -21,6 +21,9 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pyarrow
 import pyarrow.parquet as pq
+from pandera.api.pandas.types import is_table
+from pandera.backends.pandas.error_formatters import consolidate_failure_cases
+from pandera.errors import SchemaError
 
 from pipeline.core.frames import repeated_rows
 from pipeline.validate.failures import LINEAGE_KEYS, schema_for_frame
@@ -188,7 +191,7 @@ def chunked_failure_cases(
     extra = [] if schema.strict else [name for name in LINEAGE_KEYS if name not in schema.columns]
     columns = [name for name in table.column_names if schema.strict or name in schema.columns or name in extra]
     candidates = keyed_candidates(table, keyed)
-    cases: list[pd.DataFrame] = []
+    errors_found: list[SchemaError] = []
     lineage: list[pd.DataFrame] = []
     candidate_rows: list[pd.DataFrame] = []
     lineage_columns = [name for name in LINEAGE_KEYS if name in columns]
@@ -197,9 +200,8 @@ def chunked_failure_cases(
         try:
             schema_for_frame(rows_schema, chunk).validate(chunk, lazy=True, inplace=True)
         except pa.errors.SchemaErrors as errors:
-            found = errors.failure_cases
-            cases.append(found)
-            failing = pd.Index(found["index"].dropna().unique())
+            errors_found.extend(without_data(errors.schema_errors))
+            failing = pd.Index(errors.failure_cases["index"].dropna().unique())
         wanted = chunk.index[np.isin(chunk.index, candidates)] if len(candidates) else pd.Index([])
         if len(wanted):
             candidate_rows.append(chunk.loc[wanted])
@@ -208,11 +210,18 @@ def chunked_failure_cases(
         if len(listed):
             lineage.append(chunk.loc[listed, lineage_columns])
     if candidate_rows:
-        cases.extend(keyed_failure_cases(pd.concat(candidate_rows), keyed))
+        errors_found.extend(keyed_failure_cases(pd.concat(candidate_rows), keyed))
     lineage_frame = pd.concat(lineage) if lineage else pd.DataFrame(columns=lineage_columns)
-    if not cases:
+    if not errors_found:
         return None, lineage_frame
-    return in_whole_table_order(pd.concat(cases, ignore_index=True), schema), lineage_frame
+    return consolidate_failure_cases(in_whole_table_order(errors_found, schema)), lineage_frame
+
+
+def without_data(errors: list[SchemaError]) -> list[SchemaError]:
+    """The errors without the chunk each one holds a reference to (only their failure cases are kept)."""
+    for error in errors:
+        error.data = None
+    return errors
 
 
 def keyed_candidates(table: TableChunks, keyed: list[tuple[list[str], pa.DataFrameSchema]]) -> np.ndarray:
@@ -222,11 +231,31 @@ def keyed_candidates(table: TableChunks, keyed: list[tuple[list[str], pa.DataFra
         if not set(key) <= set(table.column_names):
             continue  # the row rules report the missing column
         keys = table.whole(key)
-        found.append(keys.index.to_numpy()[repeated_rows(keys, key)])
+        found.append(keys.index.to_numpy()[repeated_keys(keys, key)])
     return np.unique(np.concatenate(found)) if found else np.array([], dtype="int64")
 
 
-def keyed_failure_cases(rows: pd.DataFrame, keyed: list[tuple[list[str], pa.DataFrameSchema]]) -> list[pd.DataFrame]:
+def repeated_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """True for every row whose values in these columns occur in another row too (unordered codes, one hash pass)."""
+    packed = np.zeros(len(frame), dtype="int64")
+    bits = 0
+    for column in columns:
+        values = frame[column]
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            codes, size = values.cat.codes.to_numpy(), len(values.cat.categories)
+        else:
+            codes, distinct = pd.factorize(values, use_na_sentinel=True)
+            size = len(distinct)
+        width = max(int(size).bit_length(), 1)  # codes + 1 lie in 0..size (a missing value is -1 + 1)
+        bits += width
+        if bits > 63:
+            return repeated_rows(frame, columns)
+        packed <<= width
+        packed |= np.add(codes, 1, dtype="int64")
+    return pd.Series(packed).duplicated(keep=False).to_numpy()
+
+
+def keyed_failure_cases(rows: pd.DataFrame, keyed: list[tuple[list[str], pa.DataFrameSchema]]) -> list[SchemaError]:
     """Each whole-table rule run by pandera on the rows whose key repeats (every copy of a key is among them)."""
     cases = []
     for key, rule in keyed:
@@ -235,47 +264,45 @@ def keyed_failure_cases(rows: pd.DataFrame, keyed: list[tuple[list[str], pa.Data
         try:
             rule.validate(rows, lazy=True)
         except pa.errors.SchemaErrors as errors:
-            cases.append(errors.failure_cases)
+            cases.extend(without_data(errors.schema_errors))
     return cases
 
 
-def in_whole_table_order(cases: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
-    """Failure cases ordered as a whole-table run lists them; table-wide ones (no row) listed once.
+def in_whole_table_order(errors: list[SchemaError], schema: pa.DataFrameSchema) -> list[SchemaError]:
+    """The chunks' errors in the order a whole-table run collects them; a table-wide one (no row) kept once.
 
-    pandera lists dataframe-level failures (column presence, key uniqueness, dataframe checks in schema order)
-    before column-level ones (coercion, then column by column in schema order: core checks, then its checks in
-    order); within one rule, the rows in table order (chunks are read in order).
+    pandera collects dataframe-level errors (column presence, key uniqueness, dataframe checks in schema order) and
+    column-level ones (coercion, then column by column in schema order: core checks, then its checks in order);
+    one rule's errors of successive chunks stay in chunk (row) order. consolidate_failure_cases then lists them as
+    pandera does (its concatenation and its stable sort, dataframe-level first).
     """
-    no_row = cases["index"].isna()
-    repeated = no_row & cases.astype({"failure_case": "str"}).duplicated(
-        ["schema_context", "column", "check", "failure_case"]
-    )
-    cases = cases[~repeated]
     column_positions = {name: position for position, name in enumerate(schema.columns)}
     check_positions = {
         (check.error if check.error is not None else check.name): position
         for position, check in enumerate(schema.checks)
     }
-    ranks: dict[tuple, tuple] = {}
-
-    def rank(context: str, column: object, check: str, number: float | None) -> tuple:
-        """The rank of a rule's failure cases."""
+    ranked = []
+    seen_table_wide = set()
+    for sequence, error in enumerate(errors):
+        case = consolidate_failure_cases([error]).iloc[0]
+        context, check = str(case["schema_context"]), str(case["check"])
+        if not is_table(error.failure_cases):
+            identity = (context, str(case["column"]), check, str(case["failure_case"]))
+            if identity in seen_table_wide:
+                continue
+            seen_table_wide.add(identity)
         if context == "DataFrameSchema":
             if check in check_positions:
-                return (0, 2, check_positions[check], 0)
-            return (0, 1 if check == "multiple_fields_uniqueness" else 0, 0, 0)
-        stage = 0 if check.startswith("coerce_dtype") else 1
-        position = column_positions.get(str(column), len(column_positions))
-        return (1, stage, position, -1 if number is None or bool(pd.isna(number)) else int(number))
-
-    identities = zip(
-        cases["schema_context"], cases["column"], cases["check"].astype(str), cases["check_number"], strict=True
-    )
-    keys = []
-    for identity in identities:
-        if identity not in ranks:
-            ranks[identity] = rank(*identity)
-        keys.append(ranks[identity])
-    distinct = {key: position for position, key in enumerate(sorted(set(keys)))}
-    order = np.argsort(np.array([distinct[key] for key in keys], dtype="int64"), kind="stable")
-    return cases.iloc[order].reset_index(drop=True)
+                rank: tuple = (0, 2, check_positions[check], 0)
+            else:
+                rank = (0, 1 if check == "multiple_fields_uniqueness" else 0, 0, 0)
+        else:
+            number = case["check_number"]
+            rank = (
+                1,
+                0 if check.startswith("coerce_dtype") else 1,
+                column_positions.get(str(case["column"]), len(column_positions)),
+                -1 if number is None or bool(pd.isna(number)) else int(number),
+            )
+        ranked.append((rank, sequence, error))
+    return [error for _, _, error in sorted(ranked, key=lambda item: (item[0], item[1]))]

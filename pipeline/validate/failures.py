@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import pandera.pandas as pa
 
@@ -21,7 +23,17 @@ def schema_for_frame(schema: pa.DataFrameSchema | type[pa.DataFrameModel], frame
         and isinstance(frame[name].dtype, pd.CategoricalDtype)
         and str(column.dtype).lower().startswith("str")
     }
-    return schema.update_columns(updates) if updates else schema
+    if not updates:
+        return schema
+    # A shallow copy with new Column objects for the changed columns only: update_columns would deep-copy every
+    # column and its checks (the 30,000-code isin lists of a village-scale schema), once per chunk.
+    adapted = copy.copy(schema)
+    adapted.columns = dict(schema.columns)
+    for name, update in updates.items():
+        column = copy.copy(schema.columns[name])
+        column.dtype = update["dtype"]
+        adapted.columns[name] = column
+    return adapted
 
 
 # The columns a failure record quotes from its row (where the table has them).

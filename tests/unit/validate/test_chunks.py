@@ -125,6 +125,11 @@ OBSERVATION_CHANGES = {
         (4, "year"): 1900,
         (6, "unit"): "percent",
     },
+    "numbers failing in one chunk, text in another (failure_case types as a whole run)": {
+        (4, "year"): 1900,
+        (5, "value"): -5.0,
+        (0, "status"): "Q",
+    },
     "duplicate key across chunks": {
         (8, "year"): 2015,
         (8, "indicator_code"): CODES[1],
