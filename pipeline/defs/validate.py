@@ -12,6 +12,7 @@ import pandera.pandas as pa
 from pipeline.core.errors import InputError
 from pipeline.core.metadata import load_units
 from pipeline.defs.resources import ProjectPaths
+from pipeline.defs.storage import TABLE_CHUNKS_TYPE
 from pipeline.defs.tables import table_output
 from pipeline.ingest.sidecar import read_sidecar_fields
 from pipeline.ingest.sources import sidecar_path_of
@@ -37,6 +38,8 @@ from pipeline.validate.schemas import (
 )
 
 GROUP = "validate"
+# The checks below annotate the checked table TableChunks: its Dagster type (storage.py) must be registered first.
+assert TABLE_CHUNKS_TYPE.typing_type is TableChunks
 MAX_LISTED_FAILURES = 50
 
 
