@@ -16,6 +16,7 @@ from pipeline.indicators.aggregates import PAIRING_REFERENCE_REGION, aggregate_g
 from pipeline.indicators.choices import OBSERVATION_COLUMNS_READ, equal_authority_disagreements, preferred_table
 from pipeline.indicators.derive import indicator_table
 from pipeline.indicators.reconcile import reconcile_ratio
+from pipeline.validate.chunks import TableChunks
 from pipeline.validate.schemas import (
     GroupAggregateSchema,
     IndicatorSchema,
@@ -91,7 +92,9 @@ def ratio_reconciliation_check(
         },
         description=f"Derived {indicator_code} equals the published figure wherever both exist, within the rounding of the printed figures.",
     )
-    def check(indicators: pd.DataFrame, observations: pd.DataFrame, sources: pd.DataFrame) -> dg.AssetCheckResult:
+    # The checked asset (indicators) is not a parameter: the comparison reads observations only; not loading it
+    # saves reading the whole indicators table once per ratio (issue 17).
+    def check(observations: pd.DataFrame, sources: pd.DataFrame) -> dg.AssetCheckResult:
         compared = reconcile_ratio(observations, sources, indicator_code, numerator, denominator, multiplier)
         mismatches = compared[~compared["reconciles"].astype(bool)]
         records = [
@@ -132,7 +135,7 @@ def ratio_reconciliation_checks(metadata_dir: Path) -> list[dg.AssetChecksDefini
     additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
 )
 def indicators_schema(
-    indicators: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
+    indicators: TableChunks, regions: pd.DataFrame, indicator_catalog: pd.DataFrame
 ) -> dg.AssetCheckResult:
     """Indicators have known codes, one value per method, and plausible values (ratios between 1 and 10)."""
     return schema_check_result(

@@ -25,6 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 
+from pipeline.validate.chunks import FrameChunks, ParquetChunks, TableChunks
+
 PARQUET_MAGIC = b"PAR1"
 CATEGORIES_KEY = b"pipeline.categories"
 # (consuming asset's op name, input name) → the only columns it reads of that input: read from the file, not the whole table.
@@ -91,7 +93,10 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             is_parquet = handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
             handle.seek(0)
             if not is_parquet:
-                return pickle.load(handle)
+                loaded = pickle.load(handle)
+                return FrameChunks(loaded) if reads_in_chunks(context) and isinstance(loaded, pd.DataFrame) else loaded
+            if reads_in_chunks(context):
+                return ParquetChunks(lambda: filesystem.open(path, "rb"), parquet_frame)
             declared = context.definition_metadata or {}
             # The consuming step's op: for an @asset, the asset's name (context.asset_key is the upstream's).
             columns = declared.get(COLUMNS_KEY) or COLUMNS_READ.get((consumer_name(context), context.name))
@@ -107,6 +112,22 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
         else:
             parts = [context.run_id, context.step_key, context.name]
         return filesystem, "/".join([root.rstrip("/"), *parts])
+
+
+# --- schema checks chunk by chunk (issue 17): an input annotated TableChunks gets the stored table, read lazily ---
+
+TABLE_CHUNKS_TYPE = dg.DagsterType(
+    name="TableChunks",
+    description="a table read a row group at a time (pipeline/validate/chunks.py), or an in-memory DataFrame",
+    type_check_fn=lambda _context, value: isinstance(value, (TableChunks, pd.DataFrame)),
+    typing_type=TableChunks,
+)
+dg.make_python_type_usable_as_dagster_type(TableChunks, TABLE_CHUNKS_TYPE)
+
+
+def reads_in_chunks(context: dg.InputContext) -> bool:
+    """Whether the consumer declared the input as TableChunks (a schema check reading the table a chunk at a time)."""
+    return getattr(context.dagster_type, "key", None) == TABLE_CHUNKS_TYPE.key
 
 
 def consumer_name(context: dg.InputContext) -> str | None:

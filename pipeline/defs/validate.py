@@ -12,10 +12,12 @@ import pandera.pandas as pa
 from pipeline.core.errors import InputError
 from pipeline.core.metadata import load_units
 from pipeline.defs.resources import ProjectPaths
+from pipeline.defs.storage import TABLE_CHUNKS_TYPE
 from pipeline.defs.tables import table_output
 from pipeline.ingest.sidecar import read_sidecar_fields
 from pipeline.ingest.sources import sidecar_path_of
-from pipeline.validate.failures import describe_failure, schema_failures, schema_for_frame
+from pipeline.validate.chunks import CHUNK_ROWS, FrameChunks, TableChunks, chunked_failure_cases
+from pipeline.validate.failures import describe_failure, failure_records, schema_failures, schema_for_frame
 from pipeline.validate.grades import graded_observations
 from pipeline.validate.observations import (
     additive_indicator_codes,
@@ -36,6 +38,8 @@ from pipeline.validate.schemas import (
 )
 
 GROUP = "validate"
+# The checks below annotate the checked table TableChunks: its Dagster type (storage.py) must be registered first.
+assert TABLE_CHUNKS_TYPE.typing_type is TableChunks
 MAX_LISTED_FAILURES = 50
 
 
@@ -47,9 +51,37 @@ def observations(staged_observations: pd.DataFrame, sources: pd.DataFrame) -> dg
 
 
 def schema_check_result(
-    schema, frame: pd.DataFrame, table: str, annotate: Callable[[list[dict]], list[dict]] | None = None
+    schema,
+    frame: pd.DataFrame | TableChunks,
+    table: str,
+    annotate: Callable[[list[dict]], list[dict]] | None = None,
+    chunk_rows: int = CHUNK_ROWS,
 ) -> dg.AssetCheckResult:
     """Validate lazily; pass, or fail with every failing row (file, row, column, rule) in the metadata.
+
+    A table of more than chunk_rows rows, or one read from storage, is validated chunk by chunk
+    (pipeline/validate/chunks.py), with the same failure records as a whole-table run.
+    """
+    chunks = FrameChunks(frame) if isinstance(frame, pd.DataFrame) else frame
+    if chunks.row_count <= chunk_rows:
+        return whole_check_result(schema, chunks.as_stored(), table, annotate)
+    whole_schema = schema.to_schema() if isinstance(schema, type) else schema
+    found = chunked_failure_cases(whole_schema, chunks, chunk_rows)
+    if found is None:  # a rule that needs every row at once
+        return whole_check_result(schema, chunks.as_stored(), table, annotate)
+    failure_cases, lineage = found
+    if failure_cases is None:
+        return dg.AssetCheckResult(passed=True, metadata={"rows_checked": chunks.row_count})
+    failures = failure_records(failure_cases, lineage, table)
+    if annotate is not None:
+        failures = annotate(failures)
+    return records_check_result(failures, describe_failure, chunks.row_count)
+
+
+def whole_check_result(
+    schema, frame: pd.DataFrame, table: str, annotate: Callable[[list[dict]], list[dict]] | None
+) -> dg.AssetCheckResult:
+    """Validate the whole frame at once.
 
     inplace=True: pandera would otherwise copy the whole frame first; its only in-place change is the dtype
     coercion the schema declares, which leaves frames of the published dtypes as they are.
@@ -87,7 +119,8 @@ def known_codes_schema_check(
     table: str, model: type[pa.DataFrameModel], region_columns: list[str], description: str
 ) -> dg.AssetChecksDefinition:
     """A blocking check `<table>_schema`: the table's pandera model, with region and indicator codes that must exist."""
-    # Dagster passes the checked asset to the one parameter not named in additional_ins (here `frame`).
+    # Dagster passes the checked asset to the one parameter not named in additional_ins (here `frame`); annotated
+    # TableChunks, the Parquet I/O manager hands over the stored file to be read a row group at a time.
 
     @dg.asset_check(
         name=f"{table}_schema",
@@ -96,7 +129,7 @@ def known_codes_schema_check(
         additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
         description=description,
     )
-    def check(frame: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame) -> dg.AssetCheckResult:
+    def check(frame: TableChunks, regions: pd.DataFrame, indicator_catalog: pd.DataFrame) -> dg.AssetCheckResult:
         schema = with_known_codes(model, region_columns, list(regions["region_code"]), indicator_catalog)
         return schema_check_result(schema, frame, table)
 
@@ -107,7 +140,7 @@ def schema_check(table: str, model: type[pa.DataFrameModel], description: str) -
     """A blocking check `<table>_schema`: the table's pandera model, failing rows in the metadata."""
 
     @dg.asset_check(name=f"{table}_schema", asset=table, blocking=True, description=description)
-    def check(frame: pd.DataFrame) -> dg.AssetCheckResult:
+    def check(frame: TableChunks) -> dg.AssetCheckResult:
         return schema_check_result(model, frame, table)
 
     return check
@@ -133,7 +166,7 @@ staged_observations_schema = schema_check(
     additional_ins={"regions": dg.AssetIn("regions"), "indicator_catalog": dg.AssetIn("indicator_catalog")},
 )
 def observations_schema(
-    observations: pd.DataFrame, regions: pd.DataFrame, indicator_catalog: pd.DataFrame, project_paths: ProjectPaths
+    observations: TableChunks, regions: pd.DataFrame, indicator_catalog: pd.DataFrame, project_paths: ProjectPaths
 ) -> dg.AssetCheckResult:
     """Observations are unique per region, year, indicator and source, with known codes, units and plausible values."""
     schema = observation_schema(list(regions["region_code"]), indicator_catalog)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import pandera.pandas as pa
 
@@ -21,8 +23,31 @@ def schema_for_frame(schema: pa.DataFrameSchema | type[pa.DataFrameModel], frame
         and isinstance(frame[name].dtype, pd.CategoricalDtype)
         and str(column.dtype).lower().startswith("str")
     }
-    return schema.update_columns(updates) if updates else schema
+    if not updates:
+        return schema
+    # A shallow copy with new Column objects for the changed columns only: update_columns would deep-copy every
+    # column and its checks (the 30,000-code isin lists of a village-scale schema), once per chunk.
+    adapted = copy.copy(schema)
+    adapted.columns = dict(schema.columns)
+    for name, update in updates.items():
+        column = copy.copy(schema.columns[name])
+        column.dtype = update["dtype"]
+        adapted.columns[name] = column
+    return adapted
 
+
+# The columns a failure record quotes from its row (where the table has them).
+LINEAGE_KEYS = (
+    "source_id",
+    "source_file",
+    "source_row",
+    "source_column",
+    "printed_label",
+    "region_code",
+    "year",
+    "indicator_code",
+    "value",
+)
 
 # What each named rule expects, for error messages that say what would have been right.
 RULE_EXPECTATIONS = {
@@ -36,9 +61,14 @@ RULE_EXPECTATIONS = {
 
 def schema_failures(errors: pa.errors.SchemaErrors, frame: pd.DataFrame, table: str) -> list[dict]:
     """Each failure as a record naming the file, row and column where the figure came from, and the rule."""
+    return failure_records(errors.failure_cases, frame, table)
+
+
+def failure_records(failure_cases: pd.DataFrame, frame: pd.DataFrame, table: str) -> list[dict]:
+    """pandera's failure cases as records; frame holds (at least) the failing rows' lineage columns, by index."""
     records = []
     seen = set()
-    for case in errors.failure_cases.to_dict("records"):
+    for case in failure_cases.to_dict("records"):
         index = case.get("index")
         rule = str(case.get("check"))
         row_level = case.get("schema_context") == "DataFrameSchema"
@@ -76,18 +106,7 @@ def lineage_of(frame: pd.DataFrame, index) -> dict:
     row = frame.loc[index]
     if isinstance(row, pd.DataFrame):
         row = row.iloc[0]
-    keys = (
-        "source_id",
-        "source_file",
-        "source_row",
-        "source_column",
-        "printed_label",
-        "region_code",
-        "year",
-        "indicator_code",
-        "value",
-    )
-    return {key: row.get(key) for key in keys if key in row}
+    return {key: row.get(key) for key in LINEAGE_KEYS if key in row}
 
 
 def describe_failure(record: dict) -> str:

@@ -33,6 +33,18 @@ AGGREGATIONS = ["", "sum", "weighted_mean"]
 STATUS_PATTERN = r"^[a-z:]*$"
 # In sort order (validate.ordered_observations sorts by it), so repeats of a key are neighbours.
 OBSERVATION_KEY = ["indicator_code", "region_code", "year", "source_id"]
+# For checks chunk by chunk (pipeline/validate/chunks.py): the dataframe checks that decide each row on that row's
+# values alone, and those that decide it on the rows sharing its key (run on the repeated keys of the whole table).
+ROW_CHECKS = {
+    "missing_value_has_status",
+    "value_in_plausible_range",
+    "unit_matches_catalog",
+    "derived_entry_is_complete",
+    "group_code_starts_with_parent",
+    "window_moves_forward",
+    "counts_add_up",
+}
+KEYED_CHECKS = {"unique_per_region_year_indicator_source": OBSERVATION_KEY}
 
 
 class RegionSchema(pa.DataFrameModel):
