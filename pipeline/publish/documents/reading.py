@@ -72,8 +72,13 @@ class TableReader:
         assert self._open_file is not None
         with self._open_file() as handle:
             if any(not list(values) for values in rows.values()):
-                table = pq.ParquetFile(handle).schema_arrow.empty_table()
-                table = table.select(columns) if columns is not None else table
+                # No value to match: no row, with the columns' types as a read gives them (Arrow refuses an empty `in`).
+                stored = pq.ParquetFile(handle)
+                if stored.num_row_groups == 0:
+                    table = stored.schema_arrow.empty_table()
+                    table = table.select(columns) if columns is not None else table
+                else:
+                    table = stored.read_row_group(0, columns=columns).slice(0, 0)
             else:
                 filters = [(column, "in", list(values)) for column, values in rows.items()] or None
                 table = pq.read_table(handle, columns=columns, filters=filters)
