@@ -67,7 +67,9 @@ def test_a_stored_part_equals_the_same_part_of_the_frame(columns, rows):
     from_file = stored(frame).frame(columns, rows)
     from_memory = TableReader(frame=frame).frame(columns, rows)
     pd.testing.assert_frame_equal(from_file, from_memory)
-    expected = frame if rows is None else frame[pd.concat([frame[c].isin(v) for c, v in rows.items()], axis=1).all(axis=1)]
+    expected = (
+        frame if rows is None else frame[pd.concat([frame[c].isin(v) for c, v in rows.items()], axis=1).all(axis=1)]
+    )
     assert len(from_file) == len(expected)
     assert list(from_file.columns) == (columns or list(frame.columns))
 
