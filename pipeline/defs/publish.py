@@ -9,13 +9,20 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.metadata import load_questions
-from pipeline.defs.convergence import VALUES_READ
+from pipeline.defs.convergence import VALUE_COLUMNS_READ
 from pipeline.defs.ingest import METADATA_FILES
 from pipeline.defs.resources import ProjectPaths
-from pipeline.publish.documents.answers import dataset_answers
+from pipeline.defs.storage import read_in_parts, read_input
+from pipeline.publish.documents.answers import answer_rows, dataset_answers
+from pipeline.publish.documents.card import CAVEAT_COLUMNS, flagged_statuses
 from pipeline.publish.documents.card import dataset_card as card_text
 from pipeline.publish.documents.charts import (
     CJK_FONT_FAMILY,
+    DISTRICT_UNIT_LEVEL,
+    GUANGZHOU,
+    INCOME_RATIO_INDICATOR,
+    INCOME_RATIO_REGIONS,
+    URBANISATION_INDICATOR,
     chart_png,
     district_urbanisation_figure,
     income_ratio_figure,
@@ -25,7 +32,14 @@ from pipeline.publish.documents.charts import (
 from pipeline.publish.documents.coverage import coverage_table, largest_gaps
 from pipeline.publish.documents.dictionary import data_dictionary as dictionary_table
 from pipeline.publish.documents.dictionary import dictionary_markdown
-from pipeline.publish.documents.economy_charts import city_dispersion_figure, district_economy_figure
+from pipeline.publish.documents.economy_charts import (
+    CITY_UNIT_LEVEL,
+    DISTRICT_ECONOMY_PANELS,
+    GUANGDONG,
+    city_dispersion_figure,
+    district_economy_figure,
+)
+from pipeline.publish.documents.reading import TableReader, table_reader
 from pipeline.publish.documents.report import report_html
 from pipeline.publish.publication import publish_tables
 from pipeline.publish.registry import (
@@ -39,8 +53,32 @@ from pipeline.publish.release.write import PACKAGE_TITLE, file_bytes
 from pipeline.validate.schemas import CoverageSchema
 
 GROUP = "publish"
-CARD_INPUTS = {name: dg.AssetIn(name) for name in [*PUBLISHED_TABLES, "coverage"]}
+# Small tables the documents use whole; every other published table is read in parts (TableReader): its row count
+# from the Parquet footer, and only the rows the answers and caveats use (issue 17).
+WHOLE_TABLES = ["regions", "sources", "indicator_catalog"]
+CARD_INPUTS = {
+    **{name: dg.AssetIn(name) if name in WHOLE_TABLES else read_in_parts(name) for name in PUBLISHED_TABLES},
+    "coverage": dg.AssetIn("coverage"),
+}
 PUBLICATION_INPUTS = {name: dg.AssetIn(name) for name in dict.fromkeys([*PUBLISHED_TABLES, *RELEASE_FILES.values()])}
+# The rows the report's and the charts' fixed selections use (the constants of pipeline/publish/documents/charts.py).
+INCOME_RATIO_READ = read_input(
+    "indicators", rows_where_in={"indicator_code": [INCOME_RATIO_INDICATOR], "region_code": INCOME_RATIO_REGIONS}
+)
+DISTRICT_CV_ROWS: dict[str, list[str]] = {
+    "indicator_code": [URBANISATION_INDICATOR],
+    "parent_region_code": [GUANGZHOU],
+    "unit_level": [DISTRICT_UNIT_LEVEL],
+}
+URBANISATION_READ = read_input(
+    "preferred_values", VALUE_COLUMNS_READ, rows_where_in={"indicator_code": [URBANISATION_INDICATOR]}
+)
+DISTRICT_ECONOMY_READ = read_input(
+    "observations", rows_where_in={"indicator_code": [code for code, _zh, _en in DISTRICT_ECONOMY_PANELS]}
+)
+CITY_DISPERSION_READ = read_input(
+    "dispersion", rows_where_in={"parent_region_code": [GUANGDONG], "unit_level": [CITY_UNIT_LEVEL]}
+)
 
 
 @dg.asset(group_name=GROUP)
@@ -58,14 +96,17 @@ def coverage(observations: pd.DataFrame, regions: pd.DataFrame) -> dg.Output[pd.
     )
 
 
-@dg.asset(group_name=GROUP)
+@dg.asset(group_name=GROUP, ins={"indicators": INCOME_RATIO_READ})
 def income_ratio_chart(indicators: pd.DataFrame, regions: pd.DataFrame, sources: pd.DataFrame) -> dg.Output[bytes]:
     """PNG: urban–rural income ratio of Guangzhou, Guangdong and China by year, derived and published kept apart."""
     png = chart_png(income_ratio_figure, indicators, regions, sources)
     return chart_output(png, "城乡居民收入比 urban–rural income ratio")
 
 
-@dg.asset(group_name=GROUP, ins={"preferred_values": VALUES_READ})
+@dg.asset(
+    group_name=GROUP,
+    ins={"preferred_values": URBANISATION_READ, "dispersion": read_input("dispersion", rows_where_in=DISTRICT_CV_ROWS)},
+)
 def district_urbanisation_chart(
     preferred_values: pd.DataFrame, regions: pd.DataFrame, dispersion: pd.DataFrame
 ) -> dg.Output[bytes]:
@@ -83,7 +124,7 @@ def paired_city_chart(
     return chart_output(png, "广州与对口城市之比 paired cities")
 
 
-@dg.asset(group_name=GROUP)
+@dg.asset(group_name=GROUP, ins={"observations": DISTRICT_ECONOMY_READ})
 def district_economy_chart(
     observations: pd.DataFrame, regions: pd.DataFrame, sources: pd.DataFrame
 ) -> dg.Output[bytes]:
@@ -92,7 +133,7 @@ def district_economy_chart(
     return chart_output(png, "广州各区地区生产总值与工业 district GDP and industry")
 
 
-@dg.asset(group_name=GROUP)
+@dg.asset(group_name=GROUP, ins={"dispersion": CITY_DISPERSION_READ})
 def city_dispersion_chart(dispersion: pd.DataFrame, indicator_catalog: pd.DataFrame) -> dg.Output[bytes]:
     """PNG: dispersion (CV and catalogue-weighted CV) across Guangdong's prefecture cities, one panel per indicator."""
     png = chart_png(city_dispersion_figure, dispersion, indicator_catalog)
@@ -112,17 +153,26 @@ def chart_output(png: bytes, title: str) -> dg.Output[bytes]:
     )
 
 
-@dg.asset(group_name=GROUP, deps=[METADATA_FILES])
+@dg.asset(
+    group_name=GROUP,
+    deps=[METADATA_FILES],
+    ins={
+        "indicators": INCOME_RATIO_READ,
+        **{
+            name: read_in_parts(name) for name in ["preferred_values", "dispersion", "convergence", "sigma_convergence"]
+        },
+    },
+)
 def report(
     project_paths: ProjectPaths,
     indicators: pd.DataFrame,
-    preferred_values: pd.DataFrame,
+    preferred_values: TableReader,
     regions: pd.DataFrame,
     indicator_catalog: pd.DataFrame,
     sources: pd.DataFrame,
-    dispersion: pd.DataFrame,
-    convergence: pd.DataFrame,
-    sigma_convergence: pd.DataFrame,
+    dispersion: TableReader,
+    convergence: TableReader,
+    sigma_convergence: TableReader,
     coverage: pd.DataFrame,
     income_ratio_chart: bytes,
     district_urbanisation_chart: bytes,
@@ -131,16 +181,19 @@ def report(
     city_dispersion_chart: bytes,
 ) -> str:
     """The release's report.html: what the dataset answers, key indicators, the charts, coverage, how to cite."""
-    answer_tables = {
-        "preferred_values": preferred_values,
-        "regions": regions,
-        "indicator_catalog": indicator_catalog,
-        "sources": sources,
-        "dispersion": dispersion,
-        "convergence": convergence,
-        "sigma_convergence": sigma_convergence,
+    readers = {
+        "preferred_values": table_reader(preferred_values),
+        "regions": table_reader(regions),
+        "indicator_catalog": table_reader(indicator_catalog),
+        "sources": table_reader(sources),
+        "dispersion": table_reader(dispersion),
+        "convergence": table_reader(convergence),
+        "sigma_convergence": table_reader(sigma_convergence),
     }
-    answers = dataset_answers(load_questions(project_paths.metadata_path), answer_tables)
+    questions = load_questions(project_paths.metadata_path)
+    # The answers' rows, and of dispersion also the rows of the report's district CV line.
+    tables = answer_tables(questions, readers, {"dispersion": DISTRICT_CV_ROWS})
+    answers = dataset_answers(questions, tables)
     charts = {
         "income_ratio_chart": income_ratio_chart,
         "district_urbanisation_chart": district_urbanisation_chart,
@@ -148,7 +201,7 @@ def report(
         "district_economy_chart": district_economy_chart,
         "city_dispersion_chart": city_dispersion_chart,
     }
-    return report_html(indicators, regions, indicator_catalog, dispersion, coverage, charts, sources, answers)
+    return report_html(indicators, regions, indicator_catalog, tables["dispersion"], coverage, charts, sources, answers)
 
 
 @dg.asset(group_name=GROUP, deps=[METADATA_FILES])
@@ -166,9 +219,31 @@ def data_dictionary_markdown(data_dictionary: pd.DataFrame, project_paths: Proje
 @dg.asset(group_name=GROUP, ins=CARD_INPUTS, deps=[METADATA_FILES])
 def dataset_card(project_paths: ProjectPaths, **tables: pd.DataFrame) -> str:
     """The release's README.md: what the dataset answers, files, coverage, sources, licences, how to cite, caveats."""
-    published = {name: tables[name] for name in PUBLISHED_TABLES}
-    answers = dataset_answers(load_questions(project_paths.metadata_path), published)
-    return card_text(published, tables["coverage"], TABLE_MODELS, PACKAGE_TITLE, answers)
+    readers = {name: table_reader(tables[name]) for name in PUBLISHED_TABLES}
+    questions = load_questions(project_paths.metadata_path)
+    answers = dataset_answers(questions, answer_tables(questions, readers))
+    observations = readers["observations"]
+    flagged = observations.frame(
+        [column for column in CAVEAT_COLUMNS if column in observations.columns],
+        rows_where_in={"status": flagged_statuses(observations.distinct("status"))},
+    )
+    # The Files section's row counts come from the readers; the caveats use only the flagged observations.
+    # Of the other large tables the card uses only their row counts.
+    parts = {name: readers[name].frame() if name in WHOLE_TABLES else pd.DataFrame() for name in PUBLISHED_TABLES}
+    parts["observations"] = flagged
+    row_counts = {name: reader.num_rows for name, reader in readers.items()}
+    return card_text(parts, tables["coverage"], TABLE_MODELS, PACKAGE_TITLE, answers, row_counts)
+
+
+def answer_tables(
+    questions: tuple, readers: dict[str, TableReader], extra_rows: dict[str, dict[str, list[str]]] | None = None
+) -> dict[str, pd.DataFrame]:
+    """The tables the answers read: the small ones whole, of the large ones only the rows of the questions."""
+    whole = {name: readers[name].frame() for name in WHOLE_TABLES}
+    rows = answer_rows(questions, whole["regions"], whole["indicator_catalog"])
+    for name, more in (extra_rows or {}).items():
+        rows[name] = {column: sorted({*rows[name][column], *values}) for column, values in more.items()}
+    return {**whole, **{name: readers[name].frame(rows_where_in=chosen) for name, chosen in rows.items()}}
 
 
 @dg.multi_asset(

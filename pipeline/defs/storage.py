@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 
+from pipeline.publish.documents.reading import TableReader
 from pipeline.validate.chunks import FrameChunks, ParquetChunks, TableChunks
 
 PARQUET_MAGIC = b"PAR1"
@@ -94,7 +95,11 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             handle.seek(0)
             if not is_parquet:
                 loaded = pickle.load(handle)
+                if reads_in_parts(context) and isinstance(loaded, pd.DataFrame):
+                    return TableReader(frame=loaded)
                 return FrameChunks(loaded) if reads_in_chunks(context) and isinstance(loaded, pd.DataFrame) else loaded
+            if reads_in_parts(context):
+                return TableReader(open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame)
             if reads_in_chunks(context):
                 return ParquetChunks(lambda: filesystem.open(path, "rb"), parquet_frame)
             declared = context.definition_metadata or {}
@@ -128,6 +133,26 @@ dg.make_python_type_usable_as_dagster_type(TableChunks, TABLE_CHUNKS_TYPE)
 def reads_in_chunks(context: dg.InputContext) -> bool:
     """Whether the consumer declared the input as TableChunks (a schema check reading the table a chunk at a time)."""
     return getattr(context.dagster_type, "key", None) == TABLE_CHUNKS_TYPE.key
+
+
+# --- documents reading parts of a table (issue 17): an input typed TableReader gets a handle to the stored file ---
+
+TABLE_READER_TYPE = dg.DagsterType(
+    name="TableReader",
+    description="a stored table read in parts: row count from its footer, only the columns and rows used",
+    type_check_fn=lambda _context, value: isinstance(value, (TableReader, pd.DataFrame)),
+    typing_type=TableReader,
+)
+
+
+def read_in_parts(asset: str) -> dg.AssetIn:
+    """An AssetIn handing over a TableReader of the stored output (or the DataFrame, from other I/O managers)."""
+    return dg.AssetIn(asset, dagster_type=TABLE_READER_TYPE)
+
+
+def reads_in_parts(context: dg.InputContext) -> bool:
+    """Whether the consumer declared the input as TableReader (a document reading only the rows it uses)."""
+    return getattr(context.dagster_type, "key", None) == TABLE_READER_TYPE.key
 
 
 def consumer_name(context: dg.InputContext) -> str | None:

@@ -91,6 +91,41 @@ def dataset_answers(questions: tuple[Question, ...], tables: dict[str, pd.DataFr
     return Answers(questions, pd.DataFrame(summary, columns=SUMMARY_COLUMNS), values, names)
 
 
+def answer_rows(
+    questions: tuple[Question, ...], regions: pd.DataFrame, catalog: pd.DataFrame
+) -> dict[str, dict[str, list[str]]]:
+    """The rows the answers use of each large table, as column → values: a superset, the answers filter again.
+
+    preferred_values: the questions' expected regions and indicators; dispersion, convergence and σ: the dispersion
+    questions' indicators, parents and unit levels (resolved from regions.csv and the catalogue as the answers do).
+    """
+    regions = regions.astype({"region_code": "str"})
+    value_regions: set[str] = set()
+    value_codes: set[str] = set()
+    parents: set[str] = set()
+    unit_levels: set[str] = set()
+    unit_codes: set[str] = set()
+    for question in questions:
+        codes = question_indicators(question, catalog)
+        value_regions.update(question_regions(question, regions))
+        value_codes.update(codes)
+        if question.table == "dispersion":
+            parents.add(str(question.regions["parent"]))
+            unit_levels.add(str(question.regions["unit_level"]))
+            unit_codes.update(codes)
+    of_units_rows: dict[str, list[str]] = {
+        "indicator_code": sorted(unit_codes),
+        "parent_region_code": sorted(parents),
+        "unit_level": sorted(unit_levels),
+    }
+    return {
+        "preferred_values": {"region_code": sorted(value_regions), "indicator_code": sorted(value_codes)},
+        "dispersion": of_units_rows,
+        "convergence": of_units_rows,
+        "sigma_convergence": of_units_rows,
+    }
+
+
 def text_frame(preferred: pd.DataFrame) -> pd.DataFrame:
     """preferred_values with its text columns as plain strings (Parquet may hand them over as categoricals)."""
     texts = ["indicator_code", "region_code", "method", "status", "source_ids", "publisher_kind", "reliability", "unit"]

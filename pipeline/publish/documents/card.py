@@ -34,6 +34,10 @@ STATUS_FLAGS = {
     "c": ("保密", "confidential"),
 }
 MAX_LISTED_FLAGGED = 30
+LISTED_FLAGS = ("b", "u", "p", "e")
+# The observations' columns the caveats use (publisher_kind when the table has it): with flagged_statuses, the
+# card reads only these columns of the flagged rows.
+CAVEAT_COLUMNS = ["indicator_code", "region_code", "year", "source_id", "status", "publisher_kind"]
 # Characters that start Markdown or HTML markup inside a line of text (a line start is never data here).
 MARKUP_CHARACTERS = re.compile(r"[\\`*_{}\[\]<>()#!|~&]")
 
@@ -44,8 +48,13 @@ def dataset_card(
     models: dict[str, type[pa.DataFrameModel]],
     title: str,
     answers: Answers,
+    row_counts: dict[str, int] | None = None,
 ) -> str:
-    """The release's README.md: what it answers, what it is, files, coverage, sources and licences, how to cite, caveats."""
+    """The release's README.md: what it answers, what it is, files, coverage, sources and licences, how to cite, caveats.
+
+    `row_counts` (table → rows), when given, is what the Files section lists, and `tables["observations"]` need then
+    hold only the flagged rows (flagged_statuses) and CAVEAT_COLUMNS: the card reads no more of a large table.
+    """
     catalog = tables["indicator_catalog"].set_index("indicator_code")
     lines = [
         f"# {title}",
@@ -70,7 +79,8 @@ def dataset_card(
         "|---|---:|---|",
     ]
     for name, frame in tables.items():
-        lines.append(f"| `{name}.parquet` | {len(frame)} | {markdown_cell(model_description(models[name], ''))} |")
+        rows = len(frame) if row_counts is None else row_counts[name]
+        lines.append(f"| `{name}.parquet` | {rows} | {markdown_cell(model_description(models[name], ''))} |")
     lines += [
         f"| `coverage.csv` | {len(coverage)} | regions with a value out of regions at each level, per indicator and year |",
         "| `dictionary.csv`, `dictionary.md` | | every column of every table: type, unit, meaning in Chinese and English |",
@@ -198,7 +208,7 @@ def caveat_lines(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame) -> list
         + "; ".join(f"`{flag}` {zh} {en}" for flag, (zh, en) in STATUS_FLAGS.items())
         + ".",
     ]
-    for flag in ("b", "u", "p", "e"):
+    for flag in LISTED_FLAGS:
         flagged = observations[observations["status"].str.contains(flag, regex=False)]
         zh, en = STATUS_FLAGS[flag]
         if flagged.empty:
@@ -217,6 +227,11 @@ def caveat_lines(tables: dict[str, pd.DataFrame], catalog: pd.DataFrame) -> list
         if str(row["caveats"]).strip():
             lines.append(f"  - `{indicator}` {markdown_text(row['name_zh'])}: {markdown_text(row['caveats'])}")
     return lines
+
+
+def flagged_statuses(statuses: list[object]) -> list[str]:
+    """Of the distinct status values, those holding a flag the caveats list (b, u, p, e): the rows the caveats read."""
+    return sorted({str(value) for value in statuses if any(flag in str(value) for flag in LISTED_FLAGS)})
 
 
 def markdown_cell(text: str) -> str:
