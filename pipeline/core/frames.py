@@ -130,6 +130,11 @@ def text_array(column: pd.Series) -> pa.Array:
     return pa.array(column, type=pa.large_string(), from_pandas=True)
 
 
+def text_values(values: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """An object array of texts (None or NaN where missing) as a text column, converted by Arrow."""
+    return pd.array(pa.array(values, type=pa.large_string(), from_pandas=True), dtype="str")
+
+
 def per_distinct_code(codes: pd.Series, mapping: pd.Series) -> np.ndarray:
     """mapping[code] for every row (None where unknown), looked up once per distinct code."""
     positions, distinct = pd.factorize(codes)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from pipeline.core.frames import decoded_texts, per_code
+from pipeline.core.frames import decoded_texts, per_code, text_values
 from pipeline.indicators.preferred import KEY, indicator_values, ranked_candidates
 from pipeline.validate.grades import figures_agree, source_grades, weakest_grade
 
@@ -51,6 +52,14 @@ DECIDING_RULES = {
     "rounding_radius": "finest_rounding",
     "source_id": "source_id",
 }
+# Every choice_rule, in a fixed order: the rules are carried as their positions here and decoded once, at the end.
+CHOICE_RULES = (
+    "single_source",
+    "derived",
+    "derived_over_published",
+    *dict.fromkeys(DECIDING_RULES.values()),
+)
+RULE_CODE = {rule: code for code, rule in enumerate(CHOICE_RULES)}
 DISAGREEMENT_COLUMNS = [
     "indicator_code",
     "region_code",
@@ -81,11 +90,15 @@ def preferred_table(observations: pd.DataFrame, sources: pd.DataFrame, indicator
     spread = np.where(
         figures > 0, np.fmax(high, np.where(derived, value, high)) - np.fmin(low, np.where(derived, value, low)), 0.0
     )
-    rule = np.where(derived, np.where(figures > 0, "derived_over_published", "derived"), published_rule)
+    rule = np.where(
+        derived,
+        np.where(figures > 0, RULE_CODE["derived_over_published"], RULE_CODE["derived"]),
+        published_rule,
+    )
     table = values.assign(
-        publisher_kind=kinds,
-        reliability=grades,
-        choice_rule=rule,
+        publisher_kind=text_values(kinds),
+        reliability=text_values(grades),
+        choice_rule=rule_texts(rule),
         alternatives=alternatives.astype("int64"),
         spread=np.round(spread, 10),
     )
@@ -97,17 +110,18 @@ def candidate_figures(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per value row, over the printed figures of its key: how many, the lowest, the highest and the deciding rule.
 
-    A key without a printed figure has 0, NaN, NaN and `single_source`. Keys are compared as integers packed from
-    the codes of the observations' texts (present is in code, region, year order, so a key's figures are neighbours).
+    The rule is its position in CHOICE_RULES. A key without a printed figure has 0, NaN, NaN and `single_source`.
+    Keys are compared as integers packed from the codes of the observations' texts (present is in code, region, year
+    order, so a key's figures are neighbours).
     """
     figures = np.ones(len(present), dtype="int64")
     low = present["value"].to_numpy(dtype=float).copy()
     high = low.copy()
-    rules = np.full(len(present), "single_source", dtype=object)
+    rules = np.full(len(present), RULE_CODE["single_source"], dtype="int8")
     if not ranked.empty:
         grouped = ranked.groupby(KEY, sort=False, observed=True)
         stats = grouped["value"].agg(figures="size", low="min", high="max").reset_index()
-        stats_rules = np.array([deciding_rule(group) for _, group in grouped][: len(stats)], dtype=object)
+        stats_rules = np.array([RULE_CODE[deciding_rule(group)] for _, group in grouped][: len(stats)], dtype="int8")
         positions = ranked["position"].to_numpy()
         of_row = pd.Index(packed_value_keys(stats, space)).get_indexer(present_keys[positions])
         figures[positions] = stats["figures"].to_numpy(dtype="int64")[of_row]
@@ -119,12 +133,22 @@ def candidate_figures(
     found = pd.Index(present_keys[first]).get_indexer(values_keys)
     hit = found >= 0
 
-    def per_value(column: np.ndarray, absent: float | str) -> np.ndarray:
+    def per_value(column: np.ndarray, absent: float) -> np.ndarray:
         picked = np.full(len(values_keys), absent, dtype=column.dtype)
         picked[hit] = column[first][found[hit]]
         return picked
 
-    return per_value(figures, 0), per_value(low, np.nan), per_value(high, np.nan), per_value(rules, "single_source")
+    return (
+        per_value(figures, 0),
+        per_value(low, np.nan),
+        per_value(high, np.nan),
+        per_value(rules, RULE_CODE["single_source"]),
+    )
+
+
+def rule_texts(codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The choice_rule texts of rule positions in CHOICE_RULES (decoded by an Arrow take, no Python string per row)."""
+    return pd.array(pa.array(CHOICE_RULES, type=pa.large_string()).take(pa.array(codes)), dtype="str")
 
 
 def key_space(present: pd.DataFrame) -> dict[str, object]:
