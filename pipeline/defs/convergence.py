@@ -7,7 +7,7 @@ import pandas as pd
 
 from pipeline.core.metadata import load_economic_regions, load_targets
 from pipeline.defs.resources import ProjectPaths
-from pipeline.defs.storage import read_input
+from pipeline.defs.storage import read_in_parts, read_input
 from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check
 from pipeline.indicators.convergence import convergence_table
@@ -17,6 +17,7 @@ from pipeline.indicators.targets import progress_table
 from pipeline.indicators.trends import sigma_convergence_table
 from pipeline.indicators.units import unit_sets
 from pipeline.indicators.urban_rural import URBAN_RURAL_INPUTS, urban_rural_theil_table
+from pipeline.publish.documents.reading import TableReader, table_reader
 from pipeline.validate.schemas import (
     ConvergenceSchema,
     DispersionSchema,
@@ -68,11 +69,14 @@ convergence_schema = known_codes_schema_check(
 )
 
 
-@dg.asset(group_name=GROUP, ins={"preferred_values": VALUES_READ})
-def target_progress(preferred_values: pd.DataFrame, project_paths: ProjectPaths) -> dg.Output[pd.DataFrame]:
+@dg.asset(group_name=GROUP, ins={"preferred_values": read_in_parts("preferred_values")})
+def target_progress(preferred_values: TableReader, project_paths: ProjectPaths) -> dg.Output[pd.DataFrame]:
     """Each target in targets.yaml with the latest value of its indicator, the gap to the target and a status."""
+    targets = load_targets(project_paths.metadata_path)
+    # Only the targets' indicators and regions: read from the stored file, not the whole table.
+    rows = {column: sorted({str(code) for code in targets[column]}) for column in ["indicator_code", "region_code"]}
     return table_output(
-        progress_table(load_targets(project_paths.metadata_path), preferred_values),
+        progress_table(targets, table_reader(preferred_values).frame(VALUE_COLUMNS_READ, rows_where_in=rows)),
         TargetProgressSchema,
         "target_progress",
     )

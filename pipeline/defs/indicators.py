@@ -8,14 +8,15 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.metadata import load_indicator_catalog
-from pipeline.defs.convergence import VALUES_READ
-from pipeline.defs.storage import read_input
+from pipeline.defs.convergence import VALUE_COLUMNS_READ
+from pipeline.defs.storage import read_in_parts, read_input
 from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check, schema_check_result
 from pipeline.indicators.aggregates import PAIRING_REFERENCE_REGION, aggregate_groups, pair_ratios, region_groups
 from pipeline.indicators.choices import OBSERVATION_COLUMNS_READ, equal_authority_disagreements, preferred_table
 from pipeline.indicators.derive import indicator_table
 from pipeline.indicators.reconcile import reconcile_ratio
+from pipeline.publish.documents.reading import TableReader, table_reader
 from pipeline.validate.chunks import TableChunks
 from pipeline.validate.schemas import (
     GroupAggregateSchema,
@@ -49,26 +50,39 @@ def preferred_values(
     return table_output(preferred_table(observations, sources, indicators), PreferredValueSchema, "preferred_values")
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
+@dg.asset(
+    group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": read_in_parts("preferred_values")}
+)
 def group_aggregates(
-    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+    preferred_values: TableReader, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
     """Indicator values of the 一区一策 district groups and the typical counties, where every member has a value."""
+    groups = region_groups(regions)
+    # Only the members' rows (the aggregates use no other): read from the stored file, not the whole table.
+    members = sorted({str(code) for code in groups["region_code"]})
+    values = table_reader(preferred_values).frame(VALUE_COLUMNS_READ, rows_where_in={"region_code": members})
     return table_output(
-        aggregate_groups(preferred_values, region_groups(regions), indicator_catalog),
+        aggregate_groups(values, groups, indicator_catalog),
         GroupAggregateSchema,
         "group_aggregates",
     )
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
+@dg.asset(
+    group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": read_in_parts("preferred_values")}
+)
 def paired_city_ratios(
-    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+    preferred_values: TableReader, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
     """Guangzhou's value divided by each paired city's, for every indicator and year both have."""
-    values = preferred_values
-    paired = list(regions.loc[regions["paired_city"].astype(bool), "region_code"])
-    codes = list(indicator_catalog.loc[indicator_catalog["paired_ratio"].astype(bool), "indicator_code"])
+    paired = [str(code) for code in regions.loc[regions["paired_city"].astype(bool), "region_code"]]
+    codes = [
+        str(code) for code in indicator_catalog.loc[indicator_catalog["paired_ratio"].astype(bool), "indicator_code"]
+    ]
+    # Only the rows of Guangzhou and its paired cities for the paired indicators: all the ratios use.
+    values = table_reader(preferred_values).frame(
+        VALUE_COLUMNS_READ, rows_where_in={"region_code": [PAIRING_REFERENCE_REGION, *paired], "indicator_code": codes}
+    )
     return table_output(
         pair_ratios(values, PAIRING_REFERENCE_REGION, paired, codes), PairedCityRatioSchema, "paired_city_ratios"
     )
