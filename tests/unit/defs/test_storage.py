@@ -36,6 +36,28 @@ def test_categorical_columns_keep_their_categories_and_their_order():
     assert back["code"].cat.codes.tolist() == frame["code"].cat.codes.tolist()
 
 
+def test_text_columns_read_from_several_row_groups_come_as_one_chunk():
+    """A file of three row groups gives each text column one Arrow chunk (row selections on many are slow), the same
+    values and missing values; numbers and categories are untouched (made-up rows)."""
+    frame = pd.DataFrame(
+        {
+            "region": ["440100", "440103", None, "440104", "440105"],
+            "code": pd.Categorical(["a", "b", "a", "b", "a"]),
+            "value": [1.0, 2.0, 3.0, None, 5.0],
+        }
+    )
+    table = parquet_table(frame)
+    assert table is not None
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=2)
+    buffer.seek(0)
+    read = pq.read_table(buffer)
+    assert read.column("region").num_chunks == 3
+    back = parquet_frame(read)
+    pd.testing.assert_frame_equal(back, frame, check_exact=True)
+    assert back["region"].array.__arrow_array__().num_chunks == 1  # the Arrow protocol: the column as held
+
+
 def test_frames_that_would_not_come_back_the_same_are_pickled():
     """Lists in cells, non-string column names and a non-default index are not written as Parquet."""
     assert parquet_table(pd.DataFrame({"members": [["a", "b"], ["c"]]})) is None
