@@ -154,19 +154,44 @@ def figures_agree(first: float, first_radius: float, second: float, second_radiu
 def graded_observations(observations: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:
     """Observations with publisher kind, reliability and corroborating sources, and the `u` flag set by the rule."""
     grades = source_grades(sources)
-    kind = per_code(observations["source_id"], grades["publisher_kind"])
-    grade = per_code(observations["source_id"], grades["source_grade"])
+    # Kinds and grades as codes of their categories, looked up once per source: no text object per observation.
+    kind = categorical_per_code(observations["source_id"], grades["publisher_kind"], sorted(PUBLISHER_KINDS))
+    reliability_categories = sorted(RELIABILITY_GRADES)
+    grade = categorical_per_code(observations["source_id"], grades["source_grade"], reliability_categories).codes
     corroborated_by = corroborating_sources(observations, grades["reading_place"])
-    unofficial = (grade == "unofficial") & observations["value"].notna().to_numpy()
+    is_unofficial = grade == reliability_categories.index("unofficial")
+    unofficial = is_unofficial & observations["value"].notna().to_numpy()
     corroborated = unofficial & (corroborated_by != "")
-    reliability = np.where(corroborated, "corroborated", grade)
+    reliability = np.where(corroborated, reliability_categories.index("corroborated"), grade)
     status = flagged_statuses(observations["status"], unofficial & ~corroborated, corroborated)
     return observations.assign(
         status=status,
-        publisher_kind=pd.Categorical(kind, categories=sorted(PUBLISHER_KINDS)),
-        reliability=pd.Categorical(reliability, categories=sorted(RELIABILITY_GRADES)),
-        corroborated_by=pd.Categorical(corroborated_by),
+        publisher_kind=kind,
+        reliability=pd.Categorical.from_codes(reliability, categories=reliability_categories),
+        corroborated_by=mostly_empty_categorical(corroborated_by),
     )
+
+
+def categorical_per_code(codes: pd.Series, mapping: pd.Series, categories: list[str]) -> pd.Categorical:
+    """pd.Categorical(per_code(codes, mapping), categories): mapping[code] per row, missing where not a category."""
+    if isinstance(codes.dtype, pd.CategoricalDtype):
+        positions, distinct = codes.cat.codes.to_numpy(), codes.cat.categories
+    else:
+        positions, distinct = pd.factorize(codes)
+    looked_up = mapping.reindex(distinct).to_numpy(dtype=object)
+    category_codes = pd.Index(categories).get_indexer(pd.Index(looked_up, dtype=object))
+    # position -1 (a missing code) takes the appended -1: missing.
+    return pd.Categorical.from_codes(np.append(category_codes, -1)[positions], categories=categories)
+
+
+def mostly_empty_categorical(texts: np.ndarray) -> pd.Categorical:
+    """pd.Categorical(texts) for an object array of texts that are nearly all '': only the others are hashed."""
+    filled = np.flatnonzero(texts != "")
+    distinct, filled_codes = np.unique(texts[filled].astype(str), return_inverse=True)
+    categories = sorted({*distinct.tolist(), *([""] if len(filled) < len(texts) else [])})
+    codes = np.full(len(texts), categories.index("") if "" in categories else -1, dtype="int64")
+    codes[filled] = pd.Index(categories).get_indexer(distinct)[filled_codes]
+    return pd.Categorical.from_codes(codes, categories=categories)
 
 
 def flagged_statuses(statuses: pd.Series, add_flag: np.ndarray, remove_flag: np.ndarray) -> pd.Series:
