@@ -6,6 +6,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.metadata import load_economic_regions, load_targets
+from pipeline.core.reading import TableReader, table_reader
 from pipeline.defs.resources import ProjectPaths
 from pipeline.defs.storage import read_in_parts, read_input
 from pipeline.defs.tables import table_output
@@ -17,7 +18,6 @@ from pipeline.indicators.targets import progress_table
 from pipeline.indicators.trends import sigma_convergence_table
 from pipeline.indicators.units import unit_sets
 from pipeline.indicators.urban_rural import URBAN_RURAL_INPUTS, urban_rural_theil_table
-from pipeline.publish.documents.reading import TableReader, table_reader
 from pipeline.validate.schemas import (
     ConvergenceSchema,
     DispersionSchema,

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.metadata import load_indicator_catalog
+from pipeline.core.reading import TableReader, table_reader
 from pipeline.defs.convergence import VALUE_COLUMNS_READ
 from pipeline.defs.storage import read_in_parts, read_input
 from pipeline.defs.tables import table_output
@@ -16,7 +17,6 @@ from pipeline.indicators.aggregates import PAIRING_REFERENCE_REGION, aggregate_g
 from pipeline.indicators.choices import OBSERVATION_COLUMNS_READ, equal_authority_disagreements, preferred_table
 from pipeline.indicators.derive import indicator_table
 from pipeline.indicators.reconcile import reconcile_ratio
-from pipeline.publish.documents.reading import TableReader, table_reader
 from pipeline.validate.chunks import TableChunks
 from pipeline.validate.schemas import (
     GroupAggregateSchema,

@@ -9,6 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from pipeline.core.metadata import load_questions
+from pipeline.core.reading import TableReader, table_reader
 from pipeline.defs.convergence import VALUE_COLUMNS_READ
 from pipeline.defs.ingest import METADATA_FILES
 from pipeline.defs.resources import ProjectPaths
@@ -39,7 +40,6 @@ from pipeline.publish.documents.economy_charts import (
     city_dispersion_figure,
     district_economy_figure,
 )
-from pipeline.publish.documents.reading import TableReader, table_reader
 from pipeline.publish.documents.report import report_html
 from pipeline.publish.publication import publish_tables
 from pipeline.publish.registry import (

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 
-from pipeline.publish.documents.reading import TableReader
+from pipeline.core.reading import TableReader
 from pipeline.validate.chunks import FrameChunks, ParquetChunks, TableChunks
 
 PARQUET_MAGIC = b"PAR1"

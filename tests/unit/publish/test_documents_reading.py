@@ -10,10 +10,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from pipeline.core.reading import TableReader, table_reader
 from pipeline.defs.storage import parquet_frame, parquet_table
 from pipeline.publish.documents.answers import answer_rows, dataset_answers
 from pipeline.publish.documents.card import CAVEAT_COLUMNS, caveat_lines, flagged_statuses
-from pipeline.publish.documents.reading import TableReader, table_reader
 from tests.support.made_up_answers import (
     ANSWER_CATALOG,
     ANSWER_REGIONS,

@@ -1,4 +1,4 @@
-"""A published table the documents read part of: its row count, and only the columns and rows they use (issue 17).
+"""A stored table read in parts: its row count, and only the columns and rows a consumer uses (issue 17).
 
 A `TableReader` holds either a stored Parquet file (opened on demand; the row count from its footer, a part read
 with pyarrow filters) or an in-memory DataFrame (tests, the in-memory I/O manager). Both give the same rows in the
