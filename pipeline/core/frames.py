@@ -142,15 +142,31 @@ def per_distinct_code(codes: pd.Series, mapping: pd.Series) -> np.ndarray:
     return looked_up[positions]  # position -1 (a null code) → None
 
 
+def code_positions(codes: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each row's position among the column's distinct codes (-1 where missing), and those codes."""
+    if isinstance(codes.dtype, pd.CategoricalDtype):
+        return codes.cat.codes.to_numpy(), codes.cat.categories
+    positions, distinct = pd.factorize(codes)
+    return positions, pd.Index(distinct)
+
+
 def per_code(codes: pd.Series, mapping: pd.Series) -> np.ndarray:
     """mapping[code] for every row (missing where the code is unknown), looked up once per distinct code."""
-    if isinstance(codes.dtype, pd.CategoricalDtype):
-        positions, distinct = codes.cat.codes.to_numpy(), codes.cat.categories  # -1 (missing) takes the last
-    else:
-        positions, distinct = pd.factorize(codes)
+    positions, distinct = code_positions(codes)
     looked_up = mapping.reindex(distinct).to_numpy(dtype=object if mapping.dtype == object else None)
     missing = np.array([None if looked_up.dtype == object else np.nan], dtype=looked_up.dtype)
     return np.concatenate([looked_up, missing])[positions]  # position -1 (a null code) → missing
+
+
+def categorical_per_code(codes: pd.Series, mapping: pd.Series, categories: list[str]) -> pd.Categorical:
+    """pd.Categorical(per_code(codes, mapping), categories), built from codes: no text object per row.
+
+    A row whose code is missing or unknown, or maps to a text outside the categories, is missing.
+    """
+    positions, distinct = code_positions(codes)
+    looked_up = mapping.reindex(distinct).to_numpy(dtype=object)
+    category_codes = pd.Index(categories).get_indexer(pd.Index(looked_up, dtype=object))
+    return pd.Categorical.from_codes(np.append(category_codes, -1)[positions], categories=categories)
 
 
 def empty_frame(dtypes: dict[str, str]) -> pd.DataFrame:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import numpy as np
 import pandas as pd
 
-from pipeline.core.frames import neighbour_equality, per_code
+from pipeline.core.frames import categorical_per_code, neighbour_equality, per_code
 
 LOW_RELIABILITY_FLAG = "u"
 PUBLISHER_KINDS = {
@@ -159,8 +159,7 @@ def graded_observations(observations: pd.DataFrame, sources: pd.DataFrame) -> pd
     reliability_categories = sorted(RELIABILITY_GRADES)
     grade = categorical_per_code(observations["source_id"], grades["source_grade"], reliability_categories).codes
     corroborated_by = corroborating_sources(observations, grades["reading_place"])
-    is_unofficial = grade == reliability_categories.index("unofficial")
-    unofficial = is_unofficial & observations["value"].notna().to_numpy()
+    unofficial = (grade == reliability_categories.index("unofficial")) & observations["value"].notna().to_numpy()
     corroborated = unofficial & (corroborated_by != "")
     reliability = np.where(corroborated, reliability_categories.index("corroborated"), grade)
     status = flagged_statuses(observations["status"], unofficial & ~corroborated, corroborated)
@@ -170,18 +169,6 @@ def graded_observations(observations: pd.DataFrame, sources: pd.DataFrame) -> pd
         reliability=pd.Categorical.from_codes(reliability, categories=reliability_categories),
         corroborated_by=mostly_empty_categorical(corroborated_by),
     )
-
-
-def categorical_per_code(codes: pd.Series, mapping: pd.Series, categories: list[str]) -> pd.Categorical:
-    """pd.Categorical(per_code(codes, mapping), categories): mapping[code] per row, missing where not a category."""
-    if isinstance(codes.dtype, pd.CategoricalDtype):
-        positions, distinct = codes.cat.codes.to_numpy(), codes.cat.categories
-    else:
-        positions, distinct = pd.factorize(codes)
-    looked_up = mapping.reindex(distinct).to_numpy(dtype=object)
-    category_codes = pd.Index(categories).get_indexer(pd.Index(looked_up, dtype=object))
-    # position -1 (a missing code) takes the appended -1: missing.
-    return pd.Categorical.from_codes(np.append(category_codes, -1)[positions], categories=categories)
 
 
 def mostly_empty_categorical(texts: np.ndarray) -> pd.Categorical:

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.core.frames import per_code
-from pipeline.validate.grades import categorical_per_code, mostly_empty_categorical
+from pipeline.core.frames import categorical_per_code, per_code
+from pipeline.validate.grades import mostly_empty_categorical
 
 # Made-up source ids and their kinds: one unknown to the mapping, one mapped to a value outside the categories.
 MAPPING = pd.Series({"made_up_a": "news_report", "made_up_b": "statistics_office", "made_up_c": "not_a_kind"})
