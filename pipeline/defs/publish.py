@@ -60,6 +60,8 @@ CARD_INPUTS = {
     **{name: dg.AssetIn(name) if name in WHOLE_TABLES else read_in_parts(name) for name in PUBLISHED_TABLES},
     "coverage": dg.AssetIn("coverage"),
 }
+# The published tables come as ParquetSource (storage.STREAMED_INPUTS: hashed, loaded into DuckDB and written to the
+# release a column or a row group at a time, never whole in pandas); the release's other files whole.
 PUBLICATION_INPUTS = {name: dg.AssetIn(name) for name in dict.fromkeys([*PUBLISHED_TABLES, *RELEASE_FILES.values()])}
 # The rows the report's and the charts' fixed selections use (the constants of pipeline/publish/documents/charts.py).
 INCOME_RATIO_READ = read_input(

@@ -26,6 +26,8 @@ import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 
 from pipeline.core.reading import TableReader
+from pipeline.core.tables import ParquetSource
+from pipeline.publish.registry import PUBLISHED_TABLES
 from pipeline.validate.chunks import FrameChunks, ParquetChunks, TableChunks
 
 PARQUET_MAGIC = b"PAR1"
@@ -36,6 +38,10 @@ COLUMNS_READ: dict[tuple[str, str], list[str]] = {
     ("coverage", "observations"): ["indicator_code", "region_code", "year", "value"],
 }
 
+
+# (consuming op, input name) → handed over as a ParquetSource (pipeline/core/tables.py): the publication hashes,
+# loads into DuckDB and writes every published table a column or a row group at a time (issue 17).
+STREAMED_INPUTS: set[tuple[str | None, str]] = {("publication", name) for name in PUBLISHED_TABLES}
 
 COLUMNS_KEY = "pipeline/columns_read"
 ROWS_KEY = "pipeline/rows_where_in"
@@ -97,9 +103,13 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
                 loaded = pickle.load(handle)
                 if reads_in_parts(context) and isinstance(loaded, pd.DataFrame):
                     return TableReader(frame=loaded)
+                if reads_as_source(context) and isinstance(loaded, pd.DataFrame):
+                    return ParquetSource(frame=loaded)
                 return FrameChunks(loaded) if reads_in_chunks(context) and isinstance(loaded, pd.DataFrame) else loaded
             if reads_in_parts(context):
                 return TableReader(open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame)
+            if reads_as_source(context):
+                return ParquetSource(open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame)
             if reads_in_chunks(context):
                 return ParquetChunks(lambda: filesystem.open(path, "rb"), parquet_frame)
             declared = context.definition_metadata or {}
@@ -153,6 +163,18 @@ def read_in_parts(asset: str) -> dg.AssetIn:
 def reads_in_parts(context: dg.InputContext) -> bool:
     """Whether the consumer declared the input as TableReader (a document reading only the rows it uses)."""
     return getattr(context.dagster_type, "key", None) == TABLE_READER_TYPE.key
+
+
+# --- the publication streams the stored tables (issue 17): these inputs get a ParquetSource of the stored file ---
+
+
+def reads_as_source(context: dg.InputContext) -> bool:
+    """Whether the consumer streams this input (STREAMED_INPUTS): a ParquetSource, not a DataFrame, is handed over.
+
+    Named by (op, input), as COLUMNS_READ: the publication's inputs are also its assets' deps, and Dagster allows
+    no dagster_type on an AssetIn that is a dep too.
+    """
+    return (consumer_name(context), context.name) in STREAMED_INPUTS
 
 
 def consumer_name(context: dg.InputContext) -> str | None:
