@@ -71,10 +71,18 @@ class ParquetSource:
             return self._to_frame(pq.read_table(handle, columns=columns))
 
     def empty_frame(self) -> pd.DataFrame:
-        """No row, every column with its dtype (categoricals with their categories)."""
+        """No row, every column with its dtype (categoricals with their categories, of the type of their values).
+
+        For a stored file: its first row read and dropped (an empty column would give its categories no type).
+        """
         if self._frame is not None:
             return self._frame.iloc[:0]
-        return self._to_frame(self.footer()[1].empty_table())
+        assert self._open_file is not None
+        with self._open_file() as handle:
+            stored = pq.ParquetFile(handle)
+            first = next(stored.iter_batches(batch_size=1), None)
+            table = pa.Table.from_batches([first]) if first is not None else stored.schema_arrow.empty_table()
+        return self._to_frame(table).iloc[:0]
 
     def pandas_schema(self) -> pa.Schema:
         """The Arrow schema, with its pandas metadata, that `pa.Table.from_pandas(frame, preserve_index=False)` gives.
