@@ -27,7 +27,6 @@ from pydantic import PrivateAttr
 
 from pipeline.core.reading import TableReader
 from pipeline.core.tables import ParquetSource
-from pipeline.publish.registry import PUBLISHED_TABLES
 from pipeline.validate.chunks import FrameChunks, ParquetChunks, TableChunks
 
 PARQUET_MAGIC = b"PAR1"
@@ -39,9 +38,9 @@ COLUMNS_READ: dict[tuple[str, str], list[str]] = {
 }
 
 
-# (consuming op, input name) → handed over as a ParquetSource (pipeline/core/tables.py): the publication hashes,
-# loads into DuckDB and writes every published table a column or a row group at a time (issue 17).
-STREAMED_INPUTS: set[tuple[str | None, str]] = {("publication", name) for name in PUBLISHED_TABLES}
+# Ops whose table inputs are handed over as ParquetSource (pipeline/core/tables.py): the publication hashes, loads
+# into DuckDB and writes every published table a column or a row group at a time (issue 17).
+STREAMING_CONSUMERS = {"publication"}
 
 COLUMNS_KEY = "pipeline/columns_read"
 ROWS_KEY = "pipeline/rows_where_in"
@@ -169,12 +168,12 @@ def reads_in_parts(context: dg.InputContext) -> bool:
 
 
 def reads_as_source(context: dg.InputContext) -> bool:
-    """Whether the consumer streams this input (STREAMED_INPUTS): a ParquetSource, not a DataFrame, is handed over.
+    """Whether the consumer streams its tables (STREAMING_CONSUMERS): a ParquetSource, not a DataFrame, is handed over.
 
-    Named by (op, input), as COLUMNS_READ: the publication's inputs are also its assets' deps, and Dagster allows
-    no dagster_type on an AssetIn that is a dep too.
+    Named by op, as COLUMNS_READ: the publication's inputs are also its assets' deps, and Dagster allows no
+    dagster_type on an AssetIn that is a dep too.
     """
-    return (consumer_name(context), context.name) in STREAMED_INPUTS
+    return consumer_name(context) in STREAMING_CONSUMERS
 
 
 def consumer_name(context: dg.InputContext) -> str | None:
