@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 
+from pipeline.core.memory import release_free_memory
 from pipeline.core.reading import TableReader
 from pipeline.validate.chunks import FrameChunks, ParquetChunks, TableChunks
 
@@ -58,6 +59,7 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
 
     base_dir: str | None = None
     _base: str = PrivateAttr(default="")
+    _last_step: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """The base folder or URL: base_dir, else the instance's storage folder (as Dagster's fs_io_manager)."""
@@ -80,9 +82,10 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             else:
                 pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
         filesystem.mv(temporary, path)
-        context.add_output_metadata(
-            {"path": dg.MetadataValue.path(path), "stored_as": "parquet" if table is not None else "pickle"}
-        )
+        stored_as = "parquet" if table is not None else "pickle"
+        del table
+        release_free_memory()  # the Arrow copy just written, and what the step freed
+        context.add_output_metadata({"path": dg.MetadataValue.path(path), "stored_as": stored_as})
 
     def load_input(self, context: dg.InputContext):
         """Read an upstream output: only the columns the consumer needs when it is Parquet and COLUMNS_READ says so."""
@@ -90,6 +93,10 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
         if upstream is None:
             raise dg.DagsterInvariantViolationError(f"input {context.name} has no upstream output to load")
         filesystem, path = self.location(upstream)
+        step = step_key(context)
+        if step != self._last_step:  # a new step: what the one before freed goes back to the OS
+            self._last_step = step
+            release_free_memory()
         with filesystem.open(path, "rb") as handle:
             is_parquet = handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
             handle.seek(0)
@@ -153,6 +160,14 @@ def read_in_parts(asset: str) -> dg.AssetIn:
 def reads_in_parts(context: dg.InputContext) -> bool:
     """Whether the consumer declared the input as TableReader (a document reading only the rows it uses)."""
     return getattr(context.dagster_type, "key", None) == TABLE_READER_TYPE.key
+
+
+def step_key(context: dg.InputContext) -> str | None:
+    """The key of the step loading the input, or None if the context has none (an input context built in a test)."""
+    try:
+        return context.step_context.step.key
+    except (dg.DagsterInvariantViolationError, AttributeError):
+        return None
 
 
 def consumer_name(context: dg.InputContext) -> str | None:

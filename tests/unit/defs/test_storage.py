@@ -132,3 +132,21 @@ def test_an_input_declares_the_columns_and_rows_it_reads(tmp_path):
     assert list(got.columns) == ["indicator_code", "value"]
     assert got["indicator_code"].tolist() == ["a", "c", "a"] and got["value"].tolist() == [1.0, 3.0, 4.0]
     assert list(got["indicator_code"].cat.categories) == ["c", "b", "a"]
+
+
+@dg.asset
+def totals(values: pd.DataFrame, selected: pd.DataFrame) -> pd.DataFrame:
+    """Made-up sums of the two inputs: a step that loads two inputs."""
+    return pd.DataFrame({"value": [values["value"].sum(), selected["value"].sum()]})
+
+
+def test_freed_memory_goes_back_after_each_output_and_once_per_step_that_loads_inputs(tmp_path, monkeypatch):
+    """Three outputs written, two steps loading three inputs between them: five releases, not six."""
+    import pipeline.defs.storage as storage
+
+    calls: list[str] = []
+    monkeypatch.setattr(storage, "release_free_memory", lambda: calls.append("release"))
+    manager = ColumnarIOManager(base_dir=str(tmp_path / "io"))
+    result = dg.materialize([values, selected, totals], resources={"io_manager": manager})
+    assert result.success
+    assert len(calls) == 3 + 2
