@@ -128,13 +128,21 @@ sigma_convergence_schema = known_codes_schema_check(
 )
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
+@dg.asset(
+    group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": read_in_parts("preferred_values")}
+)
 def theil_decomposition(
-    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame, project_paths: ProjectPaths
+    preferred_values: TableReader,
+    indicator_catalog: pd.DataFrame,
+    regions: pd.DataFrame,
+    project_paths: ProjectPaths,
 ) -> dg.Output[pd.DataFrame]:
     """Theil between/within the 一区一策 district groups and Guangdong's four regions, unweighted and by population."""
     memberships = group_memberships(regions, load_economic_regions(project_paths.metadata_path))
-    decomposition = decomposition_table(preferred_values, memberships, indicator_catalog)
+    # Only the groups' members' rows (the decomposition uses no other): read from the stored file, not the whole table.
+    members = sorted({str(code) for code in memberships["region_code"]})
+    values = table_reader(preferred_values).frame(VALUE_COLUMNS_READ, rows_where_in={"region_code": members})
+    decomposition = decomposition_table(values, memberships, indicator_catalog)
     return table_output(decomposition, TheilDecompositionSchema, "theil_decomposition")
 
 

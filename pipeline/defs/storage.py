@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 
 from pipeline.core.memory import release_free_memory
-from pipeline.core.reading import TableReader
+from pipeline.core.reading import TableReader, read_rows_where_in
 from pipeline.validate.chunks import FrameChunks, ParquetChunks, TableChunks
 
 PARQUET_MAGIC = b"PAR1"
@@ -113,8 +113,7 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             # The consuming step's op: for an @asset, the asset's name (context.asset_key is the upstream's).
             columns = declared.get(COLUMNS_KEY) or COLUMNS_READ.get((consumer_name(context), context.name))
             rows = declared.get(ROWS_KEY) or {}
-            filters = [(column, "in", list(values)) for column, values in rows.items()] or None
-            return parquet_frame(pq.read_table(handle, columns=columns, filters=filters))
+            return parquet_frame(read_rows_where_in(handle, columns, rows))
 
     def location(self, context: dg.OutputContext) -> tuple[fsspec.AbstractFileSystem, str]:
         """The file system and path of one output: <base>/<asset key path> (op outputs: <base>/<run>/<step>/<name>)."""
