@@ -84,8 +84,9 @@ def same_size_fits(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray
     pinv_wexog = np.matmul(vt.transpose(0, 2, 1), np.multiply(inverse[:, :, np.newaxis], u.transpose(0, 2, 1)))
     normalized_cov_params = np.matmul(pinv_wexog, pinv_wexog.transpose(0, 2, 1))
     rank = np.full(count, 2)
-    for position in np.flatnonzero(singular_values.min(axis=1) <= singular_values.max(axis=1) * CLEARLY_FULL_RANK):
-        rank[position] = int(np.linalg.matrix_rank(np.diag(singular_values[position])))
+    deficient = singular_values.min(axis=1) <= singular_values.max(axis=1) * CLEARLY_FULL_RANK
+    for fit in np.flatnonzero(deficient).tolist():  # as statsmodels decides the rank
+        rank[fit] = int(np.linalg.matrix_rank(np.diag(singular_values[fit])))
     params = np.matmul(pinv_wexog, y[:, :, np.newaxis])[:, :, 0]
     df_resid = float(size) - rank
     wresid = y - np.matmul(exogs, params[:, :, np.newaxis])[:, :, 0]

@@ -152,10 +152,10 @@ def sigma_convergence_table(
         return empty_frame(SIGMA_CONVERGENCE_DTYPES)
     # The rows in (keys, year) order as a stable sort of the frame would give them, by the keys' sorted codes;
     # series are then runs of rows (numpy slices, no pandas group per series).
-    key_codes, key_labels = zip(*(sorted_codes(stacked[key]) for key in keys), strict=True)
+    unsorted_codes, key_labels = zip(*(sorted_codes(stacked[key]) for key in keys), strict=True)
     years_all = stacked["year"].to_numpy(dtype="int64")
-    order = np.lexsort((years_all, *key_codes[::-1]))
-    key_codes = [codes[order] for codes in key_codes]
+    order = np.lexsort((years_all, *unsorted_codes[::-1]))
+    key_codes = [codes[order] for codes in unsorted_codes]
     years_all = years_all[order]
     values_all = stacked["value"].to_numpy(dtype="float64")[order]
     units_all = stacked["n_units"].to_numpy(dtype="int64")[order]
