@@ -63,14 +63,6 @@ def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.Data
     # One indicator at a time, with the rows of its weight indicators: memory in proportion to one indicator's
     # values, not all of them. Groups of different indicators are independent; in code order, the parts stack
     # into the order of the whole table.
-    # The codes as categoricals: the part of each indicator is then taken as integers, and looked up per category.
-    values = values.assign(
-        **{
-            column: values[column].astype("category")
-            for column in ["indicator_code", "region_code"]
-            if not isinstance(values[column].dtype, pd.CategoricalDtype)
-        }
-    )
     code_of_row, code_names = category_positions(values["indicator_code"])
     unit_regions = sorted_unit_regions(units)
     parts = []
