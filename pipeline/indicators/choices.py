@@ -33,7 +33,6 @@ PREFERRED_COLUMNS = [
     "alternatives",
     "spread",
 ]
-# The ranking columns of preferred.CHOICE_ORDER and the rule named when a column is the first to differ.
 # The observation columns preferred_table uses (the others, such as the printed labels, need not be read for it).
 OBSERVATION_COLUMNS_READ = [
     "source_id",
@@ -46,6 +45,9 @@ OBSERVATION_COLUMNS_READ = [
     "rounding_radius",
     "reliability",
 ]
+# The observation columns equal_authority_disagreements uses.
+EQUAL_AUTHORITY_COLUMNS_READ = ["source_id", "region_code", "year", "indicator_code", "value", "rounding_radius"]
+# The ranking columns of preferred.CHOICE_ORDER and the rule named when a column is the first to differ.
 DECIDING_RULES = {
     "authority_rank": "authority",
     "accessed": "newest_access",

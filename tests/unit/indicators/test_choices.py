@@ -87,10 +87,15 @@ EXPECTED = {
 
 @pytest.mark.parametrize("categorical", [False, True])
 def test_preferred_values_name_the_deciding_rule_alternatives_and_spread(categorical):
-    observations = OBSERVATIONS
+    observations, indicators = OBSERVATIONS, INDICATORS
     if categorical:
         observations = categorical_texts(observations, ["source_id", "region_code", "indicator_code", "unit"])
-    table = preferred_table(observations, SOURCES, INDICATORS)
+        # As the asset reads them (texts as categoricals), with categories not sorted (here reversed).
+        texts = ["indicator_code", "region_code", "unit", "method", "status", "source_ids"]
+        indicators = indicators.astype(
+            {column: pd.CategoricalDtype(list(dict.fromkeys(indicators[column]))[::-1]) for column in texts}
+        )
+    table = preferred_table(observations, SOURCES, indicators)
     found = {
         (row.indicator_code, row.region_code, row.year): (
             row.choice_rule,
