@@ -173,7 +173,7 @@ def deciding_rules(ranked: pd.DataFrame, bounds: np.ndarray) -> np.ndarray:
     return rules
 
 
-def coded_texts(codes: np.ndarray, texts) -> pd.api.extensions.ExtensionArray:
+def coded_texts(codes: np.ndarray, texts: list[str] | tuple[str, ...]) -> pd.api.extensions.ExtensionArray:
     """texts[code] for every code (missing where the code is -1) as a text column, by an Arrow take."""
     codes = np.asarray(codes)
     return pd.array(pa.array(list(texts), type=pa.large_string()).take(pa.array(codes, mask=codes < 0)), dtype="str")
@@ -236,7 +236,7 @@ def value_grades(
     Both come as text columns decoded from codes (no text object per row).
     """
     grades = source_grades(sources)
-    texts: dict[object, int] = {}
+    texts: dict[str, int] = {}
     kinds = np.full(len(values), -1, dtype="int64")
     reliabilities = np.full(len(values), -1, dtype="int64")
     method = values["method"]
@@ -256,21 +256,21 @@ def value_grades(
     return coded_texts(kinds, vocabulary), coded_texts(reliabilities, vocabulary)
 
 
-def text_code(text: object, texts: dict[object, int]) -> int:
+def text_code(text: object, texts: dict[str, int]) -> int:
     """The code of a text in a growing vocabulary (-1 for a missing text)."""
     if text is None or (not isinstance(text, str) and pd.isna(text)):
         return -1
     return texts.setdefault(str(text), len(texts))
 
 
-def per_code_text(codes: pd.Series, mapping: pd.Series, texts: dict[object, int]) -> np.ndarray:
+def per_code_text(codes: pd.Series, mapping: pd.Series, texts: dict[str, int]) -> np.ndarray:
     """The vocabulary code of mapping[code] for every row (-1 where unknown or missing), looked up once per code."""
     positions, distinct = code_positions(codes)
     looked_up = mapping.reindex(distinct).to_numpy(dtype=object)
     return np.append(np.array([text_code(text, texts) for text in looked_up], dtype="int64"), -1)[positions]
 
 
-def figure_reliabilities(chosen: np.ndarray, present: pd.DataFrame, texts: dict[object, int]) -> np.ndarray:
+def figure_reliabilities(chosen: np.ndarray, present: pd.DataFrame, texts: dict[str, int]) -> np.ndarray:
     """The vocabulary code of the reliability of the observation at each position of present (-1 where none)."""
     found = np.full(len(chosen), -1, dtype="int64")
     valid = np.flatnonzero(chosen >= 0)
@@ -283,7 +283,7 @@ def figure_reliabilities(chosen: np.ndarray, present: pd.DataFrame, texts: dict[
 
 
 def derived_value_grades(
-    values: pd.DataFrame, grades: pd.DataFrame, texts: dict[object, int]
+    values: pd.DataFrame, grades: pd.DataFrame, texts: dict[str, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vocabulary codes of the publisher kinds and reliability of derived values: their inputs' kinds, and the weakest
     input grade (a `u` status makes it `unofficial`)."""

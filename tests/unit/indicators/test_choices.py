@@ -167,7 +167,7 @@ def test_key_figures_count_bound_and_choose_per_key():
 
 
 def test_coded_texts_and_text_codes_decode_codes_with_missing():
-    texts: dict[object, int] = {}
+    texts: dict[str, int] = {}
     codes = [text_code(text, texts) for text in ["b", None, "a", float("nan"), "b", ""]]
     assert codes == [0, -1, 1, -1, 0, 2]
     decoded = coded_texts(np.array(codes), list(texts))
