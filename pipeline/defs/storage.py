@@ -40,17 +40,27 @@ COLUMNS_READ: dict[tuple[str, str], list[str]] = {
 
 COLUMNS_KEY = "pipeline/columns_read"
 ROWS_KEY = "pipeline/rows_where_in"
+TEXTS_AS_CATEGORIES_KEY = "pipeline/texts_as_categories"
 
 
 def read_input(
-    asset: str, columns: list[str] | None = None, rows_where_in: dict[str, list[str]] | None = None
+    asset: str,
+    columns: list[str] | None = None,
+    rows_where_in: dict[str, list[str]] | None = None,
+    texts_as_categories: bool = False,
 ) -> dg.AssetIn:
-    """An AssetIn that loads only these columns and the rows whose column value is in the given list (from Parquet)."""
+    """An AssetIn that loads only these columns and the rows whose column value is in the given list (from Parquet).
+
+    texts_as_categories: text columns come as categoricals (read as Parquet dictionaries: no string per row), for a
+    consumer that works on their codes.
+    """
     metadata: dict[str, object] = {}
     if columns is not None:
         metadata[COLUMNS_KEY] = list(columns)
     if rows_where_in:
         metadata[ROWS_KEY] = {column: sorted(set(values)) for column, values in rows_where_in.items()}
+    if texts_as_categories:
+        metadata[TEXTS_AS_CATEGORIES_KEY] = True
     return dg.AssetIn(asset, metadata=metadata)
 
 
@@ -113,7 +123,8 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             # The consuming step's op: for an @asset, the asset's name (context.asset_key is the upstream's).
             columns = declared.get(COLUMNS_KEY) or COLUMNS_READ.get((consumer_name(context), context.name))
             rows = declared.get(ROWS_KEY) or {}
-            return parquet_frame(read_rows_where_in(handle, columns, rows))
+            dictionary = stored_texts(handle, columns) if declared.get(TEXTS_AS_CATEGORIES_KEY) else None
+            return parquet_frame(read_rows_where_in(handle, columns, rows, read_dictionary=dictionary))
 
     def location(self, context: dg.OutputContext) -> tuple[fsspec.AbstractFileSystem, str]:
         """The file system and path of one output: <base>/<asset key path> (op outputs: <base>/<run>/<step>/<name>)."""
@@ -167,6 +178,18 @@ def step_key(context: dg.InputContext) -> str | None:
         return context.step_context.step.key
     except (dg.DagsterInvariantViolationError, AttributeError):
         return None
+
+
+def stored_texts(handle, columns: list[str] | None) -> list[str]:
+    """The text columns of a Parquet file (among these columns, if given); the handle is left at its start."""
+    schema = pq.read_schema(handle)
+    handle.seek(0)
+    return [
+        field.name
+        for field in schema
+        if (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+        and (columns is None or field.name in columns)
+    ]
 
 
 def consumer_name(context: dg.InputContext) -> str | None:
