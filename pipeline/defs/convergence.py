@@ -11,11 +11,11 @@ from pipeline.defs.resources import ProjectPaths
 from pipeline.defs.storage import read_in_parts, read_input
 from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check
-from pipeline.indicators.convergence import convergence_table
+from pipeline.indicators.convergence import convergence_codes, convergence_table
 from pipeline.indicators.decomposition import decomposition_table, group_memberships
-from pipeline.indicators.dispersion import dispersion_table
+from pipeline.indicators.dispersion import dispersion_codes, dispersion_table
 from pipeline.indicators.targets import progress_table
-from pipeline.indicators.trends import sigma_convergence_table
+from pipeline.indicators.trends import BOUNDED_TREND_MEASURES, UNBOUNDED_TREND_MEASURES, sigma_convergence_table
 from pipeline.indicators.units import unit_sets
 from pipeline.indicators.urban_rural import URBAN_RURAL_INPUTS, urban_rural_theil_table
 from pipeline.validate.schemas import (
@@ -31,16 +31,29 @@ GROUP = "convergence"
 # The columns of preferred_values the steps below use: reading only these leaves the other seven on disk.
 VALUE_COLUMNS_READ = ["indicator_code", "region_code", "year", "value", "status", "source_ids"]
 VALUES_READ = read_input("preferred_values", columns=VALUE_COLUMNS_READ)
+# dispersion and convergence read fewer: no sources, and for dispersion no status (issue 17).
+DISPERSION_COLUMNS_READ = ["indicator_code", "region_code", "year", "value"]
+CONVERGENCE_COLUMNS_READ = [*DISPERSION_COLUMNS_READ, "status"]
+# The columns and rows of dispersion the σ trends use.
+SIGMA_DISPERSION_READ = read_input(
+    "dispersion",
+    ["indicator_code", "parent_region_code", "unit_level", "measure", "year", "value", "n_units"],
+    rows_where_in={"measure": [*UNBOUNDED_TREND_MEASURES, *BOUNDED_TREND_MEASURES]},
+)
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
+@dg.asset(
+    group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": read_in_parts("preferred_values")}
+)
 def dispersion(
-    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+    preferred_values: TableReader, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
     """Dispersion (cv, weighted_cv, theil, gini, max_min_ratio) across the units under each parent, years with ≥5 units."""
-    return table_output(
-        dispersion_table(preferred_values, unit_sets(regions), indicator_catalog), DispersionSchema, "dispersion"
+    # Only the flagged indicators' and their weights' rows, without status and sources: read from the stored file.
+    values = table_reader(preferred_values).frame(
+        DISPERSION_COLUMNS_READ, rows_where_in={"indicator_code": dispersion_codes(indicator_catalog)}
     )
+    return table_output(dispersion_table(values, unit_sets(regions), indicator_catalog), DispersionSchema, "dispersion")
 
 
 dispersion_schema = known_codes_schema_check(
@@ -51,13 +64,19 @@ dispersion_schema = known_codes_schema_check(
 )
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
+@dg.asset(
+    group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": read_in_parts("preferred_values")}
+)
 def convergence(
-    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+    preferred_values: TableReader, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
     """β-convergence across the units under each parent, for the longest window and rolling 5-year windows."""
+    # Only the fitted indicators' rows, without sources: read from the stored file.
+    values = table_reader(preferred_values).frame(
+        CONVERGENCE_COLUMNS_READ, rows_where_in={"indicator_code": convergence_codes(indicator_catalog)}
+    )
     return table_output(
-        convergence_table(preferred_values, unit_sets(regions), indicator_catalog), ConvergenceSchema, "convergence"
+        convergence_table(values, unit_sets(regions), indicator_catalog), ConvergenceSchema, "convergence"
     )
 
 
@@ -111,7 +130,7 @@ urban_rural_theil_schema = known_codes_schema_check(
 )
 
 
-@dg.asset(group_name=GROUP)
+@dg.asset(group_name=GROUP, ins={"dispersion": SIGMA_DISPERSION_READ})
 def sigma_convergence(
     dispersion: pd.DataFrame, urban_rural_theil: pd.DataFrame, indicator_catalog: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
@@ -128,13 +147,21 @@ sigma_convergence_schema = known_codes_schema_check(
 )
 
 
-@dg.asset(group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": VALUES_READ})
+@dg.asset(
+    group_name=GROUP, ins={"regions": dg.AssetIn("regions"), "preferred_values": read_in_parts("preferred_values")}
+)
 def theil_decomposition(
-    preferred_values: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame, project_paths: ProjectPaths
+    preferred_values: TableReader,
+    indicator_catalog: pd.DataFrame,
+    regions: pd.DataFrame,
+    project_paths: ProjectPaths,
 ) -> dg.Output[pd.DataFrame]:
     """Theil between/within the 一区一策 district groups and Guangdong's four regions, unweighted and by population."""
     memberships = group_memberships(regions, load_economic_regions(project_paths.metadata_path))
-    decomposition = decomposition_table(preferred_values, memberships, indicator_catalog)
+    # Only the groups' members' rows (the decomposition uses no other): read from the stored file, not the whole table.
+    members = sorted({str(code) for code in memberships["region_code"]})
+    values = table_reader(preferred_values).frame(VALUE_COLUMNS_READ, rows_where_in={"region_code": members})
+    decomposition = decomposition_table(values, memberships, indicator_catalog)
     return table_output(decomposition, TheilDecompositionSchema, "theil_decomposition")
 
 

@@ -14,7 +14,12 @@ from pipeline.defs.storage import read_in_parts, read_input
 from pipeline.defs.tables import table_output
 from pipeline.defs.validate import known_codes_schema_check, schema_check_result
 from pipeline.indicators.aggregates import PAIRING_REFERENCE_REGION, aggregate_groups, pair_ratios, region_groups
-from pipeline.indicators.choices import OBSERVATION_COLUMNS_READ, equal_authority_disagreements, preferred_table
+from pipeline.indicators.choices import (
+    EQUAL_AUTHORITY_COLUMNS_READ,
+    OBSERVATION_COLUMNS_READ,
+    equal_authority_disagreements,
+    preferred_table,
+)
 from pipeline.indicators.derive import indicator_table
 from pipeline.indicators.reconcile import reconcile_ratio
 from pipeline.validate.chunks import TableChunks
@@ -41,7 +46,12 @@ def indicators(
 
 @dg.asset(
     group_name=GROUP,
-    ins={"sources": dg.AssetIn("sources"), "observations": read_input("observations", OBSERVATION_COLUMNS_READ)},
+    ins={
+        "sources": dg.AssetIn("sources"),
+        "observations": read_input("observations", OBSERVATION_COLUMNS_READ),
+        # Text columns as categoricals: preferred_table works on their codes (no string per row read, issue 17).
+        "indicators": read_input("indicators", texts_as_categories=True),
+    },
 )
 def preferred_values(
     observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame
@@ -179,7 +189,10 @@ preferred_values_schema = known_codes_schema_check(
 
 @dg.asset_check(
     asset=preferred_values,
-    additional_ins={"observations": dg.AssetIn("observations"), "sources": dg.AssetIn("sources")},
+    additional_ins={
+        "observations": read_input("observations", EQUAL_AUTHORITY_COLUMNS_READ),
+        "sources": dg.AssetIn("sources"),
+    },
     description="Sources of equal authority that print different figures (beyond rounding) for one key: listed with "
     "the figures and sources, and resolved by the stated rule (newest access, then finest rounding, then source id).",
 )

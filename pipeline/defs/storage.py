@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 
-from pipeline.core.reading import TableReader
+from pipeline.core.memory import release_free_memory
+from pipeline.core.reading import TableReader, read_rows_where_in
 from pipeline.core.tables import ParquetSource
 from pipeline.validate.chunks import FrameChunks, ParquetChunks, TableChunks
 
@@ -44,17 +45,27 @@ STREAMING_CONSUMERS = {"publication"}
 
 COLUMNS_KEY = "pipeline/columns_read"
 ROWS_KEY = "pipeline/rows_where_in"
+TEXTS_AS_CATEGORIES_KEY = "pipeline/texts_as_categories"
 
 
 def read_input(
-    asset: str, columns: list[str] | None = None, rows_where_in: dict[str, list[str]] | None = None
+    asset: str,
+    columns: list[str] | None = None,
+    rows_where_in: dict[str, list[str]] | None = None,
+    texts_as_categories: bool = False,
 ) -> dg.AssetIn:
-    """An AssetIn that loads only these columns and the rows whose column value is in the given list (from Parquet)."""
+    """An AssetIn that loads only these columns and the rows whose column value is in the given list (from Parquet).
+
+    texts_as_categories: text columns come as categoricals (read as Parquet dictionaries: no string per row), for a
+    consumer that works on their codes.
+    """
     metadata: dict[str, object] = {}
     if columns is not None:
         metadata[COLUMNS_KEY] = list(columns)
     if rows_where_in:
         metadata[ROWS_KEY] = {column: sorted(set(values)) for column, values in rows_where_in.items()}
+    if texts_as_categories:
+        metadata[TEXTS_AS_CATEGORIES_KEY] = True
     return dg.AssetIn(asset, metadata=metadata)
 
 
@@ -63,6 +74,7 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
 
     base_dir: str | None = None
     _base: str = PrivateAttr(default="")
+    _last_step: str | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         """The base folder or URL: base_dir, else the instance's storage folder (as Dagster's fs_io_manager)."""
@@ -85,9 +97,10 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             else:
                 pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
         filesystem.mv(temporary, path)
-        context.add_output_metadata(
-            {"path": dg.MetadataValue.path(path), "stored_as": "parquet" if table is not None else "pickle"}
-        )
+        stored_as = "parquet" if table is not None else "pickle"
+        del table
+        release_free_memory()  # the Arrow copy just written, and what the step freed
+        context.add_output_metadata({"path": dg.MetadataValue.path(path), "stored_as": stored_as})
 
     def load_input(self, context: dg.InputContext):
         """Read an upstream output: only the columns the consumer needs when it is Parquet and COLUMNS_READ says so."""
@@ -95,6 +108,10 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
         if upstream is None:
             raise dg.DagsterInvariantViolationError(f"input {context.name} has no upstream output to load")
         filesystem, path = self.location(upstream)
+        step = step_key(context)
+        if step != self._last_step:  # a new step: what the one before freed goes back to the OS
+            self._last_step = step
+            release_free_memory()
         with filesystem.open(path, "rb") as handle:
             is_parquet = handle.read(len(PARQUET_MAGIC)) == PARQUET_MAGIC
             handle.seek(0)
@@ -115,8 +132,8 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             # The consuming step's op: for an @asset, the asset's name (context.asset_key is the upstream's).
             columns = declared.get(COLUMNS_KEY) or COLUMNS_READ.get((consumer_name(context), context.name))
             rows = declared.get(ROWS_KEY) or {}
-            filters = [(column, "in", list(values)) for column, values in rows.items()] or None
-            return parquet_frame(pq.read_table(handle, columns=columns, filters=filters))
+            dictionary = stored_texts(handle, columns) if declared.get(TEXTS_AS_CATEGORIES_KEY) else None
+            return parquet_frame(read_rows_where_in(handle, columns, rows, read_dictionary=dictionary))
 
     def location(self, context: dg.OutputContext) -> tuple[fsspec.AbstractFileSystem, str]:
         """The file system and path of one output: <base>/<asset key path> (op outputs: <base>/<run>/<step>/<name>)."""
@@ -162,6 +179,26 @@ def read_in_parts(asset: str) -> dg.AssetIn:
 def reads_in_parts(context: dg.InputContext) -> bool:
     """Whether the consumer declared the input as TableReader (a document reading only the rows it uses)."""
     return getattr(context.dagster_type, "key", None) == TABLE_READER_TYPE.key
+
+
+def step_key(context: dg.InputContext) -> str | None:
+    """The key of the step loading the input, or None if the context has none (an input context built in a test)."""
+    try:
+        return context.step_context.step.key
+    except (dg.DagsterInvariantViolationError, AttributeError):
+        return None
+
+
+def stored_texts(handle, columns: list[str] | None) -> list[str]:
+    """The text columns of a Parquet file (among these columns, if given); the handle is left at its start."""
+    schema = pq.read_schema(handle)
+    handle.seek(0)
+    return [
+        field.name
+        for field in schema
+        if (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
+        and (columns is None or field.name in columns)
+    ]
 
 
 # --- the publication streams the stored tables (issue 17): these inputs get a ParquetSource of the stored file ---

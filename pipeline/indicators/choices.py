@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.core.frames import decoded_texts, per_code, text_values
+from pipeline.core.frames import code_positions, decoded_texts
 from pipeline.indicators.preferred import KEY, indicator_values, ranked_candidates
 from pipeline.validate.grades import figures_agree, source_grades, weakest_grade
 
@@ -33,7 +33,6 @@ PREFERRED_COLUMNS = [
     "alternatives",
     "spread",
 ]
-# The ranking columns of preferred.CHOICE_ORDER and the rule named when a column is the first to differ.
 # The observation columns preferred_table uses (the others, such as the printed labels, need not be read for it).
 OBSERVATION_COLUMNS_READ = [
     "source_id",
@@ -46,6 +45,9 @@ OBSERVATION_COLUMNS_READ = [
     "rounding_radius",
     "reliability",
 ]
+# The observation columns equal_authority_disagreements uses.
+EQUAL_AUTHORITY_COLUMNS_READ = ["source_id", "region_code", "year", "indicator_code", "value", "rounding_radius"]
+# The ranking columns of preferred.CHOICE_ORDER and the rule named when a column is the first to differ.
 DECIDING_RULES = {
     "authority_rank": "authority",
     "accessed": "newest_access",
@@ -77,11 +79,22 @@ def preferred_table(observations: pd.DataFrame, sources: pd.DataFrame, indicator
     present, ranked = ranked_candidates(observations, sources)
     coded = indicator_values(observations, sources, indicators, (present, ranked)).reset_index(drop=True)
     space = key_space(present)
-    present_keys, values_keys = packed_value_keys(present, space), packed_value_keys(coded, space)
-    figures, low, high, published_rule = candidate_figures(values_keys, present, present_keys, ranked, space)
-    del ranked
-    kinds, grades = value_grades(coded, values_keys, present, present_keys, sources)
-    del present, present_keys, values_keys
+    present_keys = packed_value_keys(present, space)
+    starts = key_starts(present_keys)
+    # Each value's key among the observations' keys (-1 where no figure is printed): one hash lookup for all below.
+    key_of_value = pd.Index(present_keys[starts]).get_indexer(packed_value_keys(coded, space))
+    del present_keys
+    figures, low, high, published_rule, chosen = key_figures(present, ranked, starts)
+    del ranked, starts
+    hit = key_of_value >= 0
+    per_key = np.where(hit, key_of_value, 0)
+    figures = np.where(hit, figures[per_key], 0)
+    low, high = np.where(hit, low[per_key], np.nan), np.where(hit, high[per_key], np.nan)
+    published_rule = np.where(hit, published_rule[per_key], RULE_CODE["single_source"])
+    chosen = np.where(hit, chosen[per_key], -1)
+    del key_of_value, per_key, hit
+    kinds, grades = value_grades(coded, chosen, present, sources)
+    del present, chosen
     values = decoded_texts(coded)
     del coded
     derived = values["method"].eq("derived").to_numpy()
@@ -90,65 +103,80 @@ def preferred_table(observations: pd.DataFrame, sources: pd.DataFrame, indicator
     spread = np.where(
         figures > 0, np.fmax(high, np.where(derived, value, high)) - np.fmin(low, np.where(derived, value, low)), 0.0
     )
+    del low, high
     rule = np.where(
         derived,
         np.where(figures > 0, RULE_CODE["derived_over_published"], RULE_CODE["derived"]),
         published_rule,
     )
     table = values.assign(
-        publisher_kind=text_values(kinds),
-        reliability=text_values(grades),
-        choice_rule=rule_texts(rule),
+        publisher_kind=kinds,
+        reliability=grades,
+        choice_rule=coded_texts(rule, CHOICE_RULES),
         alternatives=alternatives.astype("int64"),
         spread=np.round(spread, 10),
     )
     return table[PREFERRED_COLUMNS]
 
 
-def candidate_figures(
-    values_keys: np.ndarray, present: pd.DataFrame, present_keys: np.ndarray, ranked: pd.DataFrame, space: dict
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per value row, over the printed figures of its key: how many, the lowest, the highest and the deciding rule.
+def key_starts(keys: np.ndarray) -> np.ndarray:
+    """The positions where a run of equal keys begins (the keys of one indicator, region and year are neighbours)."""
+    first = np.ones(len(keys), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    return np.flatnonzero(first)
 
-    The rule is its position in CHOICE_RULES. A key without a printed figure has 0, NaN, NaN and `single_source`.
-    Keys are compared as integers packed from the codes of the observations' texts (present is in code, region, year
-    order, so a key's figures are neighbours).
+
+def key_figures(
+    present: pd.DataFrame, ranked: pd.DataFrame, starts: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per key of the observations (a run beginning at each start): how many figures, the lowest, the highest, the
+    deciding rule (its position in CHOICE_RULES) and the position of the chosen figure in present.
+
+    ranked (ranked_candidates) holds every figure of the keys several sources give, best first and each key's
+    figures together; the other keys have one figure, chosen by `single_source`.
     """
-    figures = np.ones(len(present), dtype="int64")
-    low = present["value"].to_numpy(dtype=float).copy()
+    figures = np.ones(len(starts), dtype="int64")
+    low = present["value"].to_numpy(dtype=float)[starts]
     high = low.copy()
-    rules = np.full(len(present), RULE_CODE["single_source"], dtype="int8")
-    if not ranked.empty:
-        grouped = ranked.groupby(KEY, sort=False, observed=True)
-        stats = grouped["value"].agg(figures="size", low="min", high="max").reset_index()
-        stats_rules = np.array([RULE_CODE[deciding_rule(group)] for _, group in grouped][: len(stats)], dtype="int8")
-        positions = ranked["position"].to_numpy()
-        of_row = pd.Index(packed_value_keys(stats, space)).get_indexer(present_keys[positions])
-        figures[positions] = stats["figures"].to_numpy(dtype="int64")[of_row]
-        low[positions] = stats["low"].to_numpy(dtype=float)[of_row]
-        high[positions] = stats["high"].to_numpy(dtype=float)[of_row]
-        rules[positions] = stats_rules[of_row]
-    first = np.ones(len(present), dtype=bool)
-    first[1:] = present_keys[1:] != present_keys[:-1]
-    found = pd.Index(present_keys[first]).get_indexer(values_keys)
-    hit = found >= 0
-
-    def per_value(column: np.ndarray, absent: float) -> np.ndarray:
-        picked = np.full(len(values_keys), absent, dtype=column.dtype)
-        picked[hit] = column[first][found[hit]]
-        return picked
-
-    return (
-        per_value(figures, 0),
-        per_value(low, np.nan),
-        per_value(high, np.nan),
-        per_value(rules, RULE_CODE["single_source"]),
-    )
+    rules = np.full(len(starts), RULE_CODE["single_source"], dtype="int8")
+    chosen = starts.copy()
+    if ranked.empty:
+        return figures, low, high, rules, chosen
+    positions = ranked["position"].to_numpy()
+    # A figure's key is the run its position falls in; a key's figures are neighbours in ranked, best first.
+    key = np.searchsorted(starts, positions, side="right") - 1
+    bounds = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+    value = ranked["value"].to_numpy(dtype=float)
+    keys = key[bounds]
+    figures[keys] = np.diff(np.append(bounds, len(key)))
+    low[keys] = np.fmin.reduceat(value, bounds)
+    high[keys] = np.fmax.reduceat(value, bounds)
+    rules[keys] = deciding_rules(ranked, bounds)
+    chosen[keys] = positions[bounds]
+    return figures, low, high, rules, chosen
 
 
-def rule_texts(codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
-    """The choice_rule texts of rule positions in CHOICE_RULES (decoded by an Arrow take, no Python string per row)."""
-    return pd.array(pa.array(CHOICE_RULES, type=pa.large_string()).take(pa.array(codes)), dtype="str")
+def deciding_rules(ranked: pd.DataFrame, bounds: np.ndarray) -> np.ndarray:
+    """Per key (its figures beginning at each bound, two or more, best first): the deciding rule's CHOICE_RULES position.
+
+    As deciding_rule: the first ranking column in which the best figure differs from the runner-up (missing differs
+    from everything), else `source_id`.
+    """
+    rules = np.full(len(bounds), RULE_CODE["source_id"], dtype="int8")
+    undecided = np.ones(len(bounds), dtype=bool)
+    for column, rule in DECIDING_RULES.items():
+        first = pd.Series(ranked[column].to_numpy(dtype=object)[bounds])
+        second = pd.Series(ranked[column].to_numpy(dtype=object)[bounds + 1])
+        differs = (first.ne(second) | first.isna() | second.isna()).to_numpy(dtype=bool)
+        rules[undecided & differs] = RULE_CODE[rule]
+        undecided &= ~differs
+    return rules
+
+
+def coded_texts(codes: np.ndarray, texts: list[str] | tuple[str, ...]) -> pd.api.extensions.ExtensionArray:
+    """texts[code] for every code (missing where the code is -1) as a text column, by an Arrow take."""
+    codes = np.asarray(codes)
+    return pd.array(pa.array(list(texts), type=pa.large_string()).take(pa.array(codes, mask=codes < 0)), dtype="str")
 
 
 def key_space(present: pd.DataFrame) -> dict[str, object]:
@@ -200,71 +228,80 @@ def deciding_rule(group: pd.DataFrame) -> str:
 
 
 def value_grades(
-    values: pd.DataFrame,
-    values_keys: np.ndarray,
-    present: pd.DataFrame,
-    present_keys: np.ndarray,
-    sources: pd.DataFrame,
-) -> tuple[np.ndarray, np.ndarray]:
+    values: pd.DataFrame, chosen: np.ndarray, present: pd.DataFrame, sources: pd.DataFrame
+) -> tuple[pd.api.extensions.ExtensionArray, pd.api.extensions.ExtensionArray]:
     """Publisher kind and reliability of each value: the chosen observation's, or for a derived value its inputs'.
 
-    values_keys and present_keys: packed_value_keys of the values and of the observations with a value.
+    chosen: per value, the position in present (the observations with a value) of the figure chosen for its key.
+    Both come as text columns decoded from codes (no text object per row).
     """
     grades = source_grades(sources)
-    kinds = np.empty(len(values), dtype=object)
-    reliabilities = np.empty(len(values), dtype=object)
+    texts: dict[str, int] = {}
+    kinds = np.full(len(values), -1, dtype="int64")
+    reliabilities = np.full(len(values), -1, dtype="int64")
     method = values["method"]
     published = method.eq("published").to_numpy(dtype=bool, na_value=False)
     positions = np.flatnonzero(published)
     if len(positions):
         source_ids = values["source_ids"].iloc[positions]
-        kinds[positions] = per_code(source_ids, grades["publisher_kind"])
-        looked_up = figure_reliabilities(source_ids, values_keys[positions], present, present_keys)
-        fallback = per_code(source_ids, grades["source_grade"])
-        reliabilities[positions] = np.where(pd.isna(looked_up), fallback, looked_up)
+        kinds[positions] = per_code_text(source_ids, grades["publisher_kind"], texts)
+        looked_up = figure_reliabilities(chosen[positions], present, texts)
+        fallback = per_code_text(source_ids, grades["source_grade"], texts)
+        reliabilities[positions] = np.where(looked_up < 0, fallback, looked_up)
     positions = np.flatnonzero(~published & method.notna().to_numpy())
     if len(positions):
-        derived_kinds, derived_grades = derived_value_grades(values.iloc[positions], grades)
+        derived_kinds, derived_grades = derived_value_grades(values.iloc[positions], grades, texts)
         kinds[positions], reliabilities[positions] = derived_kinds, derived_grades
-    return kinds, reliabilities
+    vocabulary = list(texts)
+    return coded_texts(kinds, vocabulary), coded_texts(reliabilities, vocabulary)
 
 
-def figure_reliabilities(
-    source_ids: pd.Series, keys: np.ndarray, present: pd.DataFrame, present_keys: np.ndarray
-) -> np.ndarray:
-    """The reliability of the observation with each key and source id (missing where there is none or no grade)."""
-    if "reliability" not in present:
-        return np.full(len(source_ids), None, dtype=object)
-    distinct = distinct_texts(present["source_id"])
-    width = len(distinct) + 1
-    figure_keys = present_keys * width + (codes_in(present["source_id"], distinct).astype("int64") + 1)
-    found = pd.Index(figure_keys).get_indexer(keys * width + (codes_in(source_ids, distinct).astype("int64") + 1))
-    looked_up = np.full(len(keys), None, dtype=object)
-    hit = found >= 0
-    grade = present["reliability"]
-    if isinstance(grade.dtype, pd.CategoricalDtype):
-        # Only the rows found, through the categories: no text object per observation.
-        texts = np.array([*grade.cat.categories.astype("str"), None], dtype=object)
-        looked_up[hit] = texts[grade.cat.codes.to_numpy()[found[hit]]]
-    else:
-        looked_up[hit] = grade.iloc[found[hit]].astype("str").to_numpy(dtype=object)
-    return looked_up
+def text_code(text: object, texts: dict[str, int]) -> int:
+    """The code of a text in a growing vocabulary (-1 for a missing text)."""
+    if text is None or (not isinstance(text, str) and pd.isna(text)):
+        return -1
+    return texts.setdefault(str(text), len(texts))
 
 
-def derived_value_grades(values: pd.DataFrame, grades: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Publisher kinds and reliability of derived values: their inputs' kinds, and the weakest input grade."""
-    codes, distinct = pd.factorize(values["source_ids"])
+def per_code_text(codes: pd.Series, mapping: pd.Series, texts: dict[str, int]) -> np.ndarray:
+    """The vocabulary code of mapping[code] for every row (-1 where unknown or missing), looked up once per code."""
+    positions, distinct = code_positions(codes)
+    looked_up = mapping.reindex(distinct).to_numpy(dtype=object)
+    return np.append(np.array([text_code(text, texts) for text in looked_up], dtype="int64"), -1)[positions]
+
+
+def figure_reliabilities(chosen: np.ndarray, present: pd.DataFrame, texts: dict[str, int]) -> np.ndarray:
+    """The vocabulary code of the reliability of the observation at each position of present (-1 where none)."""
+    found = np.full(len(chosen), -1, dtype="int64")
+    valid = np.flatnonzero(chosen >= 0)
+    if "reliability" not in present or len(valid) == 0:
+        return found
+    positions, distinct = code_positions(present["reliability"].iloc[chosen[valid]])
+    looked_up = distinct.astype("str").to_numpy(dtype=object)
+    found[valid] = np.append(np.array([text_code(text, texts) for text in looked_up], dtype="int64"), -1)[positions]
+    return found
+
+
+def derived_value_grades(
+    values: pd.DataFrame, grades: pd.DataFrame, texts: dict[str, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vocabulary codes of the publisher kinds and reliability of derived values: their inputs' kinds, and the weakest
+    input grade (a `u` status makes it `unofficial`)."""
+    codes, distinct = code_positions(values["source_ids"])
     kind_of, basis_of = [], []
     for source_ids in distinct:
         ids = [part for part in str(source_ids).split(";") if part]
-        kind_of.append(";".join(sorted({str(grades["publisher_kind"].get(part, "")) for part in ids} - {""})))
+        kind = ";".join(sorted({str(grades["publisher_kind"].get(part, "")) for part in ids} - {""}))
+        kind_of.append(text_code(kind, texts))
         basis = weakest_grade([str(grades["source_grade"].get(part, "")) for part in ids])
         # An unofficial input without `u` was corroborated (the grading rule removed its flag).
-        basis_of.append("corroborated" if basis == "unofficial" else basis)
-    kinds = np.array([*kind_of, None], dtype=object)[codes]  # code -1 (no source ids) → None
-    basis = np.array([*basis_of, None], dtype=object)[codes]
-    low = values["status"].astype(str).str.contains("u", regex=False).to_numpy(dtype=bool, na_value=False)
-    return kinds, np.where(low & (codes >= 0), "unofficial", basis)
+        basis_of.append(text_code("corroborated" if basis == "unofficial" else basis, texts))
+    kinds = np.array([*kind_of, -1], dtype="int64")[codes]  # code -1 (no source ids) → missing
+    basis = np.array([*basis_of, -1], dtype="int64")[codes]
+    statuses, distinct_statuses = code_positions(values["status"])
+    flagged = pd.Series(distinct_statuses, dtype=object).astype(str).str.contains("u", regex=False)
+    low = np.append(flagged.to_numpy(dtype=bool, na_value=False), False)[statuses]  # a missing status has no flag
+    return kinds, np.where(low & (codes >= 0), text_code("unofficial", texts), basis)
 
 
 def equal_authority_disagreements(observations: pd.DataFrame, sources: pd.DataFrame) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from pipeline.core.arrays import labels_at, run_bounds
 from pipeline.core.frames import empty_frame
 from pipeline.core.metadata import BREAK_FLAG
 from pipeline.indicators.grouped import Placement
-from pipeline.indicators.ols import slope_inference
+from pipeline.indicators.ols import run_slope_inference
 from pipeline.validate.schemas import MINIMUM_UNITS
 
 ROLLING_WINDOW_YEARS = 5
@@ -119,7 +119,17 @@ def beta_inference(x: np.ndarray, y: np.ndarray, years: int) -> dict[str, float 
 
 def beta_inferences(fits: list[tuple[np.ndarray, np.ndarray]], years: list[int]) -> dict[str, np.ndarray]:
     """beta_inference of each (x, y) fit over its number of years, as columns: the OLS inference of all fits at once."""
-    inference = slope_inference(fits, SIGNIFICANCE_LEVEL)
+    sizes = np.array([len(x) for x, _ in fits], dtype="int64")
+    if not fits:
+        return run_beta_inferences(np.zeros(0), np.zeros(0), sizes, years)
+    x = np.concatenate([np.asarray(x, dtype="float64") for x, _ in fits])
+    y = np.concatenate([np.asarray(y, dtype="float64") for _, y in fits])
+    return run_beta_inferences(x, y, sizes, years)
+
+
+def run_beta_inferences(x: np.ndarray, y: np.ndarray, sizes: np.ndarray, years: list[int]) -> dict[str, np.ndarray]:
+    """beta_inferences of fits lying one after the other in x and y, `sizes` points each."""
+    inference = run_slope_inference(x, y, sizes, SIGNIFICANCE_LEVEL)
     base = 1.0 + np.asarray(years, dtype="int64") * inference["slope"]
     windows = np.asarray(years, dtype="float64")
     # math.log per fit (as before), not numpy's vectorised log, which need not round the same way.
@@ -221,31 +231,35 @@ class UnitPanels:
         return positive & (self.breaks_before[end] == self.breaks_before[start])
 
     def inference(self, fits: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Per fit the statsmodels inference on its units, and how many units a bound left out of it."""
-        starts = (fits["start_year"] - self.placement.first_year).tolist()
-        ends = (fits["end_year"] - self.placement.first_year).tolist()
-        masks: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
-        regressions: list[tuple[np.ndarray, np.ndarray]] = []
-        windows: list[int] = []
-        at_bound = []
-        for group, start, end in zip(fits["group"].tolist(), starts, ends, strict=True):
-            if (start, end) not in masks:  # once per window, not once per fit
-                masks[(start, end)] = (self.usable(start, end), self.left_at_bound(start, end))
-            usable_mask, bound_mask = masks[(start, end)]
-            first = int(self.group_start[group])
-            series = np.arange(first, first + self.series_count(group))
-            usable = series[usable_mask[series]]
-            initial, final = self.levels[start, usable], self.levels[end, usable]
-            regressions.append((np.log(initial), np.log(final / initial) / (end - start)))
-            windows.append(end - start)
-            at_bound.append(int(bound_mask[series].sum()))
-        columns = beta_inferences(regressions, windows) if regressions else {}
-        return {**columns, "n_units_at_bound": np.array(at_bound, dtype="int64")}
+        """Per fit the statsmodels inference on its units, and how many units a bound left out of it.
 
-    def series_count(self, group: int) -> int:
-        """How many series the panel has."""
-        following = self.group_start[group + 1] if group + 1 < self.group_count else len(self.group)
-        return int(following - self.group_start[group])
+        Window by window: the usable series of all the window's fits at once, then every fit's points laid one
+        after the other (in series order) for one batched inference.
+        """
+        starts = fits["start_year"] - self.placement.first_year
+        ends = fits["end_year"] - self.placement.first_year
+        fit_count = len(starts)
+        at_bound = np.zeros(fit_count, dtype="int64")
+        fit_of_point, x_parts, y_parts = [], [], []
+        for start, end in sorted(set(zip(starts.tolist(), ends.tolist(), strict=True))):
+            members = np.flatnonzero((starts == start) & (ends == end))
+            fit_of_group = np.full(self.group_count, -1)
+            fit_of_group[fits["group"][members]] = members  # a panel has one fit per window
+            fit_of_series = fit_of_group[self.group]
+            taken = fit_of_series >= 0
+            usable = np.flatnonzero(self.usable(start, end) & taken)
+            initial, final = self.levels[start, usable], self.levels[end, usable]
+            x_parts.append(np.log(initial))
+            y_parts.append(np.log(final / initial) / (end - start))
+            fit_of_point.append(fit_of_series[usable])
+            at_bound += np.bincount(fit_of_series[taken & self.left_at_bound(start, end)], minlength=fit_count)
+        fit_of_points = np.concatenate(fit_of_point) if fit_of_point else np.zeros(0, dtype="int64")
+        order = np.argsort(fit_of_points, kind="stable")
+        x = np.concatenate(x_parts)[order] if x_parts else np.zeros(0)
+        y = np.concatenate(y_parts)[order] if y_parts else np.zeros(0)
+        sizes = np.bincount(fit_of_points, minlength=fit_count)
+        columns = run_beta_inferences(x, y, sizes, (ends - starts).tolist()) if fit_count else {}
+        return {**columns, "n_units_at_bound": at_bound}
 
     def left_at_bound(self, start: int, end: int) -> np.ndarray:
         """Series with a share at 0 or 100 % at an end of the window (and a value at the other), no break between."""

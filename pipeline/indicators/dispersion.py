@@ -37,15 +37,29 @@ WEIGHTED_MEASURES = ["weighted_cv", "weighted_gini", "weighted_theil"]
 BOUNDED_MEASURE = "logit_sd"
 
 
-def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
-    """Every dispersion measure for every indicator flagged `dispersion`, parent, unit level and year with ≥5 units."""
-    # A complement of another share (catalogue complement_of) only repeats that share's dispersion: left out.
+def dispersion_weight_lists(catalog: pd.DataFrame) -> dict[str, list[str]]:
+    """The indicators flagged `dispersion`, each with its candidate weight indicators in order.
+
+    A complement of another share (catalogue complement_of) only repeats that share's dispersion: left out.
+    """
     flagged = catalog[catalog["dispersion"].astype(bool) & (catalog["complement_of"].fillna("") == "")]
-    bounded = set(catalog.loc[catalog["bounded"].astype(bool), "indicator_code"])
-    weight_lists = {
+    return {
         code: [weight for weight in text.split(";") if weight]
         for code, text in zip(flagged["indicator_code"], flagged["weights"], strict=True)
     }
+
+
+def dispersion_codes(catalog: pd.DataFrame) -> list[str]:
+    """Every indicator whose values dispersion_table uses: the flagged ones and their weights."""
+    return sorted(
+        {code for indicator, weights in dispersion_weight_lists(catalog).items() for code in [indicator, *weights]}
+    )
+
+
+def dispersion_table(values: pd.DataFrame, units: pd.DataFrame, catalog: pd.DataFrame) -> pd.DataFrame:
+    """Every dispersion measure for every indicator flagged `dispersion`, parent, unit level and year with ≥5 units."""
+    bounded = set(catalog.loc[catalog["bounded"].astype(bool), "indicator_code"])
+    weight_lists = dispersion_weight_lists(catalog)
     # One indicator at a time, with the rows of its weight indicators: memory in proportion to one indicator's
     # values, not all of them. Groups of different indicators are independent; in code order, the parts stack
     # into the order of the whole table.

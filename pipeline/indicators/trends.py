@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pipeline.core.arrays import labels_at
 from pipeline.core.frames import empty_frame
-from pipeline.indicators.ols import slope_inference
+from pipeline.indicators.ols import run_slope_inference, slope_inference
 
 SIGNIFICANCE_LEVEL = 0.05
 # A slope with a standard error needs at least 3 years (1 residual degree of freedom).
@@ -18,6 +19,8 @@ BOUNDED_TREND_MEASURES = ["logit_sd"]
 URBAN_RURAL_INDICATOR = "urban_rural_income_theil"
 URBAN_RURAL_UNIT_LEVEL = "urban_rural"
 URBAN_RURAL_MEASURE = "urban_rural_theil"
+# The reading of a trend, by position: not significant, falling, rising.
+READINGS = ["no significant trend", "falling", "rising"]
 SIGMA_CONVERGENCE_COLUMNS = [
     "indicator_code",
     "parent_region_code",
@@ -100,6 +103,29 @@ def same_units_run(units: np.ndarray) -> tuple[int, int]:
     return int(bounds[best]), int(bounds[best + 1])
 
 
+def same_units_runs(series: np.ndarray, units: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """same_units_run of every series at once (rows of a series contiguous, in year order; `series` numbers them in
+    order): per series the (begin, end) row positions of its longest run with the same number of units, the latest of
+    equally long runs."""
+    if len(series) == 0:
+        return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+    run_start = np.flatnonzero(np.r_[True, (series[1:] != series[:-1]) | (units[1:] != units[:-1])])
+    length = np.diff(np.r_[run_start, len(series)])
+    run_series = series[run_start]
+    first_run = np.flatnonzero(np.r_[True, run_series[1:] != run_series[:-1]])
+    longest = np.maximum.reduceat(length, first_run)
+    candidate = np.flatnonzero(length == np.repeat(longest, np.diff(np.r_[first_run, len(run_start)])))
+    # The last candidate run of each series: the latest of its longest runs.
+    chosen = candidate[np.r_[run_series[candidate[1:]] != run_series[candidate[:-1]], True]]
+    return run_start[chosen], run_start[chosen] + length[chosen]
+
+
+def sorted_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Each entry's position among the column's distinct values in sorted order (missing ones after all), and those."""
+    codes, distinct = pd.factorize(column, sort=True)
+    return np.where(codes < 0, len(distinct), codes), pd.Index(distinct)
+
+
 def sigma_convergence_table(
     dispersion: pd.DataFrame, urban_rural_theil: pd.DataFrame, catalog: pd.DataFrame
 ) -> pd.DataFrame:
@@ -121,37 +147,59 @@ def sigma_convergence_table(
         n_units=2,
     )[series.columns]
     keys = ["indicator_code", "parent_region_code", "unit_level", "measure"]
-    stacked = pd.concat([series, theil], ignore_index=True).sort_values([*keys, "year"], kind="stable")
+    stacked = pd.concat([series, theil], ignore_index=True)
     if stacked.empty:
         return empty_frame(SIGMA_CONVERGENCE_DTYPES)
-    # Series as runs of the sorted frame (numpy slices, no pandas group per series).
-    codes = stacked.groupby(keys, sort=False, observed=True).ngroup().to_numpy()
-    starts = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
-    ends = np.r_[starts[1:], len(codes)]
+    # The rows in (keys, year) order as a stable sort of the frame would give them, by the keys' sorted codes;
+    # series are then runs of rows (numpy slices, no pandas group per series).
+    unsorted_codes, key_labels = zip(*(sorted_codes(stacked[key]) for key in keys), strict=True)
     years_all = stacked["year"].to_numpy(dtype="int64")
-    values_all = stacked["value"].to_numpy(dtype="float64")
-    units_all = stacked["n_units"].to_numpy(dtype="int64")
-    labels = stacked[keys].to_numpy()
-    rows = []
-    fitted: list[tuple[np.ndarray, np.ndarray]] = []
-    for first, last in zip(starts.tolist(), ends.tolist(), strict=True):
-        begin, end = same_units_run(units_all[first:last])
-        years = years_all[first + begin : first + end]
-        if len(np.unique(years)) < MINIMUM_YEARS:
-            continue
-        rows.append(
-            {
-                **dict(zip(keys, labels[first], strict=True)),
-                "start_year": int(years.min()),
-                "end_year": int(years.max()),
-                "n_years": len(years),
-                "n_units": int(units_all[first + begin]),
-                "series_start_year": int(years_all[first]),
-                "series_end_year": int(years_all[last - 1]),
-            }
-        )
-        fitted.append((years, values_all[first + begin : first + end]))
-    if not rows:
+    order = np.lexsort((years_all, *unsorted_codes[::-1]))
+    key_codes = [codes[order] for codes in unsorted_codes]
+    years_all = years_all[order]
+    values_all = stacked["value"].to_numpy(dtype="float64")[order]
+    units_all = stacked["n_units"].to_numpy(dtype="int64")[order]
+    new_series = np.zeros(len(order), dtype=bool)
+    new_series[0] = True
+    for codes in key_codes:
+        new_series[1:] |= codes[1:] != codes[:-1]
+    series_of_row = np.cumsum(new_series) - 1
+    series_first = np.flatnonzero(new_series)
+    series_last = np.r_[series_first[1:], len(order)] - 1
+    begin, end = same_units_runs(series_of_row, units_all)
+    # Distinct years in each run: the rows opening the run or following a different year.
+    new_year = np.r_[True, years_all[1:] != years_all[:-1]]
+    new_year[begin] = True
+    counted = np.r_[0, np.cumsum(new_year)]
+    distinct_years = counted[end] - counted[begin]
+    kept = np.flatnonzero(distinct_years >= MINIMUM_YEARS)
+    if len(kept) == 0:
         return empty_frame(SIGMA_CONVERGENCE_DTYPES)
-    rows = [{**row, **trend} for row, trend in zip(rows, year_trends(fitted), strict=True)]
-    return pd.DataFrame(rows, columns=SIGMA_CONVERGENCE_COLUMNS).astype(SIGMA_CONVERGENCE_DTYPES)
+    begin, end = begin[kept], end[kept]
+    sizes = end - begin
+    points = np.repeat(begin, sizes) + np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    # As year_trends: x = years − their first, in float.
+    x = years_all[points].astype("float64") - np.repeat(years_all[begin], sizes)
+    inference = run_slope_inference(x, values_all[points], sizes, SIGNIFICANCE_LEVEL)
+    significant = inference["p_value"] < SIGNIFICANCE_LEVEL
+    first = series_first[kept]
+    table = pd.DataFrame(
+        {
+            **{
+                key: labels_at(list(labels), codes[first])
+                for key, labels, codes in zip(keys, key_labels, key_codes, strict=True)
+            },
+            "start_year": years_all[begin],
+            "end_year": years_all[end - 1],
+            "n_years": sizes,
+            "n_units": units_all[begin],
+            "series_start_year": years_all[first],
+            "series_end_year": years_all[series_last[kept]],
+            **{
+                name: inference[name] for name in ["slope", "standard_error", "t_value", "p_value", "ci_low", "ci_high"]
+            },
+            "significant_at_5pct": significant,
+            "reading": labels_at(READINGS, np.where(significant, np.where(inference["slope"] < 0, 1, 2), 0)),
+        }
+    )
+    return table[SIGMA_CONVERGENCE_COLUMNS].astype(SIGMA_CONVERGENCE_DTYPES)

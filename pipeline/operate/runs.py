@@ -41,13 +41,52 @@ def execute_job(
     if asset_check_keys is not None:
         job = job.get_subset(asset_selection=set(asset_selection or []), asset_check_selection=set(asset_check_keys))
         asset_selection = None
-    return job.execute_in_process(
+    return execute_in_process_without_capture(
+        job,
         instance=instance,
         asset_selection=asset_selection,
-        raise_on_error=False,
         tags={**(tags or {}), HOST_TAG: socket.gethostname()},
         run_id=run_id,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+    )
+
+
+def execute_in_process_without_capture(
+    job: dg.JobDefinition,
+    instance: dg.DagsterInstance,
+    asset_selection: list[dg.AssetKey] | None,
+    tags: dict[str, str],
+    run_id: str | None,
+    run_config: dict,
+) -> dg.ExecuteInProcessResult:
+    """`job.execute_in_process(raise_on_error=False, …)`, without holding every step's output until the run ends.
+
+    JobDefinition.execute_in_process keeps each output value in a dict, for `result.output_for_node`: an
+    in-process run held every table it had computed until its end (at SCALE=1.0 the run's memory rose to 20 GB by
+    the last step). The runner needs only the run's events; the outputs are in the I/O manager's files. So this
+    makes the same calls as execute_in_process (Dagster 1.13) with output capturing off; the result has no outputs.
+    """
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.execute_in_process import core_execute_in_process, merge_run_tags
+
+    selection = list(asset_selection or [])
+    ephemeral = job.as_ephemeral_job(resource_defs={}, input_values={}, asset_selection=selection)
+    return core_execute_in_process(
+        job=InMemoryJob(job_def=ephemeral),
+        run_config=run_config,
+        instance=instance,
+        output_capturing_enabled=False,
+        raise_on_error=False,
+        run_tags=merge_run_tags(
+            job_def=job,
+            partition_key=None,
+            tags=tags,
+            asset_selection=selection,
+            instance=instance,
+            run_config=run_config,
+        ),
+        run_id=run_id,
+        asset_selection=frozenset(selection),
     )
 
 

@@ -236,23 +236,13 @@ def keyed_candidates(table: TableChunks, keyed: list[tuple[list[str], pa.DataFra
 
 
 def repeated_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """True for every row whose values in these columns occur in another row too (unordered codes, one hash pass)."""
-    packed = np.zeros(len(frame), dtype="int64")
-    bits = 0
-    for column in columns:
-        values = frame[column]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            codes, size = values.cat.codes.to_numpy(), len(values.cat.categories)
-        else:
-            codes, distinct = pd.factorize(values, use_na_sentinel=True)
-            size = len(distinct)
-        width = max(int(size).bit_length(), 1)  # codes + 1 lie in 0..size (a missing value is -1 + 1)
-        bits += width
-        if bits > 63:
-            return repeated_rows(frame, columns)
-        packed <<= width
-        packed |= np.add(codes, 1, dtype="int64")
-    return pd.Series(packed).duplicated(keep=False).to_numpy()
+    """True for every row whose values in these columns occur in another row too.
+
+    The key columns are packed into one integer that orders like them (core.frames.repeated_rows): a table stored in
+    key order (as preferred_values is) then compares neighbours, without a hash pass over every row; other tables
+    take one hash pass over the packed keys.
+    """
+    return repeated_rows(frame, columns)
 
 
 def keyed_failure_cases(rows: pd.DataFrame, keyed: list[tuple[list[str], pa.DataFrameSchema]]) -> list[SchemaError]:

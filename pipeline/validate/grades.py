@@ -183,6 +183,8 @@ def mostly_empty_categorical(texts: np.ndarray) -> pd.Categorical:
 
 def flagged_statuses(statuses: pd.Series, add_flag: np.ndarray, remove_flag: np.ndarray) -> pd.Series:
     """The statuses with `u` added where add_flag and removed where remove_flag (flags kept in a stable order)."""
+    if isinstance(statuses.dtype, pd.CategoricalDtype) and not statuses.isna().any():
+        return flagged_status_codes(statuses, add_flag, remove_flag)
     text = statuses.astype(str).to_numpy(dtype=object)
     changed = np.flatnonzero(add_flag | remove_flag)
     for position in changed:
@@ -193,6 +195,29 @@ def flagged_statuses(statuses: pd.Series, add_flag: np.ndarray, remove_flag: np.
     if isinstance(statuses.dtype, pd.CategoricalDtype):
         return pd.Series(pd.Categorical(text, categories=sorted(set(text))), index=statuses.index)
     return pd.Series(text, index=statuses.index, dtype=statuses.dtype)
+
+
+def flagged_status_codes(statuses: pd.Series, add_flag: np.ndarray, remove_flag: np.ndarray) -> pd.Series:
+    """flagged_statuses of a categorical without nulls, worked out once per category and change, not per row.
+
+    The same categories (the texts that occur, sorted) and values as the row-by-row rule: unchanged rows keep their
+    text; a changed row gets its flags without `u`, `u` added back where add_flag, in sorted order.
+    """
+    categories = [str(category) for category in statuses.cat.categories]
+    # Per category: [as it is, with `u` added, with `u` removed]; a row's change: 0 none, 1 add, 2 remove.
+    variants = [
+        [text, "".join(sorted(set(text) | {LOW_RELIABILITY_FLAG})), "".join(sorted(set(text) - {LOW_RELIABILITY_FLAG}))]
+        for text in categories
+    ]
+    change = np.where(add_flag, 1, np.where(remove_flag, 2, 0))
+    keys = statuses.cat.codes.to_numpy(dtype="int64") * 3 + change
+    used = np.flatnonzero(np.bincount(keys, minlength=3 * len(categories)))
+    texts = [variants[key // 3][key % 3] for key in used.tolist()]
+    result_categories = sorted(set(texts))
+    code_of_key = np.full(3 * len(categories), -1, dtype="int64")
+    code_of_key[used] = pd.Index(result_categories).get_indexer(texts)
+    codes = code_of_key[keys]
+    return pd.Series(pd.Categorical.from_codes(codes, categories=result_categories), index=statuses.index)
 
 
 def weakest_grade(grades: list[str]) -> str:

@@ -135,6 +135,40 @@ def test_an_input_declares_the_columns_and_rows_it_reads(tmp_path):
 
 
 @dg.asset
+def totals(values: pd.DataFrame, selected: pd.DataFrame) -> pd.DataFrame:
+    """Made-up sums of the two inputs: a step that loads two inputs."""
+    return pd.DataFrame({"value": [values["value"].sum(), selected["value"].sum()]})
+
+
+def test_freed_memory_goes_back_after_each_output_and_once_per_step_that_loads_inputs(tmp_path, monkeypatch):
+    """Three outputs written, two steps loading three inputs between them: five releases, not six."""
+    import pipeline.defs.storage as storage
+
+    calls: list[str] = []
+    monkeypatch.setattr(storage, "release_free_memory", lambda: calls.append("release"))
+    manager = ColumnarIOManager(base_dir=str(tmp_path / "io"))
+    result = dg.materialize([values, selected, totals], resources={"io_manager": manager})
+    assert result.success
+    assert len(calls) == 3 + 2
+
+
+@dg.asset(ins={"values": read_input("values", columns=["note", "value"], texts_as_categories=True)})
+def values_as_categories(values: pd.DataFrame) -> pd.DataFrame:
+    """The made-up values' text column as the consumer declared it (a categorical)."""
+    return values
+
+
+def test_an_input_declaring_texts_as_categories_gets_categoricals_of_the_same_texts(tmp_path):
+    manager = ColumnarIOManager(base_dir=str(tmp_path / "io"))
+    result = dg.materialize([values, values_as_categories], resources={"io_manager": manager})
+    assert result.success
+    got = result.output_for_node("values_as_categories")
+    assert isinstance(got["note"].dtype, pd.CategoricalDtype)
+    assert got["note"].astype("str").tolist() == ["w", "x", "y", "z"]
+    assert got["value"].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+@dg.asset
 def regions() -> pd.DataFrame:
     """Made-up regions, stored as Parquet."""
     return pd.DataFrame({"region_code": ["r1", "r2", "r3"], "level": [1, 2, 2]})

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from pipeline.indicators.convergence import beta_inference, convergence_table
+from pipeline.indicators.convergence import beta_inference, beta_inferences, convergence_table, run_beta_inferences
 from pipeline.indicators.dispersion import dispersion_table, logit_standard_deviation
 from pipeline.indicators.units import unit_sets
 from tests.support.made_up_values import CITY, PROVINCE, catalog_from, districts, region_frame, value_frame
@@ -20,6 +20,20 @@ REGIONS = region_frame(
 # Made-up initial levels and 5-year end levels of 8 units (no pattern, so the fit has residuals).
 STARTS = [100.0, 140.0, 90.0, 210.0, 160.0, 120.0, 300.0, 75.0]
 ENDS = [150.0, 180.0, 150.0, 240.0, 200.0, 170.0, 330.0, 130.0]
+
+
+def test_fits_laid_one_after_the_other_give_the_inference_of_each_fit():
+    x = np.log(np.array(STARTS))
+    fits = [(x, np.log(np.array(ENDS) / np.array(STARTS)) / 5), (x[:6], (x[:6] - 4.0) ** 2 / 10), (x[2:], -x[2:] / 7)]
+    years = [5, 10, 7]
+    sizes = np.array([len(fit_x) for fit_x, _ in fits])
+    flat = run_beta_inferences(np.concatenate([a for a, _ in fits]), np.concatenate([b for _, b in fits]), sizes, years)
+    listed = beta_inferences(fits, years)
+    for position, ((fit_x, fit_y), window) in enumerate(zip(fits, years, strict=True)):
+        for name, value in beta_inference(fit_x, fit_y, window).items():
+            # The same figure to the last bit (or NaN in all three).
+            figures = {float(flat[name][position]), float(listed[name][position]), float(value)}
+            assert len(figures) == 1 or all(math.isnan(figure) for figure in figures), name
 
 
 def test_beta_inference_equals_statsmodels_and_the_speed_and_half_life_by_hand():

@@ -9,6 +9,7 @@ import pytest
 
 from pipeline.indicators.dispersion import (
     coefficient_of_variation,
+    dispersion_codes,
     dispersion_measures,
     dispersion_table,
     gini_coefficient,
@@ -73,6 +74,22 @@ def dispersion_catalog(tmp_path):
         ],
         tmp_path,
     )
+
+
+def test_the_codes_read_are_the_flagged_indicators_and_their_weights(tmp_path):
+    catalog = catalog_from(
+        [
+            {"indicator_code": "population", "aggregation": "sum"},
+            {"indicator_code": "households", "aggregation": "sum"},
+            {"indicator_code": "rate", "dispersion": True, "weights": ["population", "households"]},
+            {"indicator_code": "share", "dispersion": True, "bounded": True},
+            {"indicator_code": "other_share", "dispersion": True, "bounded": True, "complement_of": "share"},
+            {"indicator_code": "level"},
+        ],
+        tmp_path,
+    )
+    # MADE UP catalogue: the complement and the unflagged level are not read.
+    assert dispersion_codes(catalog) == ["households", "population", "rate", "share"]
 
 
 def test_dispersion_table_needs_five_units_and_weights_for_every_unit(tmp_path):

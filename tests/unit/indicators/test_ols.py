@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import statsmodels.api as sm
 
-from pipeline.indicators.ols import slope_inference
+from pipeline.indicators.ols import ols_core, run_slope_inference, same_size_fits, slope_inference
 
 KEYS = ["slope", "intercept", "standard_error", "t_value", "p_value", "ci_low", "ci_high"]
 
@@ -50,3 +50,28 @@ def test_every_figure_equals_statsmodels_exactly():
 
 def test_no_fits_give_empty_columns():
     assert all(len(column) == 0 for column in slope_inference([], 0.05).values())
+
+
+def test_fits_laid_one_after_the_other_give_the_same_figures_as_a_list():
+    fits = made_up_fits(200)
+    listed = slope_inference(fits, 0.05)
+    sizes = np.array([len(x) for x, _ in fits])
+    flat = run_slope_inference(np.concatenate([x for x, _ in fits]), np.concatenate([y for _, y in fits]), sizes, 0.05)
+    for key in KEYS:
+        assert ((listed[key] == flat[key]) | (np.isnan(listed[key]) & np.isnan(flat[key]))).all(), key
+
+
+def test_stacked_fits_equal_each_fit_alone_exactly():
+    # MADE UP: 300 fits of 7 points each, a few with constant x (rank 1).
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(300, 7)) * 10 ** rng.uniform(-2, 3, size=(300, 1))
+    y = rng.normal(size=(300, 7)) + 0.3 * x
+    x[::50] = 2.0
+    params, errors, df = same_size_fits(x, y)
+    with np.errstate(all="ignore"):
+        alone = [ols_core(x[position], y[position]) for position in range(len(x))]
+    assert (params == np.array([fit[0] for fit in alone])).all()
+    expected_errors = np.array([fit[1][1] for fit in alone])
+    assert ((errors == expected_errors) | (np.isnan(errors) & np.isnan(expected_errors))).all()
+    assert (df == np.array([fit[2] for fit in alone])).all()
+    assert (df[::50] == 6).all()

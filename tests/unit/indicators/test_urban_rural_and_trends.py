@@ -16,7 +16,7 @@ from pipeline.core.metadata import load_economic_regions, load_indicator_catalog
 from pipeline.indicators.decomposition import decomposition_table, group_memberships, theil_decomposition
 from pipeline.indicators.derive import derive_indicators
 from pipeline.indicators.dispersion import theil_index, weighted_theil_index
-from pipeline.indicators.trends import same_units_run, sigma_convergence_table, year_trend
+from pipeline.indicators.trends import same_units_run, same_units_runs, sigma_convergence_table, year_trend
 from pipeline.indicators.urban_rural import urban_rural_theil, urban_rural_theil_table
 from tests.support.made_up_values import CITY, PROVINCE, catalog_from, observation_frame, region_frame, value_frame
 
@@ -209,6 +209,46 @@ def test_a_sigma_trend_runs_over_one_set_of_units_only(tmp_path):
     assert (row["start_year"], row["end_year"], row["n_units"], row["n_years"]) == (2012, 2015, 5, 4)
     assert (row["series_start_year"], row["series_end_year"]) == (2010, 2015)
     assert row["reading"] == "no significant trend"
+
+
+def test_the_runs_of_many_series_at_once_are_each_series_own_run():
+    # MADE UP unit counts of 300 series of 1–12 years, with many equally long runs.
+    rng = np.random.default_rng(3)
+    lengths = rng.integers(1, 13, size=300)
+    units = rng.integers(5, 8, size=int(lengths.sum()))
+    series = np.repeat(np.arange(len(lengths)), lengths)
+    begin, end = same_units_runs(series, units)
+    starts = np.cumsum(lengths) - lengths
+    expected = [same_units_run(units[start : start + length]) for start, length in zip(starts, lengths, strict=True)]
+    assert list(zip((begin - starts).tolist(), (end - starts).tolist(), strict=True)) == expected
+
+
+def test_sigma_series_come_out_in_key_order_each_fitted_alone(tmp_path):
+    catalog = catalog_from([{"indicator_code": "income", "dispersion": True}], tmp_path)
+    # MADE UP: three series, their rows shuffled; the table sorts them by code, parent, level, measure and year.
+    rows = [
+        ("income", parent, "county_level", year, measure, value + 0.01 * (year - 2010) ** 2, 6)
+        for parent, measure, value in [(PROVINCE, "gini", 0.4), (CITY, "cv", 0.5), (CITY, "theil", 0.1)]
+        for year in range(2010, 2016)
+    ]
+    rows = [rows[position] for position in np.random.default_rng(4).permutation(len(rows))]
+    columns = ["indicator_code", "parent_region_code", "unit_level", "year", "measure", "value", "n_units"]
+    table = sigma_convergence_table(
+        pd.DataFrame(rows, columns=columns), pd.DataFrame(columns=["region_code", "year", "value"]), catalog
+    )
+    keys = sorted({(parent, measure) for _, parent, _, _, measure, _, _ in rows})
+    assert list(zip(table["parent_region_code"], table["measure"], strict=True)) == keys
+    for (parent, measure), row in zip(keys, table.itertuples(index=False), strict=True):
+        years = np.arange(2010, 2016)
+        values = np.array(sorted(value for _, p, _, _, m, value, _ in rows if (p, m) == (parent, measure)))
+        trend = year_trend(years, values)
+        assert (row.slope, row.standard_error, row.p_value, row.reading) == (
+            trend["slope"],
+            trend["standard_error"],
+            trend["p_value"],
+            trend["reading"],
+        )
+        assert (row.start_year, row.end_year, row.n_years, row.n_units) == (2010, 2015, 6, 6)
 
 
 def test_no_series_gives_an_empty_sigma_table(tmp_path):

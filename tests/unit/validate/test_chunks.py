@@ -12,7 +12,13 @@ from pipeline.core.frames import categorical_texts
 from pipeline.core.metadata import load_indicator_catalog, load_regions
 from pipeline.defs.storage import parquet_frame, parquet_table
 from pipeline.defs.validate import schema_check_result, whole_check_result
-from pipeline.validate.chunks import FrameChunks, ParquetChunks, chunked_failure_cases, row_and_key_parts
+from pipeline.validate.chunks import (
+    FrameChunks,
+    ParquetChunks,
+    chunked_failure_cases,
+    repeated_keys,
+    row_and_key_parts,
+)
 from pipeline.validate.schemas import (
     IndicatorCatalogSchema,
     PreferredValueSchema,
@@ -222,3 +228,19 @@ def test_staged_schema_in_chunks_names_file_row_and_column():
     result = schema_check_result(StagedObservationSchema, frame, "staged_observations", chunk_rows=2)
     failure = result.metadata["failures"].data[0]
     assert (failure["file"], failure["row"], failure["column"]) == ("made_up.csv", frame.at[5, "source_row"], "status")
+
+
+@pytest.mark.parametrize("in_key_order", [True, False])
+def test_repeated_keys_are_every_copy_of_a_repeated_key_in_key_order_or_not(in_key_order):
+    # Made-up keys: (b, 2020) twice, the rest once; categorical codes unsorted, so the order comes from the texts.
+    frame = pd.DataFrame(
+        {
+            "code": pd.Categorical(["a", "b", "b", "c", "c"], categories=["c", "b", "a"]),
+            "year": [2020, 2020, 2020, 2020, 2021],
+        }
+    )
+    if not in_key_order:
+        frame = frame.iloc[[3, 1, 0, 4, 2]].reset_index(drop=True)
+    expected = frame.astype({"code": "str"}).duplicated(["code", "year"], keep=False).to_numpy()
+    assert expected.sum() == 2
+    assert repeated_keys(frame, ["code", "year"]).tolist() == expected.tolist()
