@@ -10,6 +10,7 @@ import pandas as pd
 
 from pipeline.core.metadata import load_questions
 from pipeline.core.reading import TableReader, table_reader
+from pipeline.core.tables import ParquetSource
 from pipeline.defs.convergence import VALUE_COLUMNS_READ
 from pipeline.defs.ingest import METADATA_FILES
 from pipeline.defs.resources import ProjectPaths
@@ -60,6 +61,8 @@ CARD_INPUTS = {
     **{name: dg.AssetIn(name) if name in WHOLE_TABLES else read_in_parts(name) for name in PUBLISHED_TABLES},
     "coverage": dg.AssetIn("coverage"),
 }
+# Every table comes as a ParquetSource (storage.STREAMING_CONSUMERS): the published ones are hashed, loaded into
+# DuckDB and written to the release a column or a row group at a time, never whole in pandas; coverage is read whole.
 PUBLICATION_INPUTS = {name: dg.AssetIn(name) for name in dict.fromkeys([*PUBLISHED_TABLES, *RELEASE_FILES.values()])}
 # The rows the report's and the charts' fixed selections use (the constants of pipeline/publish/documents/charts.py).
 INCOME_RATIO_READ = read_input(
@@ -267,7 +270,10 @@ def answer_tables(
 def publication(context, project_paths: ProjectPaths, **inputs):
     """Stage and audit the warehouse and the release, then publish both; on any failure nothing changes."""
     tables = {name: inputs[name] for name in PUBLISHED_TABLES}
-    extra_files = {file_name: file_bytes(inputs[asset_name]) for file_name, asset_name in RELEASE_FILES.items()}
+    extra_files = {
+        file_name: file_bytes(release_file_content(inputs[asset_name]))
+        for file_name, asset_name in RELEASE_FILES.items()
+    }
     outcome = publish_tables(tables, extra_files, project_paths, dt.datetime.now(dt.UTC).date())
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     if "warehouse" in selected:
@@ -297,3 +303,8 @@ def publication(context, project_paths: ProjectPaths, **inputs):
                 "content_hash": outcome.content_hash,
             },
         )
+
+
+def release_file_content(value: object) -> object:
+    """An extra release file's content: a table (coverage, handed over as a ParquetSource) as its DataFrame."""
+    return value.frame() if isinstance(value, ParquetSource) else value

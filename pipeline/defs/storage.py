@@ -27,6 +27,7 @@ from pydantic import PrivateAttr
 
 from pipeline.core.memory import release_free_memory
 from pipeline.core.reading import TableReader, read_rows_where_in
+from pipeline.core.tables import ParquetSource
 from pipeline.validate.chunks import FrameChunks, ParquetChunks, TableChunks
 
 PARQUET_MAGIC = b"PAR1"
@@ -37,6 +38,10 @@ COLUMNS_READ: dict[tuple[str, str], list[str]] = {
     ("coverage", "observations"): ["indicator_code", "region_code", "year", "value"],
 }
 
+
+# Ops whose table inputs are handed over as ParquetSource (pipeline/core/tables.py): the publication hashes, loads
+# into DuckDB and writes every published table a column or a row group at a time (issue 17).
+STREAMING_CONSUMERS = {"publication"}
 
 COLUMNS_KEY = "pipeline/columns_read"
 ROWS_KEY = "pipeline/rows_where_in"
@@ -114,9 +119,13 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
                 loaded = pickle.load(handle)
                 if reads_in_parts(context) and isinstance(loaded, pd.DataFrame):
                     return TableReader(frame=loaded)
+                if reads_as_source(context) and isinstance(loaded, pd.DataFrame):
+                    return ParquetSource(frame=loaded)
                 return FrameChunks(loaded) if reads_in_chunks(context) and isinstance(loaded, pd.DataFrame) else loaded
             if reads_in_parts(context):
                 return TableReader(open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame)
+            if reads_as_source(context):
+                return ParquetSource(open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame)
             if reads_in_chunks(context):
                 return ParquetChunks(lambda: filesystem.open(path, "rb"), parquet_frame)
             declared = context.definition_metadata or {}
@@ -190,6 +199,18 @@ def stored_texts(handle, columns: list[str] | None) -> list[str]:
         if (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
         and (columns is None or field.name in columns)
     ]
+
+
+# --- the publication streams the stored tables (issue 17): these inputs get a ParquetSource of the stored file ---
+
+
+def reads_as_source(context: dg.InputContext) -> bool:
+    """Whether the consumer streams its tables (STREAMING_CONSUMERS): a ParquetSource, not a DataFrame, is handed over.
+
+    Named by op, as COLUMNS_READ: the publication's inputs are also its assets' deps, and Dagster allows no
+    dagster_type on an AssetIn that is a dep too.
+    """
+    return consumer_name(context) in STREAMING_CONSUMERS
 
 
 def consumer_name(context: dg.InputContext) -> str | None:

@@ -15,6 +15,7 @@ import pandas as pd
 from pipeline.core.fs import pause_point
 from pipeline.core.locks import pipeline_lock
 from pipeline.core.paths import FolderProperties
+from pipeline.core.tables import ParquetSource, table_source
 from pipeline.publish.documents.comments import warehouse_statements
 from pipeline.publish.registry import PUBLISHED_TABLES, TABLE_MODELS, PublishedTable
 from pipeline.publish.release.verify import verify_release
@@ -79,13 +80,18 @@ class PublicationOutcome:
 
 
 def publish_tables(
-    tables: dict[str, pd.DataFrame],
+    tables: dict[str, ParquetSource | pd.DataFrame],
     extra_files: dict[str, bytes],
     project_paths: FolderProperties,
     today: dt.date,
     specs: dict[str, PublishedTable] | None = None,
 ) -> PublicationOutcome:
-    """Write the staging warehouse and the release, audit both, then publish: release, `latest`, warehouse swap."""
+    """Write the staging warehouse and the release, audit both, then publish: release, `latest`, warehouse swap.
+
+    A table is a stored Parquet file (a ParquetSource: hashed, loaded and written a column or a row group at a
+    time) or a DataFrame.
+    """
+    sources = {name: table_source(table) for name, table in tables.items()}
     # The views and comments describe the registry's tables; a test's own registry gets plain tables.
     statements = [] if specs else warehouse_statements(TABLE_MODELS, [PUBLICATION_TABLE], project_paths.metadata_path)
     specs = specs or PUBLISHED_TABLES
@@ -98,7 +104,7 @@ def publish_tables(
         problems = published_state_problems(live, releases_dir)
         if problems:
             raise PublishedStateError(problems)
-        content = content_hash(tables, extra_files)
+        content = content_hash(sources, extra_files)
         previous = newest_release(releases_dir)
         changed = previous is None or previous.content_hash != content
         version = next_version(releases_dir, today) if changed or previous is None else previous.version
@@ -113,8 +119,8 @@ def publish_tables(
 
         def warehouse() -> dict[str, int]:
             """The staging warehouse, written and audited."""
-            stage_warehouse(tables, staging, publication_row, statements)
-            return audit_warehouse(staging, tables, specs, publication_row, require_comments=bool(statements))
+            stage_warehouse(sources, staging, publication_row, statements)
+            return audit_warehouse(staging, sources, specs, publication_row, require_comments=bool(statements))
 
         def release() -> Path:
             """The release, written into its temporary folder."""
@@ -122,7 +128,7 @@ def publish_tables(
             keys = {name: list(spec.primary_key) for name, spec in specs.items()}
             models = {name: spec.model for name, spec in specs.items()}
             return prepare_release(
-                tables, extra_files, releases_dir, version, content, descriptions, keys, previous, models
+                sources, extra_files, releases_dir, version, content, descriptions, keys, previous, models
             )
 
         try:

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
@@ -17,6 +17,7 @@ from pipeline.core.fs import fsync_directory, fsync_file, pause_point
 from pipeline.core.hashing import sha256_of
 from pipeline.core.locks import lock_is_held
 from pipeline.core.sql import quoted
+from pipeline.core.tables import ParquetSource, table_source
 from pipeline.publish.registry import PublishedTable
 
 STAGING_MARKER = ".staging-"
@@ -25,6 +26,8 @@ PUBLICATION_COLUMNS = ["release_version", "content_hash", "definitions_hash", "b
 MAX_LISTED_KEYS = 5
 # Beside the live warehouse: the sha256 and size it was published with (`current`), and those of the file about to
 # be swapped in (`pending`, between the two steps of a swap), so a crash between them leaves a file still recognised.
+# Rows per Arrow slice DuckDB scans while it loads a table (a stored table's row groups hold as many).
+STREAM_ROWS = 1024 * 1024
 RECORD_SUFFIX = ".sha256.json"
 LOCK_HOLDER_PATTERN = re.compile(
     r"Conflicting lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)(?: by user (?P<user>\S+))?"
@@ -64,13 +67,19 @@ def remove_stale_staging(live_path: Path) -> list[Path]:
 
 
 def stage_warehouse(
-    tables: dict[str, pd.DataFrame], staging: Path, publication: dict[str, str], statements: Sequence[str] = ()
+    tables: dict[str, ParquetSource | pd.DataFrame],
+    staging: Path,
+    publication: dict[str, str],
+    statements: Sequence[str] = (),
 ) -> None:
-    """Write every table, the publication row, then views and comments into a fresh staging database, closed."""
+    """Write every table, the publication row, then views and comments into a fresh staging database, closed.
+
+    DuckDB reads each table as a stream of Arrow slices (a stored table: one row group at a time), not whole.
+    """
     discard_staging(staging)
     with duckdb.connect(str(staging)) as connection:
-        for position, (name, frame) in enumerate(tables.items()):
-            connection.register("incoming_frame", arrow_table(frame))
+        for position, (name, table) in enumerate(tables.items()):
+            connection.register("incoming_frame", arrow_stream(table_source(table)))
             # Table names come from the PUBLISHED_TABLES registry, never from data; they are quoted.
             connection.execute(f"CREATE TABLE {quoted(name)} AS SELECT * FROM incoming_frame")
             connection.unregister("incoming_frame")
@@ -89,9 +98,22 @@ def stage_warehouse(
     fsync_file(staging)
 
 
-def arrow_table(frame: pd.DataFrame) -> pa.Table:
-    """A frame as an Arrow table for DuckDB to scan without a row copy; all-null columns stay text, not NULL-typed."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+def arrow_stream(source: ParquetSource) -> pa.RecordBatchReader:
+    """A table as a stream of Arrow record batches for DuckDB to scan; all-null columns stay text, not NULL-typed."""
+    slices = source.slices(STREAM_ROWS)
+    first = text_for_null(next(slices))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        """The first slice's batches, then every other slice's."""
+        yield from first.to_batches()
+        for part in slices:
+            yield from text_for_null(part).to_batches()
+
+    return pa.RecordBatchReader.from_batches(first.schema, batches())
+
+
+def text_for_null(table: pa.Table) -> pa.Table:
+    """The table with its NULL-typed (all-null) columns as text."""
     for position, field_ in enumerate(table.schema):
         if pa.types.is_null(field_.type):
             table = table.set_column(position, field_.name, table.column(position).cast(pa.string()))
@@ -100,7 +122,7 @@ def arrow_table(frame: pd.DataFrame) -> pa.Table:
 
 def audit_warehouse(
     staging: Path,
-    tables: dict[str, pd.DataFrame],
+    tables: dict[str, ParquetSource | pd.DataFrame],
     specs: dict[str, PublishedTable],
     publication: dict[str, str],
     require_comments: bool = False,
@@ -110,11 +132,11 @@ def audit_warehouse(
     counts: dict[str, int] = {}
     with duckdb.connect(str(staging), read_only=True) as connection:
         present = {row[0] for row in connection.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        for name, frame in tables.items():
+        for name, table in tables.items():
             if name not in present:
                 problems.append(f"{name}: table missing from the staging warehouse")
                 continue
-            counts[name] = audit_table(connection, name, frame, specs[name], present, problems)
+            counts[name] = audit_table(connection, name, table_source(table).num_rows, specs[name], present, problems)
             if len(counts) == 1:
                 pause_point("audits", staging.parent)
         problems.extend(audit_publication(connection, publication))
@@ -129,18 +151,21 @@ def audit_warehouse(
 def audit_table(
     connection: duckdb.DuckDBPyConnection,
     name: str,
-    frame: pd.DataFrame,
+    expected_rows: int,
     spec: PublishedTable,
     present: set[str],
     problems: list[str],
 ) -> int:
-    """Row count, columns against the model, primary key unique and not null, references resolve; returns rows."""
+    """Row count, columns against the model, primary key unique and not null, references resolve; returns rows.
+
+    Everything is counted by DuckDB in the staging file; of the table as published only its row count is used.
+    """
     table = quoted(name)
     count_row = connection.execute(f"SELECT count(*) FROM {table}").fetchone()
     assert count_row is not None  # count(*) always returns one row
     stored = count_row[0]
-    if stored != len(frame):
-        problems.append(f"{name}: {stored} rows stored, {len(frame)} expected (row count)")
+    if stored != expected_rows:
+        problems.append(f"{name}: {stored} rows stored, {expected_rows} expected (row count)")
     columns = [row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall()]
     model_columns = list(spec.model.to_schema().columns)
     if columns != model_columns:

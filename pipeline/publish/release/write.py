@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from pipeline.core.fs import fsync_directory, fsync_file, pause_point
 from pipeline.core.hashing import sha256_of
 from pipeline.core.metadata import load_dataset_metadata
+from pipeline.core.tables import ParquetSource, table_source
 from pipeline.publish.release.changes import changes_markdown
 from pipeline.publish.release.versions import (
     CHANGES,
@@ -71,20 +72,23 @@ RELEASE_VERSION_PLACEHOLDER = "{{release_version}}"
 RELEASE_DATE_PLACEHOLDER = "{{release_date}}"
 
 
-def content_hash(tables: dict[str, pd.DataFrame], extra_files: dict[str, bytes]) -> str:
+def content_hash(tables: dict[str, ParquetSource | pd.DataFrame], extra_files: dict[str, bytes]) -> str:
     """A hash of the published content (table names, columns, types and values in row order; extra files' bytes).
 
     Values are hashed column by column from their Arrow form, never rendered as text, so it is fast on millions of
     rows; it does not depend on file bytes, Parquet settings, chunking or on how a text column is held in memory
     (plain text or categorical): numbers as a validity bitmap then their bytes, text as its sorted distinct values
     then each row's position among them (int32, -1 missing).
-    Rows are hashed in the order the tables have (every published table is sorted).
+    Rows are hashed in the order the tables have (every published table is sorted). A stored table is read one
+    column at a time.
     """
     digest = hashlib.sha256()
-    for name, frame in tables.items():
-        digest.update(f"table {name} {list(frame.columns)} {len(frame)}\n".encode())
-        for column_name in frame.columns:
-            update_with_column(digest, pa.array(frame[column_name], from_pandas=True))
+    for name, table in tables.items():
+        source = table_source(table)
+        columns = source.columns
+        digest.update(f"table {name} {columns} {source.num_rows}\n".encode())
+        for column_name in columns:
+            update_with_column(digest, source.column(column_name))
     for name in sorted(extra_files):
         digest.update(f"file {name} {len(extra_files[name])}\n".encode())
         digest.update(extra_files[name])
@@ -143,7 +147,7 @@ def file_bytes(content: bytes | str | pd.DataFrame) -> bytes:
 
 
 def prepare_release(
-    tables: dict[str, pd.DataFrame],
+    tables: dict[str, ParquetSource | pd.DataFrame],
     extra_files: dict[str, bytes],
     releases_dir: Path,
     version: str,
@@ -160,9 +164,10 @@ def prepare_release(
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     resources = []
-    for name, frame in tables.items():
+    for name, table in tables.items():
         path = temporary / f"{name}.parquet"
-        schema = write_table_file(frame, models.get(name), path)
+        source = table_source(table)
+        schema = write_table_file(source, models.get(name), path)
         resources.append(
             {
                 "name": name,
@@ -170,7 +175,7 @@ def prepare_release(
                 "path": path.name,
                 "format": "parquet",
                 "mediatype": "application/vnd.apache.parquet",
-                "rows": len(frame),
+                "rows": source.num_rows,
                 "schema": table_schema(schema, descriptions.get(name, {}), primary_keys.get(name, [])),
             }
         )
@@ -288,18 +293,20 @@ def published_schema(frame: pd.DataFrame, schema: pa.Schema, model: type[pandera
     return pa.schema(fields, metadata=metadata)
 
 
-def write_table_file(frame: pd.DataFrame, model: type[pandera.DataFrameModel] | None, path: Path) -> pa.Schema:
-    """Write a frame as a zstd Parquet file in its published schema, one row group's worth at a time; its schema.
+def write_table_file(
+    table: ParquetSource | pd.DataFrame, model: type[pandera.DataFrameModel] | None, path: Path
+) -> pa.Schema:
+    """Write a table as a zstd Parquet file in its published schema, one row group's worth at a time; its schema.
 
-    Each slice is cast (categoricals decoded to text) just before it is written, so a table of millions of rows
-    is never held as text all at once. Slices of pyarrow's default row-group size give the file pq.write_table
-    would write.
+    Each slice is read (a stored table: from its row groups) and cast (categoricals decoded to text) just before
+    it is written, so a table of millions of rows is never held whole. Slices of pyarrow's default row-group size
+    give the file pq.write_table would write.
     """
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    schema = published_schema(frame, table.schema, model)
+    source = table_source(table)
+    schema = published_schema(source.empty_frame(), source.pandas_schema(), model)
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        for start in range(0, table.num_rows or 1, ROW_GROUP_ROWS):
-            writer.write_table(table.slice(start, ROW_GROUP_ROWS).cast(schema))
+        for part in source.slices(ROW_GROUP_ROWS):
+            writer.write_table(part.cast(schema))
     return schema
 
 
@@ -309,7 +316,7 @@ def arrow_type(dtype: str) -> pa.DataType | None:
     return next((arrow for word, arrow in ARROW_TYPES if word in lowered), None)
 
 
-def check_extra_file_names(extra_files: dict[str, bytes], tables: dict[str, pd.DataFrame]) -> None:
+def check_extra_file_names(extra_files: dict[str, bytes], tables: dict[str, ParquetSource | pd.DataFrame]) -> None:
     """Extra files are plain names that collide with no table file, CHANGES.md or datapackage.json."""
     reserved = {DATAPACKAGE, CHANGES, CHECKSUMS, *(f"{name}.parquet" for name in tables)}
     for name in extra_files:

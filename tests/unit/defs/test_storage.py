@@ -166,3 +166,32 @@ def test_an_input_declaring_texts_as_categories_gets_categoricals_of_the_same_te
     assert isinstance(got["note"].dtype, pd.CategoricalDtype)
     assert got["note"].astype("str").tolist() == ["w", "x", "y", "z"]
     assert got["value"].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+@dg.asset
+def regions() -> pd.DataFrame:
+    """Made-up regions, stored as Parquet."""
+    return pd.DataFrame({"region_code": ["r1", "r2", "r3"], "level": [1, 2, 2]})
+
+
+@dg.asset
+def sources() -> pd.DataFrame:
+    """Made-up sources with a non-default index: pickled, not Parquet."""
+    return pd.DataFrame({"source_id": ["s1", "s2"]}, index=[5, 7])
+
+
+@dg.asset(name="publication")
+def made_up_publication(regions, sources) -> dict[str, tuple[str, int, list[str]]]:
+    """What a consumer named as the publication got for two published tables: its type, rows and columns."""
+    return {name: (type(table).__name__, table.num_rows, table.columns) for name, table in locals().items()}
+
+
+def test_the_publication_gets_its_tables_as_sources_stored_or_pickled(tmp_path):
+    """The publication's table inputs are ParquetSources: of the stored file, or of the unpickled frame."""
+    manager = ColumnarIOManager(base_dir=str(tmp_path / "io"))
+    result = dg.materialize([regions, sources, made_up_publication], resources={"io_manager": manager})
+    assert result.success
+    assert result.output_for_node("publication") == {
+        "regions": ("ParquetSource", 3, ["region_code", "level"]),
+        "sources": ("ParquetSource", 2, ["source_id"]),
+    }
