@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
-class TableReader:
-    """One table, read in parts: `num_rows` without reading it, `frame(columns, rows_where_in)` for the rows used."""
+class StoredTable:
+    """A table that is either an in-memory DataFrame or a stored Parquet file, opened on demand."""
 
     def __init__(
         self,
@@ -27,10 +27,14 @@ class TableReader:
     ) -> None:
         """Either an in-memory frame, or a way to open the Parquet file and turn an Arrow table into a frame."""
         if (frame is None) == (open_file is None):
-            raise ValueError("TableReader needs exactly one of frame and open_file")
+            raise ValueError(f"{type(self).__name__} needs exactly one of frame and open_file")
         self._frame = frame
         self._open_file = open_file
         self._to_frame = to_frame or (lambda table: table.to_pandas())
+
+
+class TableReader(StoredTable):
+    """One table, read in parts: `num_rows` without reading it, `frame(columns, rows_where_in)` for the rows used."""
 
     @property
     def num_rows(self) -> int:

@@ -15,8 +15,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.core.reading import StoredTable
 
-class ParquetSource:
+
+class ParquetSource(StoredTable):
     """One table, read in a stream: `num_rows` and `columns` without reading it, `slices(rows)`, `column(name)`."""
 
     def __init__(
@@ -26,11 +28,7 @@ class ParquetSource:
         to_frame: Callable[[pa.Table], pd.DataFrame] | None = None,
     ) -> None:
         """Either an in-memory frame, or a way to open the Parquet file and turn an Arrow table into a frame."""
-        if (frame is None) == (open_file is None):
-            raise ValueError("ParquetSource needs exactly one of frame and open_file")
-        self._frame = frame
-        self._open_file = open_file
-        self._to_frame = to_frame or (lambda table: table.to_pandas())
+        super().__init__(frame, open_file, to_frame)
         self._footer: tuple[int, pa.Schema] | None = None
 
     def footer(self) -> tuple[int, pa.Schema]:
