@@ -8,8 +8,7 @@ frame is `pa.array(column, from_pandas=True)`, so writing from either gives the 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from collections.abc import Iterator
 
 import pandas as pd
 import pyarrow as pa
@@ -21,15 +20,7 @@ from pipeline.core.reading import StoredTable
 class ParquetSource(StoredTable):
     """One table, read in a stream: `num_rows` and `columns` without reading it, `slices(rows)`, `column(name)`."""
 
-    def __init__(
-        self,
-        frame: pd.DataFrame | None = None,
-        open_file: Callable[[], BinaryIO] | None = None,
-        to_frame: Callable[[pa.Table], pd.DataFrame] | None = None,
-    ) -> None:
-        """Either an in-memory frame, or a way to open the Parquet file and turn an Arrow table into a frame."""
-        super().__init__(frame, open_file, to_frame)
-        self._footer: tuple[int, pa.Schema] | None = None
+    _footer: tuple[int, pa.Schema] | None = None  # the stored file's, once read
 
     def footer(self) -> tuple[int, pa.Schema]:
         """The stored file's row count and Arrow schema, read from its footer once."""
