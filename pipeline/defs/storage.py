@@ -7,6 +7,8 @@ fsspec URL (`s3://bucket/prefix`, `gcs://…`, `file:///shared/…`); by default
 (DAGSTER_HOME/storage, as before). A DataFrame is written as Parquet only when it comes back identical: flat
 column types, string column names, dtypes that survive the round trip; categorical columns keep their categories
 and their order (stored in the file's metadata). Anything else is pickled, as by the default I/O manager.
+An asset whose metadata sets STORE_CATEGORIES_AS_TEXTS has its categorical columns stored as texts instead, decoded
+a row group at a time (the file its decoded frame would give; the step holds codes, not a string per row).
 A downstream input reads only some columns or rows of a Parquet file when its `AssetIn` metadata says so
 (`read_input(columns=…, rows_where_in=…)`: the input's own declaration of what its asset or check uses), or when
 COLUMNS_READ names it.
