@@ -34,13 +34,21 @@ from pipeline.validate.schemas import (
 GROUP = "indicators"
 
 
-@dg.asset(group_name=GROUP, ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")})
+@dg.asset(
+    group_name=GROUP,
+    ins={"sources": dg.AssetIn("sources"), "regions": dg.AssetIn("regions")},
+    # Its text columns stay categoricals (no string per row) and are stored as texts.
+    metadata={STORE_CATEGORIES_AS_TEXTS: True},
+)
 def indicators(
     observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
     """Derived indicators for every region-year whose inputs exist, and published values carried as published."""
     return table_output(
-        indicator_table(observations, sources, indicator_catalog, regions), IndicatorSchema, "indicators"
+        indicator_table(observations, sources, indicator_catalog, regions, texts_as_categories=True),
+        IndicatorSchema,
+        "indicators",
+        categories_as_texts=True,
     )
 
 
