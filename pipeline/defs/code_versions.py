@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
@@ -58,17 +59,41 @@ def pipeline_imports(module_name: str, seen: set[str] | None = None) -> set[str]
     parts = module_name.split(".")
     for depth in range(1, len(parts)):
         pipeline_imports(".".join(parts[:depth]), seen)
-    tree = ast.parse(module_path(module_name).read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
-        for name in names:
-            if name.split(".")[0] == PACKAGE and module_path(name).is_file():
-                pipeline_imports(name, seen)
+    for name in direct_imports(module_name):
+        pipeline_imports(name, seen)
     return seen
+
+
+def direct_imports(module_name: str) -> list[str]:
+    """The pipeline modules a module's source imports, anywhere in it."""
+    names = imported_names(module_path(module_name).read_text(encoding="utf-8"))
+    return [name for name in names if name.split(".")[0] == PACKAGE and module_path(name).is_file()]
+
+
+@cache
+def imported_names(source: str) -> tuple[str, ...]:
+    """The names a module's source imports (`a.b` and, for `from a.b import c`, `a.b.c`), parsed once per source."""
+    names: list[str] = []
+    for node in import_statements(ast.parse(source).body):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif node.module and node.level == 0:
+            names.extend([node.module, *(f"{node.module}.{alias.name}" for alias in node.names)])
+    return tuple(dict.fromkeys(names))
+
+
+def import_statements(statements: list) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements among these and in their bodies, at any depth (functions, classes, if, try, with…).
+
+    Imports are statements: only statement bodies are visited, not the expressions (most of a module's nodes).
+    """
+    for statement in statements:
+        if isinstance(statement, ast.Import | ast.ImportFrom):
+            yield statement
+        for field in ("body", "orelse", "finalbody", "handlers", "cases"):
+            children = getattr(statement, field, None)
+            if isinstance(children, list):
+                yield from import_statements(children)
 
 
 def module_path(module_name: str) -> Path:

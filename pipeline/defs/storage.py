@@ -7,6 +7,8 @@ fsspec URL (`s3://bucket/prefix`, `gcs://…`, `file:///shared/…`); by default
 (DAGSTER_HOME/storage, as before). A DataFrame is written as Parquet only when it comes back identical: flat
 column types, string column names, dtypes that survive the round trip; categorical columns keep their categories
 and their order (stored in the file's metadata). Anything else is pickled, as by the default I/O manager.
+An asset whose metadata sets STORE_CATEGORIES_AS_TEXTS has its categorical columns stored as texts instead, decoded
+a row group at a time (the file its decoded frame would give; the step holds codes, not a string per row).
 A downstream input reads only some columns or rows of a Parquet file when its `AssetIn` metadata says so
 (`read_input(columns=…, rows_where_in=…)`: the input's own declaration of what its asset or check uses), or when
 COLUMNS_READ names it.
@@ -25,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import PrivateAttr
 
+from pipeline.core.frames import decoded_texts
 from pipeline.core.memory import release_free_memory
 from pipeline.core.reading import TableReader, read_rows_where_in
 from pipeline.core.tables import ParquetSource
@@ -42,6 +45,13 @@ COLUMNS_READ: dict[tuple[str, str], list[str]] = {
 # Ops whose table inputs are handed over as ParquetSource (pipeline/core/tables.py): the publication hashes, loads
 # into DuckDB and writes every published table a column or a row group at a time (issue 17).
 STREAMING_CONSUMERS = {"publication"}
+
+# Asset metadata: the output's categorical columns are stored as texts, decoded a row group at a time, so that the
+# step never holds a string per row (issue 17: preferred_values). The file is the one its decoded frame would give.
+# Under another I/O manager the consumers get the categoricals themselves.
+STORE_CATEGORIES_AS_TEXTS = "pipeline/categories_stored_as_texts"
+# pyarrow's default row group (pq.write_table): the row groups written one at a time are those it would write.
+ROW_GROUP_ROWS = 1024 * 1024
 
 COLUMNS_KEY = "pipeline/columns_read"
 ROWS_KEY = "pipeline/rows_where_in"
@@ -89,15 +99,23 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
         """Write the output: Parquet for a DataFrame that round-trips exactly, else a pickle; record where and how."""
         filesystem, path = self.location(context)
         filesystem.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        table = parquet_table(obj) if isinstance(obj, pd.DataFrame) else None
+        decoding = isinstance(obj, pd.DataFrame) and bool(
+            (context.definition_metadata or {}).get(STORE_CATEGORIES_AS_TEXTS)
+        )
+        schema = decoded_schema(obj) if decoding else None
+        if decoding and schema is None:  # not decodable part by part: decode the whole frame
+            obj = decoded_texts(obj)
+        table = parquet_table(obj) if isinstance(obj, pd.DataFrame) and schema is None else None
         temporary = f"{path}.{uuid.uuid4().hex}.partial"
         with filesystem.open(temporary, "wb") as handle:
-            if table is not None:
+            if schema is not None:
+                write_decoded(obj, schema, handle)
+            elif table is not None:
                 pq.write_table(table, handle)
             else:
                 pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
         filesystem.mv(temporary, path)
-        stored_as = "parquet" if table is not None else "pickle"
+        stored_as = "parquet" if table is not None or schema is not None else "pickle"
         del table
         release_free_memory()  # the Arrow copy just written, and what the step freed
         context.add_output_metadata({"path": dg.MetadataValue.path(path), "stored_as": stored_as})
@@ -244,6 +262,30 @@ def parquet_table(frame: pd.DataFrame) -> pa.Table | None:
     if list(probe.columns) != list(frame.columns) or not probe.dtypes.equals(frame.dtypes):
         return None
     return table
+
+
+def decoded_schema(frame: pd.DataFrame) -> pa.Schema | None:
+    """The schema parquet_table gives the frame with its categoricals decoded (decoded_texts), or None if a part's
+    types could differ from the whole's (an object column) or that frame would not be stored as Parquet."""
+    if any(frame[column].dtype == object for column in frame.columns) or not isinstance(frame.index, pd.RangeIndex):
+        return None
+    empty = parquet_table(decoded_texts(frame.iloc[:0]))
+    if empty is None:
+        return None
+    # The pandas metadata of the whole frame: only its range index differs from the empty frame's.
+    pandas_metadata = json.loads(empty.schema.metadata[b"pandas"])
+    (index,) = pandas_metadata["index_columns"]
+    index.update(start=frame.index.start, stop=frame.index.stop, step=frame.index.step)
+    return empty.schema.with_metadata({**empty.schema.metadata, b"pandas": json.dumps(pandas_metadata).encode()})
+
+
+def write_decoded(frame: pd.DataFrame, schema: pa.Schema, handle) -> None:
+    """Write the frame as Parquet of this schema (decoded_schema), decoding its categoricals one row group at a time."""
+    with pq.ParquetWriter(handle, schema) as writer:
+        for start in range(0, max(len(frame), 1), ROW_GROUP_ROWS):
+            part = pa.Table.from_pandas(decoded_texts(frame.iloc[start : start + ROW_GROUP_ROWS]), preserve_index=False)
+            writer.write_table(pa.Table.from_arrays(part.columns, schema=schema))
+            del part
 
 
 def single_chunk_texts(table: pa.Table) -> pa.Table:

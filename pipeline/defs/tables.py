@@ -20,24 +20,33 @@ PREVIEW_CELL_CHARACTERS = 60
 
 
 def table_output(
-    frame: pd.DataFrame, model: type[pa.DataFrameModel] | None = None, warehouse_table: str | None = None
+    frame: pd.DataFrame,
+    model: type[pa.DataFrameModel] | None = None,
+    warehouse_table: str | None = None,
+    categories_as_texts: bool = False,
 ) -> dg.Output[pd.DataFrame]:
     """The frame as an asset output carrying its table metadata (see table_metadata)."""
-    return dg.Output(frame, metadata=table_metadata(frame, model, warehouse_table))
+    return dg.Output(frame, metadata=table_metadata(frame, model, warehouse_table, categories_as_texts))
 
 
 def table_metadata(
-    frame: pd.DataFrame, model: type[pa.DataFrameModel] | None = None, warehouse_table: str | None = None
+    frame: pd.DataFrame,
+    model: type[pa.DataFrameModel] | None = None,
+    warehouse_table: str | None = None,
+    categories_as_texts: bool = False,
 ) -> dict[str, object]:
     """dagster/row_count, dagster/column_schema (types; descriptions from the pandera model), dagster/table_name
-    for a table the warehouse holds, and the first rows as a Markdown preview."""
+    for a table the warehouse holds, and the first rows as a Markdown preview.
+
+    categories_as_texts: a categorical column's type is its texts' (the output is stored decoded).
+    """
     descriptions = (
         {name: column.description or "" for name, column in model.to_schema().columns.items()} if model else {}
     )
     columns = [
         dg.TableColumn(
             name=str(column),
-            type=str(frame[column].dtype),
+            type=stored_type(frame[column].dtype, categories_as_texts),
             description=descriptions.get(str(column)) or None,
         )
         for column in frame.columns
@@ -50,6 +59,13 @@ def table_metadata(
     if warehouse_table:
         metadata["dagster/table_name"] = dg.MetadataValue.text(f"{WAREHOUSE_CATALOG}.{warehouse_table}")
     return metadata
+
+
+def stored_type(dtype: object, categories_as_texts: bool) -> str:
+    """A column's type as the metadata names it: a categorical's texts' type when it is stored decoded."""
+    if categories_as_texts and isinstance(dtype, pd.CategoricalDtype):
+        return str(dtype.categories.dtype)
+    return str(dtype)
 
 
 def preview_markdown(frame: pd.DataFrame) -> str:

@@ -74,8 +74,14 @@ DISAGREEMENT_COLUMNS = [
 ]
 
 
-def preferred_table(observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame) -> pd.DataFrame:
-    """The preferred values with method, publisher kind, reliability, the deciding rule, alternatives and spread."""
+def preferred_table(
+    observations: pd.DataFrame, sources: pd.DataFrame, indicators: pd.DataFrame, texts_as_categories: bool = False
+) -> pd.DataFrame:
+    """The preferred values with method, publisher kind, reliability, the deciding rule, alternatives and spread.
+
+    texts_as_categories: the text columns come as categoricals (codes, no string per row), for a caller that
+    decodes them later (the I/O manager writes them as texts a row group at a time: STORE_CATEGORIES_AS_TEXTS).
+    """
     present, ranked = ranked_candidates(observations, sources)
     coded = indicator_values(observations, sources, indicators, (present, ranked)).reset_index(drop=True)
     space = key_space(present)
@@ -93,9 +99,11 @@ def preferred_table(observations: pd.DataFrame, sources: pd.DataFrame, indicator
     published_rule = np.where(hit, published_rule[per_key], RULE_CODE["single_source"])
     chosen = np.where(hit, chosen[per_key], -1)
     del key_of_value, per_key, hit
-    kinds, grades = value_grades(coded, chosen, present, sources)
-    del present, chosen
-    values = decoded_texts(coded)
+    texts = categorical_texts if texts_as_categories else coded_texts
+    kind_codes, grade_codes, vocabulary = value_grades(coded, chosen, present, sources)
+    kinds, grades = texts(kind_codes, vocabulary), texts(grade_codes, vocabulary)
+    del present, chosen, kind_codes, grade_codes
+    values = coded if texts_as_categories else decoded_texts(coded)
     del coded
     derived = values["method"].eq("derived").to_numpy()
     value = values["value"].to_numpy(dtype=float)
@@ -112,7 +120,7 @@ def preferred_table(observations: pd.DataFrame, sources: pd.DataFrame, indicator
     table = values.assign(
         publisher_kind=kinds,
         reliability=grades,
-        choice_rule=coded_texts(rule, CHOICE_RULES),
+        choice_rule=texts(rule, CHOICE_RULES),
         alternatives=alternatives.astype("int64"),
         spread=np.round(spread, 10),
     )
@@ -179,6 +187,11 @@ def coded_texts(codes: np.ndarray, texts: list[str] | tuple[str, ...]) -> pd.api
     return pd.array(pa.array(list(texts), type=pa.large_string()).take(pa.array(codes, mask=codes < 0)), dtype="str")
 
 
+def categorical_texts(codes: np.ndarray, texts: list[str] | tuple[str, ...]) -> pd.Categorical:
+    """texts[code] for every code (missing where the code is -1) as a categorical of those texts."""
+    return pd.Categorical.from_codes(np.asarray(codes), categories=pd.Index(list(texts), dtype="str"))
+
+
 def key_space(present: pd.DataFrame) -> dict[str, object]:
     """The distinct indicator codes and region codes of the observations and their range of years."""
     return {
@@ -229,11 +242,11 @@ def deciding_rule(group: pd.DataFrame) -> str:
 
 def value_grades(
     values: pd.DataFrame, chosen: np.ndarray, present: pd.DataFrame, sources: pd.DataFrame
-) -> tuple[pd.api.extensions.ExtensionArray, pd.api.extensions.ExtensionArray]:
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Publisher kind and reliability of each value: the chosen observation's, or for a derived value its inputs'.
 
     chosen: per value, the position in present (the observations with a value) of the figure chosen for its key.
-    Both come as text columns decoded from codes (no text object per row).
+    Both come as codes into the returned vocabulary (-1 where missing): no text object per row.
     """
     grades = source_grades(sources)
     texts: dict[str, int] = {}
@@ -252,8 +265,7 @@ def value_grades(
     if len(positions):
         derived_kinds, derived_grades = derived_value_grades(values.iloc[positions], grades, texts)
         kinds[positions], reliabilities[positions] = derived_kinds, derived_grades
-    vocabulary = list(texts)
-    return coded_texts(kinds, vocabulary), coded_texts(reliabilities, vocabulary)
+    return kinds, reliabilities, list(texts)
 
 
 def text_code(text: object, texts: dict[str, int]) -> int:

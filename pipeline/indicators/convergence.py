@@ -198,10 +198,13 @@ class UnitPanels:
         position[present[order]] = np.arange(len(present))
         series = position[series_key]
         years = placed.year_offset[placed.row]
-        levels = np.full((len(present), placed.year_span), np.nan)
-        levels[series, years] = placed.values[placed.row]
-        broken = np.zeros((len(present), placed.year_span), dtype="int32")
-        broken[series, years] = break_flags(values["status"])[placed.row]
+        # Laid out year by series from the start (no transposed copies): a year's row is contiguous.
+        levels = np.full((placed.year_span, len(present)), np.nan)
+        levels[years, series] = placed.values[placed.row]
+        # Break counts fit in int16 (at most one per year); the cumulative count is taken in place.
+        breaks_before = np.zeros((placed.year_span, len(present)), dtype="int16")
+        breaks_before[years, series] = break_flags(values["status"])[placed.row]
+        np.cumsum(breaks_before, axis=0, out=breaks_before)
         group_keys, group = np.unique(group_key[order], return_inverse=True)
         start, _ = run_bounds(group)
         at_bound = np.zeros(levels.shape, dtype=bool)
@@ -209,15 +212,17 @@ class UnitPanels:
             present[order] // unit_count, [codes.index(code) for code in bounded or () if code in codes]
         )
         if bounded_series.any():
-            shares = levels[bounded_series]
+            shares = levels[:, bounded_series]
             with np.errstate(divide="ignore", invalid="ignore"):
-                at_bound[bounded_series] = np.isfinite(shares) & ((shares <= 0) | (shares >= SHARE_BOUND))
-                levels[bounded_series] = np.where(at_bound[bounded_series], np.nan, shares / (SHARE_BOUND - shares))
+                at_bound[:, bounded_series] = np.isfinite(shares) & ((shares <= 0) | (shares >= SHARE_BOUND))
+                levels[:, bounded_series] = np.where(
+                    at_bound[:, bounded_series], np.nan, shares / (SHARE_BOUND - shares)
+                )
         return cls(
             placement=placed,
-            levels=np.ascontiguousarray(levels.T),
-            at_bound=np.ascontiguousarray(at_bound.T),
-            breaks_before=np.ascontiguousarray(np.cumsum(broken, axis=1).T),
+            levels=levels,
+            at_bound=at_bound,
+            breaks_before=breaks_before,
             group=group,
             group_start=start,
             group_code=group_keys // set_count,
@@ -264,7 +269,7 @@ class UnitPanels:
     def left_at_bound(self, start: int, end: int) -> np.ndarray:
         """Series with a share at 0 or 100 % at an end of the window (and a value at the other), no break between."""
         with np.errstate(invalid="ignore"):
-            present = (self.at_bound | (self.levels > 0))[[start, end]].all(axis=0)
+            present = (self.at_bound[[start, end]] | (self.levels[[start, end]] > 0)).all(axis=0)
         either = self.at_bound[start] | self.at_bound[end]
         return present & either & (self.breaks_before[end] == self.breaks_before[start])
 

@@ -286,9 +286,16 @@ def published_values(pool: dict[str, pd.DataFrame], derived_codes: list[str]) ->
 
 
 def indicator_table(
-    observations: pd.DataFrame, sources: pd.DataFrame, indicator_catalog: pd.DataFrame, regions: pd.DataFrame
+    observations: pd.DataFrame,
+    sources: pd.DataFrame,
+    indicator_catalog: pd.DataFrame,
+    regions: pd.DataFrame,
+    texts_as_categories: bool = False,
 ) -> pd.DataFrame:
-    """The indicators table: derived values for every region-year whose inputs exist, beside the published ones."""
+    """The indicators table: derived values for every region-year whose inputs exist, beside the published ones.
+
+    texts_as_categories: the text columns the blocks hold as categoricals stay so (decoded later, when stored).
+    """
     pool = code_blocks(as_pool(preferred_observations(observations, sources)))
     derived_entries = indicator_catalog[indicator_catalog["kind"] == "derived"]
     published = published_values(pool, list(derived_entries["indicator_code"]))
@@ -299,5 +306,10 @@ def indicator_table(
         if len(parts) > 1:
             parts = [stacked_frames(parts).sort_values(["region_code", "year", "method"], kind="stable")]
         blocks.append(parts[0])
-    result = decoded_texts(stacked_frames(blocks)) if blocks else empty_indicators()
-    return result.astype(INDICATOR_DTYPES)[INDICATOR_COLUMNS]
+    result = stacked_frames(blocks) if blocks else empty_indicators()
+    if not texts_as_categories:
+        result = decoded_texts(result)
+    coded = [column for column in result.columns if isinstance(result[column].dtype, pd.CategoricalDtype)]
+    return result.astype({column: dtype for column, dtype in INDICATOR_DTYPES.items() if column not in coded})[
+        INDICATOR_COLUMNS
+    ]

@@ -22,6 +22,9 @@ from statsmodels.tools.tools import pinv_extended
 CLEARLY_FULL_RANK = 1e-10
 # statsmodels' pinv_extended: singular values below this × the largest count as zero.
 PINV_RCOND = 1e-15
+# Fits of one size are stacked at most this many points at a time (each matrix is solved alone either way, so the
+# figures are the same): a stack of all fits held several times the points' memory at once (issue 17).
+POINTS_PER_STACK = 1 << 20
 
 
 def slope_inference(fits: Iterable[tuple[np.ndarray, np.ndarray]], alpha: float) -> dict[str, np.ndarray]:
@@ -43,10 +46,13 @@ def run_slope_inference(x: np.ndarray, y: np.ndarray, sizes: np.ndarray, alpha: 
     slope, intercept, error, df = (np.empty(len(sizes)) for _ in range(4))
     with np.errstate(divide="ignore", invalid="ignore"):
         for size in np.unique(sizes).tolist():
-            members = np.flatnonzero(sizes == size)
-            positions = starts[members][:, np.newaxis] + np.arange(size)
-            params, error[members], df[members] = same_size_fits(x[positions], y[positions])
-            slope[members], intercept[members] = params[:, 1], params[:, 0]
+            same_size = np.flatnonzero(sizes == size)
+            per_stack = max(1, POINTS_PER_STACK // max(size, 1))
+            for first in range(0, len(same_size), per_stack):
+                members = same_size[first : first + per_stack]
+                positions = starts[members][:, np.newaxis] + np.arange(size)
+                params, error[members], df[members] = same_size_fits(x[positions], y[positions])
+                slope[members], intercept[members] = params[:, 1], params[:, 0]
         t_value = slope / error
         p_value = stats.t.sf(np.abs(t_value), df) * 2 if len(df) else np.array([])
         quantile = stats.t.ppf(1 - alpha / 2, df) if len(df) else np.array([])

@@ -11,7 +11,15 @@ import dagster as dg
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pipeline.defs.storage import PARQUET_MAGIC, ColumnarIOManager, parquet_frame, parquet_table, read_input
+from pipeline.core.frames import decoded_texts
+from pipeline.defs.storage import (
+    PARQUET_MAGIC,
+    STORE_CATEGORIES_AS_TEXTS,
+    ColumnarIOManager,
+    parquet_frame,
+    parquet_table,
+    read_input,
+)
 
 
 def round_trip(frame: pd.DataFrame) -> pd.DataFrame:
@@ -195,3 +203,47 @@ def test_the_publication_gets_its_tables_as_sources_stored_or_pickled(tmp_path):
         "regions": ("ParquetSource", 3, ["region_code", "level"]),
         "sources": ("ParquetSource", 2, ["source_id"]),
     }
+
+
+@dg.asset(metadata={STORE_CATEGORIES_AS_TEXTS: True})
+def coded_values() -> pd.DataFrame:
+    """Made-up values whose text columns are categoricals (one with a missing code), stored as texts."""
+    return pd.DataFrame(
+        {
+            "indicator_code": pd.Categorical(["a", "b", None, "a", "c"], categories=["c", "b", "a"]),
+            "year": [2020, 2020, 2021, 2022, 2023],
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "note": pd.array(["v", "w", "x", "y", "z"], dtype="str"),
+        }
+    )
+
+
+@dg.asset(metadata={STORE_CATEGORIES_AS_TEXTS: True})
+def coded_objects() -> pd.DataFrame:
+    """Made-up values with an object column: decoded as a whole, not a row group at a time."""
+    return pd.DataFrame({"code": pd.Categorical(["x", "y"]), "label": pd.array(["p", None], dtype=object)})
+
+
+def test_categoricals_of_an_asset_storing_them_as_texts_are_written_as_its_decoded_frame_would_be(
+    tmp_path, monkeypatch
+):
+    """The file is byte for byte the decoded frame's (several row groups: two rows each here) and reads as texts."""
+    import pipeline.defs.storage as storage
+
+    monkeypatch.setattr(storage, "ROW_GROUP_ROWS", 2)
+    manager = ColumnarIOManager(base_dir=str(tmp_path / "io"))
+    assert dg.materialize([coded_values, coded_objects], resources={"io_manager": manager}).success
+    decoded = decoded_texts(coded_values())
+    expected = io.BytesIO()
+    pq.write_table(parquet_table(decoded), expected, row_group_size=2)
+    stored = (tmp_path / "io" / "coded_values").read_bytes()
+    assert stored == expected.getvalue()
+    assert pq.ParquetFile(io.BytesIO(stored)).metadata.num_row_groups == 3
+    got = parquet_frame(pq.read_table(io.BytesIO(stored)))
+    pd.testing.assert_frame_equal(got, decoded)
+    assert (
+        got["indicator_code"].dtype == "str"
+        and got["indicator_code"].isna().tolist() == [False] * 2 + [True] + [False] * 2
+    )
+    objects = parquet_frame(pq.read_table(tmp_path / "io" / "coded_objects"))
+    assert objects["code"].tolist() == ["x", "y"] and objects["code"].dtype == "str"

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.core.frames import categorical_texts
+from pipeline.core.frames import categorical_texts, decoded_texts
 from pipeline.indicators.choices import (
     CHOICE_RULES,
     coded_texts,
@@ -191,3 +191,13 @@ def test_figure_reliabilities_read_the_chosen_observations_grade(categorical):
         "official",
     ]
     assert figure_reliabilities(np.array([0]), present.drop(columns="reliability"), texts).tolist() == [-1]
+
+
+def test_preferred_values_with_texts_as_categories_decode_to_the_same_table():
+    """The categorical table (the asset's: stored decoded) holds the same texts as the text table, codes aside."""
+    observations = categorical_texts(OBSERVATIONS, ["source_id", "region_code", "indicator_code", "unit"])
+    texts = preferred_table(observations, SOURCES, INDICATORS)
+    coded = preferred_table(observations, SOURCES, INDICATORS, texts_as_categories=True)
+    for column in ["publisher_kind", "reliability", "choice_rule"]:
+        assert isinstance(coded[column].dtype, pd.CategoricalDtype), column
+    pd.testing.assert_frame_equal(decoded_texts(coded), texts)

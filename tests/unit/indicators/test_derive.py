@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from pipeline.core.frames import categorical_texts, decoded_texts
 from pipeline.indicators.aggregates import aggregate_groups, pair_ratios, region_groups
-from pipeline.indicators.derive import derive_indicators
+from pipeline.indicators.derive import derive_indicators, indicator_table
 from pipeline.indicators.preferred import indicator_values
 from tests.support.made_up_values import CITY, PROVINCE, catalog_from, observation_frame, region_frame
 
@@ -235,3 +236,19 @@ def test_paired_ratios_need_positive_values_on_both_sides():
     assert (row["indicator_code"], row["region_code"], row["year"]) == ("income", "441400", 2020)
     assert row["value"] == pytest.approx(4.0)
     assert (row["reference_value"], row["region_value"]) == (200.0, 50.0)
+
+
+def test_the_indicators_table_with_texts_as_categories_decodes_to_the_text_table(tmp_path):
+    """Made-up observations with categorical texts (as stored): the same table, its texts kept as codes."""
+    rows = [("part", A, 2020, 250.0), ("whole", A, 2020, 1000.0), ("part", B, 2021, 10.0), ("whole", B, 2021, 40.0)]
+    observations = categorical_texts(observation_frame(rows), ["source_id", "region_code", "indicator_code", "unit"])
+    sources = pd.DataFrame(
+        {"source_id": ["made_up"], "authority": ["official"], "accessed": ["2026-12-01"], "url_kind": ["official"]}
+    )
+    entries = [entry("part_share", "ratio", ["part", "whole"], multiplier=100, unit="percent")]
+    catalog = catalog_from([{"indicator_code": "part"}, {"indicator_code": "whole"}, *entries], tmp_path)
+    texts = indicator_table(observations, sources, catalog, REGIONS)
+    coded = indicator_table(observations, sources, catalog, REGIONS, texts_as_categories=True)
+    assert any(isinstance(dtype, pd.CategoricalDtype) for dtype in coded.dtypes)
+    assert texts["value"].tolist() == [25.0, 25.0] and set(texts["method"]) == {"derived"}
+    pd.testing.assert_frame_equal(decoded_texts(coded), texts)

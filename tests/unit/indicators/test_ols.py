@@ -75,3 +75,17 @@ def test_stacked_fits_equal_each_fit_alone_exactly():
     assert ((errors == expected_errors) | (np.isnan(errors) & np.isnan(expected_errors))).all()
     assert (df == np.array([fit[2] for fit in alone])).all()
     assert (df[::50] == 6).all()
+
+
+def test_fits_stacked_a_few_points_at_a_time_give_the_same_figures(monkeypatch):
+    """Stacks of at most 50 points (one fit alone when it has more): the figures of all fits stacked at once."""
+    import pipeline.indicators.ols as ols
+
+    fits = made_up_fits(300)
+    sizes = np.array([len(x) for x, _ in fits])
+    x, y = np.concatenate([x for x, _ in fits]), np.concatenate([y for _, y in fits])
+    whole = run_slope_inference(x, y, sizes, 0.05)
+    monkeypatch.setattr(ols, "POINTS_PER_STACK", 50)
+    stacked = run_slope_inference(x, y, sizes, 0.05)
+    for key in KEYS:
+        assert ((whole[key] == stacked[key]) | (np.isnan(whole[key]) & np.isnan(stacked[key]))).all(), key
