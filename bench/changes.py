@@ -106,18 +106,18 @@ def edited_table(frame: pd.DataFrame, key: list[str]) -> pd.DataFrame:
     random = np.random.default_rng(17)
     frame = frame.copy()
     rows = random.permutation(len(frame))
-    removed, added = rows[:REMOVED], rows[REMOVED : REMOVED + ADDED]
-    start = REMOVED + ADDED
-    changed, start = rows[start : start + CHANGED], start + CHANGED
-    noise, start = rows[start : start + NOISE], start + NOISE
-    now_missing, start = rows[start : start + NOW_MISSING], start + NOW_MISSING
-    text, start = rows[start : start + TEXT], start + TEXT
+    counts = iter(min(count, len(frame) // 20) for count in (REMOVED, ADDED, CHANGED, NOISE, NOW_MISSING, TEXT))
+    parts, start = [], 0
+    for count in counts:  # each at most a twentieth of the rows (a small table)
+        parts.append(rows[start : start + count])
+        start += count
+    removed, added, changed, noise, now_missing, text = parts
     value = frame.columns.get_loc("value")
     frame.iloc[changed, value] = frame.iloc[changed, value] * (1 + random.uniform(-0.2, 0.2, len(changed)))
     frame.iloc[noise, value] = frame.iloc[noise, value] * (1 + 1e-12)
     frame.iloc[now_missing, value] = np.nan  # missing before: filled now
     missing_now = np.flatnonzero(frame["value"].isna().to_numpy() & ~np.isin(np.arange(len(frame)), now_missing))
-    frame.iloc[missing_now[:FILLED], value] = 1.0  # a value before, missing now
+    frame.iloc[missing_now[: min(FILLED, len(frame) // 20)], value] = 1.0  # a value before, missing now
     status = frame["status"].astype(object)
     status.iloc[text] = "edited"
     frame["status"] = status
