@@ -6,6 +6,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SCALE ?= 1.0
+# The stored run bench-changes compares (a DAGSTER_HOME's storage folder, read only).
+STORAGE ?= $(CURDIR)/dagster_home/storage
 STAMP := $(VENV)/.installed
 # Debian packages outside the Python environment: the CJK font the charts' Chinese labels need (`make run`) and the
 # headless browser the report test renders report.html in (`make test`).
@@ -17,7 +19,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 LINT_PATHS := pipeline tests bench scripts
 
 .PHONY: help setup system-packages run fetch test test-fast lint typecheck check dev nightly verify lock clean bench \
-	bench-nightly
+	bench-nightly bench-changes
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -68,6 +70,9 @@ bench: setup ## Benchmark a synthetic province of villages (SCALE=1.0 ≈ 15.6M 
 
 bench-nightly: setup ## Benchmark `make nightly`: first run, no change, one changed table (on a temporary copy)
 	$(BIN)/python -m bench.nightly_incremental
+
+bench-changes: setup ## Benchmark CHANGES.md against a previous release made with known edits (STORAGE=a stored run)
+	$(BIN)/python -m bench.changes --storage $(STORAGE)
 
 lint: setup ## Lint with ruff (check and format), check the import layers (lint-imports) and the types (mypy)
 	$(BIN)/ruff check $(LINT_PATHS)

@@ -43,13 +43,17 @@ class ParquetSource(StoredTable):
             return list(self._frame.columns)
         return list(self.footer()[1].names)
 
-    def column(self, name: str) -> pa.Array | pa.ChunkedArray:
-        """One column in Arrow form (for a file, read from that column alone)."""
+    def column(self, name: str, texts_as_dictionary: bool = False) -> pa.Array | pa.ChunkedArray:
+        """One column in Arrow form (for a file, read from that column alone); text as a dictionary if asked."""
         if self._frame is not None:
-            return pa.array(self._frame[name], from_pandas=True)
+            values = pa.array(self._frame[name], from_pandas=True)
+            is_text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+            return values.dictionary_encode() if texts_as_dictionary and is_text else values
         assert self._open_file is not None
         with self._open_file() as handle:
-            return pq.read_table(handle, columns=[name]).column(0)
+            return pq.read_table(
+                handle, columns=[name], read_dictionary=[name] if texts_as_dictionary else None
+            ).column(0)
 
     def frame(self, columns: list[str] | None = None) -> pd.DataFrame:
         """These columns (None: all) as a DataFrame, with the dtypes the table is stored with."""
