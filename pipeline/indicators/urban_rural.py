@@ -71,9 +71,20 @@ def urban_rural_theil_table(values: pd.DataFrame) -> pd.DataFrame:
     (0, 1), and status flags and source ids are merged once per distinct combination, not once per row.
     """
     wanted = (values["indicator_code"].isin(URBAN_RURAL_INPUTS) & values["value"].notna()).to_numpy()
+    return urban_rural_theil_of_series(
+        {str(code): frame for code, frame in values[wanted].groupby("indicator_code", observed=True)}
+    )
+
+
+def urban_rural_theil_of_series(input_series: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """urban_rural_theil_table of the input series given apart: by code, each one's rows with a value, as published.
+
+    The derivation has its inputs apart already (one pool frame per code): no stacking and regrouping of them.
+    """
     series = {
-        str(code): frame.drop_duplicates(["region_code", "year"], keep="first").set_index(["region_code", "year"])
-        for code, frame in values[wanted].groupby("indicator_code", observed=True)
+        code: frame.drop_duplicates(["region_code", "year"], keep="first").set_index(["region_code", "year"])
+        for code, frame in input_series.items()
+        if code in URBAN_RURAL_INPUTS and not frame.empty
     }
     if URBAN_INCOME not in series or RURAL_INCOME not in series:
         return empty_frame(URBAN_RURAL_THEIL_DTYPES)
