@@ -256,10 +256,9 @@ def urban_rural_theil_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: p
         *entry.inputs.split(";"),
         *(code for _, first, second, _ in POPULATION_BASES for code in (first, second) if code),
     ]
-    # Each input series as its own frame (no stacking of them all): only the rows with a value, texts as text.
+    # Each input series as its own frame (no stacking of them all, no code column): rows with a value, texts as text.
     series = {
-        code: input_series(pool, code).assign(indicator_code=code).astype({"status": "str", "source_ids": "str"})
-        for code in dict.fromkeys(codes)
+        code: input_series(pool, code).astype({"status": "str", "source_ids": "str"}) for code in dict.fromkeys(codes)
     }
     table = urban_rural_theil_of_series(series)
     return table[["region_code", "year", "value", "status", "source_ids"]]
