@@ -73,27 +73,44 @@ def ordered_codes(column: pd.Series) -> np.ndarray | None:
 def packed_keys(frame: pd.DataFrame, columns: list[str]) -> np.ndarray | None:
     """One int64 per row that orders and compares like the row's values in these columns (first column major).
 
-    Categoricals contribute their codes (categories sorted), other columns their rank among their sorted distinct
-    values; a missing value ranks first. None when the combined ranges do not fit in 63 bits.
+    Categoricals contribute their codes (categories sorted), integer columns over a range no longer than the frame
+    their offset from the smallest, other columns their rank among their sorted distinct values; a missing value
+    ranks first. None when the combined ranges do not fit in 63 bits.
     """
     packed = np.zeros(len(frame), dtype="int64")
     bits = 0
     for column in columns:
-        values = frame[column]
-        codes = ordered_codes(values)
-        if codes is None:
-            codes, distinct = pd.factorize(values, sort=True)
-            size = len(distinct)
-        else:
-            size = len(values.cat.categories)
+        codes, size = key_codes(frame[column])
         width = max(int(size).bit_length(), 1)  # codes + 1 lie in 0..size
         bits += width
         if bits > 63:
             return None
-        shifted = np.add(codes, 1, dtype="int64")
         packed <<= width
-        packed |= shifted
+        packed |= np.add(codes, 1, dtype="int64")
     return packed
+
+
+def key_codes(values: pd.Series) -> tuple[np.ndarray, int]:
+    """Integers (−1 missing) that order and compare like the column's values, and how many distinct ones they span.
+
+    A categorical's codes as they are when its categories are sorted (no int64 copy); an integer column over a short
+    range its offset from the smallest value (no hashing of every row); else the rank among the sorted distinct values.
+    """
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        if values.cat.categories.is_monotonic_increasing:
+            return values.cat.codes.to_numpy(), len(values.cat.categories)
+        return ordered_codes(values), len(values.cat.categories)  # type: ignore[return-value]
+    if (
+        isinstance(values.dtype, np.dtype)
+        and (values.dtype.kind == "i" or (values.dtype.kind == "u" and values.dtype.itemsize < 8))
+        and len(values)
+    ):
+        numbers = values.to_numpy()
+        low, high = int(numbers.min()), int(numbers.max())
+        if high - low < len(numbers):
+            return np.subtract(numbers, low, dtype="int64"), high - low + 1
+    codes, distinct = pd.factorize(values, sort=True)
+    return codes, len(distinct)
 
 
 def repeated_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:

@@ -29,7 +29,7 @@ from pipeline.indicators.preferred import (
     preferring_first,
 )
 from pipeline.indicators.status import merge_source_ids, merge_status
-from pipeline.indicators.urban_rural import POPULATION_BASES, urban_rural_theil_table
+from pipeline.indicators.urban_rural import POPULATION_BASES, urban_rural_theil_of_series
 
 # The columns of a series that derivations combine (codes and units come from the catalogue entry).
 PAIRED_COLUMNS = ["region_code", "year", "value", "status", "source_ids", "rounding_radius"]
@@ -256,12 +256,11 @@ def urban_rural_theil_of_inputs(pool: dict[str, pd.DataFrame], entry, regions: p
         *entry.inputs.split(";"),
         *(code for _, first, second, _ in POPULATION_BASES for code in (first, second) if code),
     ]
-    frames = [input_series(pool, code).assign(indicator_code=code) for code in dict.fromkeys(codes)]
-    values = pd.concat(
-        [frame for frame in frames if not frame.empty] or [empty_frame(POOL_DTYPES).assign(indicator_code="")],
-        ignore_index=True,
-    )
-    table = urban_rural_theil_table(values.astype({"status": "str", "source_ids": "str"}))
+    # Each input series as its own frame (no stacking of them all, no code column): rows with a value, texts as text.
+    series = {
+        code: input_series(pool, code).astype({"status": "str", "source_ids": "str"}) for code in dict.fromkeys(codes)
+    }
+    table = urban_rural_theil_of_series(series)
     return table[["region_code", "year", "value", "status", "source_ids"]]
 
 

@@ -71,9 +71,20 @@ def urban_rural_theil_table(values: pd.DataFrame) -> pd.DataFrame:
     (0, 1), and status flags and source ids are merged once per distinct combination, not once per row.
     """
     wanted = (values["indicator_code"].isin(URBAN_RURAL_INPUTS) & values["value"].notna()).to_numpy()
+    return urban_rural_theil_of_series(
+        {str(code): frame for code, frame in values[wanted].groupby("indicator_code", observed=True)}
+    )
+
+
+def urban_rural_theil_of_series(input_series: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """urban_rural_theil_table of the input series given apart: by code, each one's rows with a value, as published.
+
+    The derivation has its inputs apart already (one pool frame per code): no stacking and regrouping of them.
+    """
     series = {
-        str(code): frame.drop_duplicates(["region_code", "year"], keep="first").set_index(["region_code", "year"])
-        for code, frame in values[wanted].groupby("indicator_code", observed=True)
+        code: frame.drop_duplicates(["region_code", "year"], keep="first").set_index(["region_code", "year"])
+        for code, frame in input_series.items()
+        if code in URBAN_RURAL_INPUTS and not frame.empty
     }
     if URBAN_INCOME not in series or RURAL_INCOME not in series:
         return empty_frame(URBAN_RURAL_THEIL_DTYPES)
@@ -98,8 +109,11 @@ def urban_rural_theil_table(values: pd.DataFrame) -> pd.DataFrame:
             "rural_income_per_capita": rural,
             "urban_population_share": share,
             "urban_income_share": urban * share / (urban * share + rural * (1.0 - share)),
-            "population_basis": [POPULATION_BASES[position][0] for position in basis],
-            "population_indicator_codes": [";".join(basis_codes(position)) for position in basis],
+            # Looked up per basis (three of them), not worked out per row.
+            "population_basis": np.array([name for name, *_ in POPULATION_BASES], dtype=object)[basis],
+            "population_indicator_codes": np.array(
+                [";".join(basis_codes(position)) for position in range(len(POPULATION_BASES))], dtype=object
+            )[basis],
         }
     )
     texts = pd.DataFrame(
@@ -181,12 +195,27 @@ def basis_share(rule: str, figures: list[np.ndarray]) -> np.ndarray:
         return np.where(total > 0, figures[0] / total, np.nan)
 
 
-def merged_texts(texts: pd.DataFrame) -> tuple[list[str], list[str]]:
-    """merge_status and merge_source_ids of the incomes' and the chosen populations' texts, once per combination."""
-    combination, first_rows = pd.factorize(pd.MultiIndex.from_frame(texts.map(str)))
+def merged_texts(texts: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """merge_status and merge_source_ids of the incomes' and the chosen populations' texts, once per combination.
+
+    Each column is numbered by its distinct texts (str of each distinct value, as a row-by-row str would give),
+    the numbers are combined into one per row, and the merge runs once per distinct combination.
+    """
+    combination = np.zeros(len(texts), dtype="int64")
+    distinct_texts = []
+    for column in texts.columns:
+        codes, distinct = pd.factorize(texts[column].to_numpy(), use_na_sentinel=False)
+        text_codes, text_values = pd.factorize(np.array([str(value) for value in distinct], dtype=object))
+        combination, _ = pd.factorize(combination * len(text_values) + text_codes[codes])
+        distinct_texts.append((text_codes[codes], text_values))
+    # pd.factorize numbers combinations in order of first appearance, so these are their first rows.
+    _, first_rows = np.unique(combination, return_index=True)
     statuses, sources = [], []
-    for basis, status_urban, status_rural, sources_urban, sources_rural, *inputs in first_rows:
+    for row in first_rows.tolist():
+        basis, status_urban, status_rural, sources_urban, sources_rural, *inputs = (
+            values[codes[row]] for codes, values in distinct_texts
+        )
         count = len(basis_codes(int(basis)))
         statuses.append(merge_status(status_urban, status_rural, *inputs[:2][:count]))
         sources.append(merge_source_ids(sources_urban, sources_rural, *inputs[2:][:count]))
-    return [statuses[code] for code in combination], [sources[code] for code in combination]
+    return np.array(statuses, dtype=object)[combination], np.array(sources, dtype=object)[combination]

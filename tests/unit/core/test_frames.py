@@ -87,6 +87,17 @@ def test_packed_keys_order_and_repeats_like_the_texts(rows):
     assert list(repeated_rows(plain, ["first", "second", "year"])) == list(expected_repeats)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-5, 5), st.integers(-(2**40), 2**40)), min_size=1, max_size=30))
+def test_packed_keys_of_integers_short_and_long_ranges_order_like_the_integers(rows):
+    """Made-up integers: a short range packs as offsets, a long one by rank; either way rows sort as the numbers do."""
+    plain = pd.DataFrame(rows, columns=["short", "long"])
+    packed = packed_keys(plain, ["short", "long"])
+    expected_order = plain.sort_values(["short", "long"], kind="stable").index.to_numpy()
+    assert list(np.argsort(packed, kind="stable")) == list(expected_order)
+    assert list(pd.Series(packed).duplicated(keep=False)) == list(plain.duplicated(keep=False))
+
+
 def test_combined_staged_tables_order_and_validate_as_plain_text_would():
     """Stacking, ordering and validating categorical staged tables gives the plain-text result, sorted by the texts."""
     first = made_up_staged([("y", "440100", 2023, "t1"), ("x", "440100", 2022, "t1")])

@@ -16,8 +16,9 @@ from pipeline.core.metadata import load_economic_regions, load_indicator_catalog
 from pipeline.indicators.decomposition import decomposition_table, group_memberships, theil_decomposition
 from pipeline.indicators.derive import derive_indicators
 from pipeline.indicators.dispersion import theil_index, weighted_theil_index
+from pipeline.indicators.status import merge_source_ids, merge_status
 from pipeline.indicators.trends import same_units_run, same_units_runs, sigma_convergence_table, year_trend
-from pipeline.indicators.urban_rural import urban_rural_theil, urban_rural_theil_table
+from pipeline.indicators.urban_rural import basis_codes, merged_texts, urban_rural_theil, urban_rural_theil_table
 from tests.support.made_up_values import CITY, PROVINCE, catalog_from, observation_frame, region_frame, value_frame
 
 
@@ -54,6 +55,34 @@ def test_the_table_takes_year_end_populations_first_and_the_census_only_without_
     assert table.loc[2022, "population_basis"] == "census"
     assert table.loc[2022, "urban_population_share"] == pytest.approx(0.8)
     assert table.loc[2020, "urban_income_share"] == pytest.approx(9 / 11)
+
+
+def test_merged_texts_are_the_row_by_row_merges():
+    """Made-up statuses and source ids (None where a basis has one input): each row merged as str of its texts."""
+    texts = pd.DataFrame(
+        {
+            "basis": [0, 1, 0, 2, 1, 0],
+            "status_urban": ["", "e", "", "b", "e", "p"],
+            "status_rural": ["p", "", "p", "", "", "p"],
+            "sources_urban": ["a", "b;a", "a", "c", "b;a", "a"],
+            "sources_rural": ["b", "a", "b", "c", "a", "d"],
+            "status_0": ["", "u", "", "b", "u", "e"],
+            "status_1": ["", None, "", "", None, "b"],
+            "sources_0": ["c", "d", "c", "e", "d", "c"],
+            "sources_1": ["a", None, "a", "f", None, "c"],
+        }
+    )
+    statuses, sources = merged_texts(texts)
+    expected_statuses, expected_sources = [], []
+    for basis, status_urban, status_rural, sources_urban, sources_rural, *inputs in texts.itertuples(index=False):
+        count = len(basis_codes(basis))
+        expected_statuses.append(merge_status(status_urban, status_rural, *[str(text) for text in inputs[:2][:count]]))
+        expected_sources.append(
+            merge_source_ids(sources_urban, sources_rural, *[str(text) for text in inputs[2:][:count]])
+        )
+    assert list(statuses) == expected_statuses == ["p", "eu", "p", "b", "eu", "bep"]
+    assert list(sources) == expected_sources
+    assert list(sources)[:2] == ["a;b;c", "a;b;d"]
 
 
 def test_a_share_at_a_bound_gives_no_urban_rural_theil():
