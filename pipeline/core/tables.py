@@ -43,13 +43,20 @@ class ParquetSource(StoredTable):
             return list(self._frame.columns)
         return list(self.footer()[1].names)
 
-    def column(self, name: str) -> pa.Array | pa.ChunkedArray:
-        """One column in Arrow form (for a file, read from that column alone)."""
+    def column(self, name: str, texts_as_dictionary: bool = False) -> pa.Array | pa.ChunkedArray:
+        """One column in Arrow form (for a file, read from that column alone).
+
+        With `texts_as_dictionary` a stored text column comes dictionary-encoded, as Parquet holds it: the same
+        texts without building a string per row (the content hash takes either form alike).
+        """
         if self._frame is not None:
             return pa.array(self._frame[name], from_pandas=True)
         assert self._open_file is not None
         with self._open_file() as handle:
-            return pq.read_table(handle, columns=[name]).column(0)
+            stored_type = self.footer()[1].field(name).type
+            is_text = pa.types.is_string(stored_type) or pa.types.is_large_string(stored_type)
+            dictionary = [name] if texts_as_dictionary and is_text else None
+            return pq.read_table(handle, columns=[name], read_dictionary=dictionary).column(0)
 
     def frame(self, columns: list[str] | None = None) -> pd.DataFrame:
         """These columns (None: all) as a DataFrame, with the dtypes the table is stored with."""
