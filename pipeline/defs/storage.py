@@ -23,6 +23,7 @@ import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 from pydantic import PrivateAttr
 
 from pipeline.core.memory import release_free_memory
@@ -125,7 +126,10 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             if reads_in_parts(context):
                 return TableReader(open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame)
             if reads_as_source(context):
-                return ParquetSource(open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame)
+                local = path if isinstance(filesystem, LocalFileSystem) else None
+                return ParquetSource(
+                    open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame, local_path=local
+                )
             if reads_in_chunks(context):
                 return ParquetChunks(lambda: filesystem.open(path, "rb"), parquet_frame)
             declared = context.definition_metadata or {}
