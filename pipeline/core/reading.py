@@ -24,13 +24,18 @@ class StoredTable:
         frame: pd.DataFrame | None = None,
         open_file: Callable[[], BinaryIO] | None = None,
         to_frame: Callable[[pa.Table], pd.DataFrame] | None = None,
+        local_path: str | None = None,
     ) -> None:
-        """Either an in-memory frame, or a way to open the Parquet file and turn an Arrow table into a frame."""
+        """Either an in-memory frame, or a way to open the Parquet file and turn an Arrow table into a frame.
+
+        `local_path`: the stored file's path on the local disk, when it is there (DuckDB then reads it directly).
+        """
         if (frame is None) == (open_file is None):
             raise ValueError(f"{type(self).__name__} needs exactly one of frame and open_file")
         self._frame = frame
         self._open_file = open_file
         self._to_frame = to_frame or (lambda table: table.to_pandas())
+        self.local_path = local_path if open_file is not None else None
 
 
 class TableReader(StoredTable):

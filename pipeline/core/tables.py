@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.core.reading import StoredTable
+from pipeline.core.reading import StoredTable, is_text
 
 
 class ParquetSource(StoredTable):
@@ -44,16 +44,18 @@ class ParquetSource(StoredTable):
         return list(self.footer()[1].names)
 
     def column(self, name: str, texts_as_dictionary: bool = False) -> pa.Array | pa.ChunkedArray:
-        """One column in Arrow form (for a file, read from that column alone); text as a dictionary if asked."""
+        """One column in Arrow form (for a file, read from that column alone).
+
+        With `texts_as_dictionary` a stored text column comes dictionary-encoded, as Parquet holds it: the same
+        texts without building a string per row (the content hash takes either form alike).
+        """
         if self._frame is not None:
             values = pa.array(self._frame[name], from_pandas=True)
-            is_text = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
-            return values.dictionary_encode() if texts_as_dictionary and is_text else values
+            return values.dictionary_encode() if texts_as_dictionary and is_text(values.type) else values
         assert self._open_file is not None
         with self._open_file() as handle:
-            return pq.read_table(
-                handle, columns=[name], read_dictionary=[name] if texts_as_dictionary else None
-            ).column(0)
+            dictionary = [name] if texts_as_dictionary and is_text(self.footer()[1].field(name).type) else None
+            return pq.read_table(handle, columns=[name], read_dictionary=dictionary).column(0)
 
     def frame(self, columns: list[str] | None = None) -> pd.DataFrame:
         """These columns (None: all) as a DataFrame, with the dtypes the table is stored with."""

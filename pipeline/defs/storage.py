@@ -25,11 +25,12 @@ import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
 from pydantic import PrivateAttr
 
 from pipeline.core.frames import decoded_texts
 from pipeline.core.memory import release_free_memory
-from pipeline.core.reading import TableReader, read_rows_where_in
+from pipeline.core.reading import TableReader, is_text, read_rows_where_in
 from pipeline.core.tables import ParquetSource
 from pipeline.validate.chunks import FrameChunks, ParquetChunks, TableChunks
 
@@ -143,7 +144,10 @@ class ColumnarIOManager(dg.ConfigurableIOManager):
             if reads_in_parts(context):
                 return TableReader(open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame)
             if reads_as_source(context):
-                return ParquetSource(open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame)
+                local = path if isinstance(filesystem, LocalFileSystem) else None
+                return ParquetSource(
+                    open_file=lambda: filesystem.open(path, "rb"), to_frame=parquet_frame, local_path=local
+                )
             if reads_in_chunks(context):
                 return ParquetChunks(lambda: filesystem.open(path, "rb"), parquet_frame)
             declared = context.definition_metadata or {}
@@ -211,12 +215,7 @@ def stored_texts(handle, columns: list[str] | None) -> list[str]:
     """The text columns of a Parquet file (among these columns, if given); the handle is left at its start."""
     schema = pq.read_schema(handle)
     handle.seek(0)
-    return [
-        field.name
-        for field in schema
-        if (pa.types.is_string(field.type) or pa.types.is_large_string(field.type))
-        and (columns is None or field.name in columns)
-    ]
+    return [field.name for field in schema if is_text(field.type) and (columns is None or field.name in columns)]
 
 
 # --- the publication streams the stored tables (issue 17): these inputs get a ParquetSource of the stored file ---
@@ -296,7 +295,7 @@ def single_chunk_texts(table: pa.Table) -> pa.Table:
     """
     for index, field in enumerate(table.schema):
         column = table.column(index)
-        if column.num_chunks > 1 and (pa.types.is_large_string(field.type) or pa.types.is_string(field.type)):
+        if column.num_chunks > 1 and is_text(field.type):
             table = table.set_column(index, field, pa.chunked_array([column.combine_chunks()], type=field.type))
     return table
 

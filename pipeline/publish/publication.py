@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -20,6 +20,7 @@ from pipeline.publish.documents.comments import warehouse_statements
 from pipeline.publish.registry import PUBLISHED_TABLES, TABLE_MODELS, PublishedTable
 from pipeline.publish.release.verify import verify_release
 from pipeline.publish.release.versions import (
+    Release,
     commit_release,
     latest_version,
     newest_release,
@@ -104,37 +105,45 @@ def publish_tables(
         problems = published_state_problems(live, releases_dir)
         if problems:
             raise PublishedStateError(problems)
-        content = content_hash(sources, extra_files)
         previous = newest_release(releases_dir)
-        changed = previous is None or previous.content_hash != content
-        version = next_version(releases_dir, today) if changed or previous is None else previous.version
-        publication_row = {
-            "release_version": version,
-            "content_hash": content,
-            "definitions_hash": definitions_hash(statements),
-            "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        }
+        definitions = definitions_hash(statements)
         staging = staging_path_for(live)
         temporary: Path | None = None
+        decided: Future[Decision] = Future()
 
-        def warehouse() -> dict[str, int]:
-            """The staging warehouse, written and audited."""
-            stage_warehouse(sources, staging, publication_row, statements)
-            return audit_warehouse(staging, sources, specs, publication_row, require_comments=bool(statements))
-
-        def release() -> Path:
-            """The release, written into its temporary folder."""
+        def release() -> Path | None:
+            """The content hash and the version, then (content changed) the release in its temporary folder."""
+            decision = settle(decided, lambda: decide(sources, extra_files, releases_dir, today, previous, definitions))
+            if not decision.changed:
+                return None
             descriptions = {name: spec.column_descriptions() for name, spec in specs.items()}
             keys = {name: list(spec.primary_key) for name, spec in specs.items()}
             models = {name: spec.model for name, spec in specs.items()}
             return prepare_release(
-                sources, extra_files, releases_dir, version, content, descriptions, keys, previous, models
+                sources,
+                extra_files,
+                releases_dir,
+                decision.version,
+                decision.content,
+                descriptions,
+                keys,
+                previous,
+                models,
             )
 
+        def warehouse() -> dict[str, int]:
+            """The staging warehouse: its tables written while the content is hashed, then its publication row, audited."""
+            stage_warehouse(sources, staging, lambda: decided.result().publication_row, statements)
+            row = decided.result().publication_row
+            return audit_warehouse(staging, sources, specs, row, require_comments=bool(statements))
+
         try:
-            # Unpacked apart: unpacking the call itself makes mypy infer U as Path | None (python/mypy#20219).
-            results = alongside(warehouse, release if changed else None, discard=remove_folder)
+            # The hash and the release on one core, the warehouse (DuckDB) on the other: the hash no longer runs
+            # before both (issue 17). Unpacked apart: unpacking the call itself makes mypy infer U as Path | None (python/mypy#20219).
+            results = alongside(warehouse, release, discard=remove_folder)
             counts, temporary = results
+            decision = decided.result()
+            version, changed, content = decision.version, decision.changed, decision.content
             if changed:
                 assert temporary is not None  # changed: alongside ran release(), which returns its folder
                 problems = verify_release(temporary, expected_version=version)
@@ -154,7 +163,7 @@ def publish_tables(
             pause_point("warehouse-swap", live.parent)
             current = live_publication(live)
             identity = ("release_version", "content_hash", "definitions_hash")
-            swapped = current is None or any(current[key] != publication_row[key] for key in identity)
+            swapped = current is None or any(current[key] != decision.publication_row[key] for key in identity)
             fingerprint = None
             if swapped:
                 fingerprint = file_fingerprint(staging)
@@ -174,6 +183,37 @@ def publish_tables(
         row_counts=counts,
         previous_version=previous.version if previous and changed else None,
     )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the content hash decides: the version, whether a release is cut, the warehouse's publication row."""
+
+    content: str
+    version: str
+    changed: bool
+    publication_row: dict[str, str]
+
+
+def decide(
+    sources: dict[str, ParquetSource],
+    extra_files: dict[str, bytes],
+    releases_dir: Path,
+    today: dt.date,
+    previous: Release | None,
+    definitions: str,
+) -> Decision:
+    """Hash the content; a new version when it differs from the newest release's, else that release's version."""
+    content = content_hash(sources, extra_files)
+    changed = previous is None or previous.content_hash != content
+    version = next_version(releases_dir, today) if changed or previous is None else previous.version
+    publication_row = {
+        "release_version": version,
+        "content_hash": content,
+        "definitions_hash": definitions,
+        "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    return Decision(content, version, changed, publication_row)
 
 
 def published_state_problems(live: Path, releases_dir: Path) -> list[str]:
@@ -217,6 +257,18 @@ def alongside(
         return result, pending.result()
 
 
-def remove_folder(path: Path) -> None:
-    """Delete a folder written for nothing (a release whose warehouse failed its audit)."""
-    shutil.rmtree(path, ignore_errors=True)
+def settle(future: Future[T], work: Callable[[], T]) -> T:
+    """Run `work`, handing its result (or its error) to whoever waits on the future too; its result."""
+    try:
+        result = work()
+    except BaseException as error:
+        future.set_exception(error)
+        raise
+    future.set_result(result)
+    return result
+
+
+def remove_folder(path: Path | None) -> None:
+    """Delete a folder written for nothing (a release whose warehouse failed its audit); None: nothing was written."""
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)

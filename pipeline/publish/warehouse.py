@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import duckdb
@@ -69,28 +69,38 @@ def remove_stale_staging(live_path: Path) -> list[Path]:
 def stage_warehouse(
     tables: dict[str, ParquetSource | pd.DataFrame],
     staging: Path,
-    publication: dict[str, str],
+    publication: dict[str, str] | Callable[[], dict[str, str]],
     statements: Sequence[str] = (),
 ) -> None:
     """Write every table, the publication row, then views and comments into a fresh staging database, closed.
 
-    DuckDB reads each table as a stream of Arrow slices (a stored table: one row group at a time), not whole.
+    DuckDB reads a stored table on the local disk itself (read_parquet, on every thread it has), any other as a
+    stream of Arrow slices (a stored table: one row group at a time), never whole. The publication row may be
+    given as a callable, asked for only once the tables are written (the publication hashes the content meanwhile).
     """
     discard_staging(staging)
     with duckdb.connect(str(staging)) as connection:
         for position, (name, table) in enumerate(tables.items()):
-            connection.register("incoming_frame", arrow_stream(table_source(table)))
+            source = table_source(table)
             # Table names come from the PUBLISHED_TABLES registry, never from data; they are quoted.
-            connection.execute(f"CREATE TABLE {quoted(name)} AS SELECT * FROM incoming_frame")
-            connection.unregister("incoming_frame")
+            if source.local_path is not None:
+                columns = stored_columns(source.footer()[1])
+                connection.execute(
+                    f"CREATE TABLE {quoted(name)} AS SELECT {columns} FROM read_parquet(?)", [source.local_path]
+                )
+            else:
+                connection.register("incoming_frame", arrow_stream(source))
+                connection.execute(f"CREATE TABLE {quoted(name)} AS SELECT * FROM incoming_frame")
+                connection.unregister("incoming_frame")
             if position == 0:
                 pause_point("staging", staging.parent)
+        row = publication() if callable(publication) else publication
         connection.execute(
             f"CREATE TABLE {PUBLICATION_TABLE} ({', '.join(f'{column} VARCHAR' for column in PUBLICATION_COLUMNS)})"
         )
         connection.execute(
             f"INSERT INTO {PUBLICATION_TABLE} VALUES ({', '.join('?' for _ in PUBLICATION_COLUMNS)})",
-            [publication[key] for key in PUBLICATION_COLUMNS],
+            [row[key] for key in PUBLICATION_COLUMNS],
         )
         for statement in statements:  # views and COMMENT ON, from pipeline/metadata (never data)
             connection.execute(statement)
@@ -110,6 +120,16 @@ def arrow_stream(source: ParquetSource) -> pa.RecordBatchReader:
             yield from text_for_null(part).to_batches()
 
     return pa.RecordBatchReader.from_batches(first.schema, batches())
+
+
+def stored_columns(schema: pa.Schema) -> str:
+    """The select list that reads a stored file's columns as the Arrow stream gives them: all-null columns as text."""
+    return ", ".join(
+        f"CAST({quoted(field_.name)} AS VARCHAR) AS {quoted(field_.name)}"
+        if pa.types.is_null(field_.type)
+        else quoted(field_.name)
+        for field_ in schema
+    )
 
 
 def text_for_null(table: pa.Table) -> pa.Table:

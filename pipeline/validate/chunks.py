@@ -26,6 +26,7 @@ from pandera.backends.pandas.error_formatters import consolidate_failure_cases
 from pandera.errors import SchemaError
 
 from pipeline.core.frames import repeated_rows
+from pipeline.core.reading import is_text
 from pipeline.validate.failures import LINEAGE_KEYS, schema_for_frame
 from pipeline.validate.schemas import KEYED_CHECKS, ROW_CHECKS
 
@@ -85,11 +86,7 @@ class ParquetChunks(TableChunks):
             self.row_count = parquet.metadata.num_rows
             self.row_groups = parquet.num_row_groups
         self.column_names = list(self.schema.names)
-        self.texts = [
-            field.name
-            for field in self.schema
-            if pyarrow.types.is_string(field.type) or pyarrow.types.is_large_string(field.type)
-        ]
+        self.texts = [field.name for field in self.schema if is_text(field.type)]
         self.index_start, self.index_step = stored_range_index(self.schema)
 
     def chunks(self, columns: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.core.reading import is_text
 from pipeline.core.tables import ParquetSource, table_source
 from pipeline.publish.release.versions import Release
 
@@ -326,8 +327,8 @@ def comparable_kind(column_type: pa.DataType) -> str | None:
     """'text', 'integer', 'floating', 'bool' or 'null': types compared in Arrow as pandas compares their objects."""
     if pa.types.is_dictionary(column_type):
         value = column_type.value_type
-        return "text" if pa.types.is_string(value) or pa.types.is_large_string(value) else None
-    if pa.types.is_string(column_type) or pa.types.is_large_string(column_type):
+        return "text" if is_text(value) else None
+    if is_text(column_type):
         return "text"
     if pa.types.is_integer(column_type) and column_type != pa.uint64():
         return "integer"

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from pipeline.core.fs import fsync_directory, fsync_file, pause_point
 from pipeline.core.hashing import sha256_of
 from pipeline.core.metadata import load_dataset_metadata
+from pipeline.core.reading import is_text
 from pipeline.core.tables import ParquetSource, table_source
 from pipeline.publish.release.changes import changes_markdown
 from pipeline.publish.release.versions import (
@@ -80,7 +81,7 @@ def content_hash(tables: dict[str, ParquetSource | pd.DataFrame], extra_files: d
     (plain text or categorical): numbers as a validity bitmap then their bytes, text as its sorted distinct values
     then each row's position among them (int32, -1 missing).
     Rows are hashed in the order the tables have (every published table is sorted). A stored table is read one
-    column at a time.
+    column at a time, its text columns dictionary-encoded (a third of the time of reading them as strings).
     """
     digest = hashlib.sha256()
     for name, table in tables.items():
@@ -88,7 +89,7 @@ def content_hash(tables: dict[str, ParquetSource | pd.DataFrame], extra_files: d
         columns = source.columns
         digest.update(f"table {name} {columns} {source.num_rows}\n".encode())
         for column_name in columns:
-            update_with_column(digest, source.column(column_name))
+            update_with_column(digest, source.column(column_name, texts_as_dictionary=True))
     for name in sorted(extra_files):
         digest.update(f"file {name} {len(extra_files[name])}\n".encode())
         digest.update(extra_files[name])
@@ -361,7 +362,7 @@ def table_schema(arrow_schema: pa.Schema, descriptions: dict[str, str], primary_
 
 def frictionless_type(arrow_type: pa.DataType) -> str:
     """The Table Schema type of an Arrow type."""
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+    if is_text(arrow_type):
         return "string"
     if pa.types.is_integer(arrow_type):
         return "integer"

@@ -6,6 +6,8 @@ of a few rows, so that a stream crosses several of them.
 
 from __future__ import annotations
 
+import functools
+
 import duckdb
 import pandas as pd
 import pyarrow as pa
@@ -99,6 +101,25 @@ def test_the_warehouse_loads_a_stored_table_as_a_stream_in_its_row_order(tmp_pat
     assert loaded["year"].tolist() == frame["year"].tolist()
     assert loaded["indicator_code"].tolist() == frame["indicator_code"].tolist()
     assert loaded["value"].isna().tolist() == frame["value"].isna().tolist()
+
+
+def test_the_warehouse_reads_a_local_stored_file_into_the_table_the_stream_gives(tmp_path):
+    """DuckDB's read_parquet of the stored file: the stream's column types (all-null text as VARCHAR) and rows."""
+    frame = made_up_table().assign(note=pd.Series([None] * 11, dtype="object"))
+    streamed = stored(frame, tmp_path / "table")
+    path = tmp_path / "table"
+    direct = ParquetSource(open_file=functools.partial(path.open, "rb"), to_frame=parquet_frame, local_path=str(path))
+    assert pa.types.is_null(direct.footer()[1].field("note").type)
+    publication = {"release_version": "v", "content_hash": "c", "definitions_hash": "d", "built_at": "b"}
+    loaded = {}
+    for label, source in {"stream": streamed, "file": direct}.items():
+        warehouse.stage_warehouse({"things": source}, tmp_path / f"{label}.duckdb", publication)
+        with duckdb.connect(str(tmp_path / f"{label}.duckdb"), read_only=True) as connection:
+            types = connection.execute("DESCRIBE things").fetchall()
+            loaded[label] = (types, connection.execute("SELECT * FROM things").fetchall())
+    assert loaded["file"] == loaded["stream"]
+    assert ("note", "VARCHAR") in [(row[0], row[1]) for row in loaded["file"][0]]
+    assert [row[2] for row in loaded["file"][1]] == frame["year"].tolist()
 
 
 @pytest.mark.parametrize("key", [["region_code", "year"], ["year"]])

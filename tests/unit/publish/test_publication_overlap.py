@@ -1,12 +1,13 @@
-"""publish.alongside: the warehouse and the release are written at the same time, and a failure of either wins."""
+"""publish.alongside: the warehouse and the release are written at the same time, and a failure of either wins; settle."""
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 
 import pytest
 
-from pipeline.publish.publication import alongside
+from pipeline.publish.publication import alongside, settle
 
 
 def test_both_run_at_the_same_time_and_both_results_come_back():
@@ -50,3 +51,20 @@ def test_a_failing_background_raises_after_the_foreground():
     with pytest.raises(OSError, match="disk full"):
         alongside(lambda: finished.append("warehouse"), background, discard=lambda _: None)
     assert finished == ["warehouse"]
+
+
+def test_settle_hands_the_result_or_the_error_to_the_waiting_side():
+    """The warehouse waits on the content hash the release side computes: it gets the value, or the same error."""
+    decided: Future[str] = Future()
+    assert settle(decided, lambda: "hash") == "hash"
+    assert decided.result(timeout=1) == "hash"
+    failed: Future[str] = Future()
+
+    def broken() -> str:
+        """A hash that fails."""
+        raise ValueError("unreadable column")
+
+    with pytest.raises(ValueError, match="unreadable column"):
+        settle(failed, broken)
+    with pytest.raises(ValueError, match="unreadable column"):
+        failed.result(timeout=1)
