@@ -12,7 +12,9 @@ from pipeline.core.errors import InputError
 from pipeline.ingest import sidecar
 from pipeline.ingest.sidecar import read_sidecar_fields
 
-TEXT = "source_id: made_up\naccessed: 2024-05-01\nlabels:\n  农村居民人均可支配收入: rural_income\ncaveats: [one, two]\n"
+TEXT = (
+    "source_id: made_up\naccessed: 2024-05-01\nlabels:\n  农村居民人均可支配收入: rural_income\ncaveats: [one, two]\n"
+)
 
 
 def test_same_bytes_give_equal_documents_that_a_caller_cannot_change(tmp_path):
@@ -27,7 +29,11 @@ def test_same_bytes_give_equal_documents_that_a_caller_cannot_change(tmp_path):
     }
     first["caveats"].append("changed by a caller")  # type: ignore[index]
     first["labels"]["other"] = "x"  # type: ignore[index]
-    assert read_sidecar_fields(path) == {**first, "caveats": ["one", "two"], "labels": {"农村居民人均可支配收入": "rural_income"}}
+    assert read_sidecar_fields(path) == {
+        **first,
+        "caveats": ["one", "two"],
+        "labels": {"农村居民人均可支配收入": "rural_income"},
+    }
     assert path.read_bytes() in sidecar.PARSED_SIDECARS
 
 
