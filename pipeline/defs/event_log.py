@@ -11,7 +11,8 @@ same schema; only `_connect` differs: each database's engine is kept, with SQLAl
 file (QueuePool), so a connection is reused rather than reopened. Calls are still serialised by the storage's lock
 and each is still one transaction, committed when the call ends; an idle pooled connection holds no lock, so another
 process (the UI, the daemon) reads and writes as before. Engines of the index and of the most recent run databases are
-kept (MAX_RUN_ENGINES); older ones are disposed, and all are on wipe, dispose and at exit.
+kept (MAX_RUN_ENGINES); older ones are disposed, and all are on wipe, dispose and at exit; a forked child
+drops the parent's connections unclosed and opens its own.
 
 `_connect` is not public Dagster API: tests/unit/defs/test_event_log.py fails if its shape changes on an upgrade.
 """
@@ -44,6 +45,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         # At exit (or when collected) the pooled connections close: the last one checkpoints its WAL into the
         # database file, so no -wal file is left beside index.db, as with Dagster's own storage.
         weakref.finalize(self, dispose_engines, self._engines)
+        LIVE_STORAGES.add(self)
         super().__init__(base_dir or default_base_dir(), inst_data)
 
     @classmethod
@@ -91,6 +93,19 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         super().dispose()
         with self._db_lock:
             dispose_engines(self._engines)
+
+
+def forget_engines_in_child() -> None:
+    """After os.fork, in the child: drop the parent's pooled connections without closing them (SQLAlchemy's advice
+    for pools and fork: a SQLite connection must not be used in two processes); the child opens its own."""
+    for storage in list(LIVE_STORAGES):
+        for engine in storage._engines.values():
+            engine.dispose(close=False)
+        storage._engines.clear()
+
+
+LIVE_STORAGES: weakref.WeakSet[PooledSqliteEventLogStorage] = weakref.WeakSet()
+os.register_at_fork(after_in_child=forget_engines_in_child)
 
 
 def dispose_engines(engines: OrderedDict[str, Engine]) -> None:

@@ -7,6 +7,7 @@ wipe or dispose, no WAL file left at exit; and a guard on the private Dagster me
 from __future__ import annotations
 
 import inspect
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -116,3 +117,19 @@ def test_the_overridden_dagster_method_keeps_its_shape():
     assert SqliteEventLogStorage.run_connection.__qualname__ == "SqliteEventLogStorage.run_connection"
     assert "self._connect(" in inspect.getsource(SqliteEventLogStorage.run_connection)
     assert "self._connect(" in inspect.getsource(SqliteEventLogStorage.index_connection)
+
+
+def test_a_forked_child_opens_its_own_connections_and_the_parent_keeps_working(home):
+    instance = project_instance(home)
+    storage = instance.event_log_storage
+    dg.materialize([made_up_number], instance=instance)
+    parent_engine = storage._engines["index"]
+    child = os.fork()
+    if child == 0:  # the child: no engine of the parent's left; a run of its own is stored
+        code = 0 if storage._engines == {} and dg.materialize([made_up_number], instance=instance).success else 1
+        os._exit(code)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert storage._engines["index"] is parent_engine
+    assert len(storage.fetch_materializations(dg.AssetKey("made_up_number"), limit=10).records) == 2
+    instance.dispose()
