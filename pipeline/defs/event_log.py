@@ -1,4 +1,4 @@
-"""Dagster's SQLite event log with its database engines kept between calls (dagster.yaml `event_log_storage`).
+"""Dagster's SQLite event log with its database engines and connections kept between calls, for `make run` / `make nightly`.
 
 Dagster 1.13's SqliteEventLogStorage builds a new SQLAlchemy engine, opens a new SQLite connection and closes it
 (without a pool) for every call: about 8,000 times in one run of the real bundle (~2,600 events, each written to the
@@ -6,11 +6,12 @@ run's database and, for asset and check events, to index.db). Building the engin
 queries, compiling each statement anew (the compiled-statement cache belongs to the engine) and the close (the last
 connection to a WAL database checkpoints it) were about 14 of the run's 36 s on a quiet machine.
 
-This storage is the same class, the same files (history/runs/index.db and one <run_id>.db per run, WAL mode) and the
+`pool_event_log_connections(instance)` (called by pipeline.operate.runs for the instance of DAGSTER_HOME) makes the
+instance's SqliteEventLogStorage this subclass: the same object, the same files (history/runs/index.db and one <run_id>.db per run, WAL mode) and the
 same schema; only `_connect` differs: each database's engine is kept, with SQLAlchemy's default pool for a SQLite
 file (QueuePool), so a connection is reused rather than reopened. Calls are still serialised by the storage's lock
 and each is still one transaction, committed when the call ends; an idle pooled connection holds no lock, so another
-process (the UI, the daemon) reads and writes as before. Engines of the index and of the most recent run databases are
+process (the UI, the daemon, which keep Dagster's own storage) reads and writes as before. Engines of the index and of the most recent run databases are
 kept (MAX_RUN_ENGINES); older ones are disposed, and all are on wipe, dispose and at exit; a forked child
 drops the parent's connections unclosed and opens its own.
 
@@ -33,30 +34,22 @@ from sqlalchemy.engine import Connection, Engine
 
 INDEX_SHARD = "index"
 MAX_RUN_ENGINES = 4  # run databases whose engine is kept besides the index's (a run writes to its own one)
-EVENT_LOGS_FOLDER = ("history", "runs")  # where Dagster's default instance keeps them, under DAGSTER_HOME
 
 
 class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """SqliteEventLogStorage whose engines (and their pooled connections) are kept between calls."""
 
-    def __init__(self, base_dir: str | None = None, inst_data=None) -> None:
-        """As SqliteEventLogStorage; without base_dir, DAGSTER_HOME/history/runs (the default instance's folder)."""
+    def __init__(self, base_dir: str, inst_data=None) -> None:
+        """As SqliteEventLogStorage."""
+        self._start_pooling()
+        super().__init__(base_dir, inst_data)
+
+    def _start_pooling(self) -> None:
+        """No engine kept yet; at exit (or when collected) the pooled connections close, the last one of each
+        database checkpointing its WAL into the database file, so no -wal file is left, as with Dagster's storage."""
         self._engines: OrderedDict[str, Engine] = OrderedDict()
-        # At exit (or when collected) the pooled connections close: the last one checkpoints its WAL into the
-        # database file, so no -wal file is left beside index.db, as with Dagster's own storage.
         weakref.finalize(self, dispose_engines, self._engines)
         LIVE_STORAGES.add(self)
-        super().__init__(base_dir or default_base_dir(), inst_data)
-
-    @classmethod
-    def config_type(cls):
-        """base_dir is optional: the default instance's folder under DAGSTER_HOME."""
-        return {"base_dir": dg.Field(dg.StringSource, is_required=False)}
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value) -> PooledSqliteEventLogStorage:
-        """This class (not SqliteEventLogStorage, which the parent's returns) from dagster.yaml's config."""
-        return cls(inst_data=inst_data, **config_value)
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -114,11 +107,17 @@ def dispose_engines(engines: OrderedDict[str, Engine]) -> None:
         engines.popitem()[1].dispose()
 
 
-def default_base_dir() -> str:
-    """DAGSTER_HOME/history/runs/, the event log folder of Dagster's default SQLite instance."""
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        raise dg.DagsterInvariantViolationError(
-            "PooledSqliteEventLogStorage needs DAGSTER_HOME (or base_dir in dagster.yaml's event_log_storage config)"
-        )
-    return os.path.join(home, *EVENT_LOGS_FOLDER, "")
+def pool_event_log_connections(instance: dg.DagsterInstance) -> bool:
+    """Make the instance's event log keep its engines and connections, if it is Dagster's SQLite one; True if so.
+
+    For the processes the project starts (`make run`, `make nightly`): the storage object the instance (and its
+    storage) already holds becomes a PooledSqliteEventLogStorage, with the folder it was configured with. Any other
+    storage (in memory, Postgres, already pooled) is left as it is.
+    """
+    storage = instance.event_log_storage
+    if type(storage) is not SqliteEventLogStorage:
+        return False
+    with storage._db_lock:
+        storage.__class__ = PooledSqliteEventLogStorage
+        storage._start_pooling()  # type: ignore[attr-defined]
+    return True

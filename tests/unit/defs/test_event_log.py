@@ -1,6 +1,6 @@
-"""The event log storage of the project's dagster.yaml: Dagster's SQLite event log with kept engines and connections.
+"""The event log of `make run` / `make nightly`: Dagster's SQLite event log with kept engines and connections.
 
-Same files and contents as Dagster's own storage, connections reused instead of reopened for every call, another
+Same object, files and contents as Dagster's own storage, connections reused instead of reopened for every call, another
 storage (another process) sees every committed event, a bounded number of kept engines, nothing left open after
 wipe or dispose, no WAL file left at exit; and a guard on the private Dagster method it overrides."""
 
@@ -18,8 +18,7 @@ import pytest
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from sqlalchemy import event
 
-from pipeline.defs import event_log
-from pipeline.defs.event_log import MAX_RUN_ENGINES, PooledSqliteEventLogStorage
+from pipeline.defs.event_log import MAX_RUN_ENGINES, PooledSqliteEventLogStorage, pool_event_log_connections
 from tests.support.paths import REPO_ROOT
 
 
@@ -40,14 +39,19 @@ def home(tmp_path, monkeypatch):
 
 
 def project_instance(home) -> dg.DagsterInstance:
-    """The instance DagsterInstance.get() makes from the home's dagster.yaml."""
-    return dg.DagsterInstance.from_config(str(home))
+    """The instance of the home's dagster.yaml, its event log pooled as the runner does."""
+    instance = dg.DagsterInstance.from_config(str(home))
+    assert pool_event_log_connections(instance)
+    return instance
 
 
-def test_the_project_instance_keeps_its_event_log_where_dagsters_default_does(home):
-    instance = project_instance(home)
+def test_the_runner_pools_the_event_log_the_instance_already_holds_in_its_own_folder(home):
+    instance = dg.DagsterInstance.from_config(str(home))
     storage = instance.event_log_storage
-    assert type(storage) is PooledSqliteEventLogStorage
+    assert type(storage) is SqliteEventLogStorage  # the project's dagster.yaml: Dagster's own storage
+    assert pool_event_log_connections(instance)
+    assert instance.event_log_storage is storage and type(storage) is PooledSqliteEventLogStorage
+    assert not pool_event_log_connections(instance)  # once only
     assert storage._base_dir == str(home / "history" / "runs")
     result = dg.materialize([made_up_number], instance=instance)
     assert result.success
@@ -92,8 +96,11 @@ def test_the_kept_engines_are_bounded_and_wipe_and_dispose_close_them(home):
 def test_no_wal_file_is_left_when_the_process_ends(home):
     script = (
         "import dagster as dg\n"
+        "from pipeline.defs.event_log import pool_event_log_connections\n"
         "from tests.unit.defs.test_event_log import made_up_number\n"
-        "assert dg.materialize([made_up_number], instance=dg.DagsterInstance.get()).success\n"
+        "instance = dg.DagsterInstance.get()\n"
+        "assert pool_event_log_connections(instance)\n"
+        "assert dg.materialize([made_up_number], instance=instance).success\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=REPO_ROOT, capture_output=True)
     runs = home / "history" / "runs"
@@ -102,10 +109,11 @@ def test_no_wal_file_is_left_when_the_process_ends(home):
         assert connection.execute("select count(*) from event_logs").fetchone()[0] > 0
 
 
-def test_without_dagster_home_or_base_dir_the_error_says_what_is_missing(monkeypatch):
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    with pytest.raises(dg.DagsterInvariantViolationError, match="DAGSTER_HOME"):
-        event_log.default_base_dir()
+def test_another_event_log_storage_is_left_as_it_is():
+    with dg.DagsterInstance.ephemeral() as instance:
+        kind = type(instance.event_log_storage)
+        assert not pool_event_log_connections(instance)
+        assert type(instance.event_log_storage) is kind
 
 
 def test_the_overridden_dagster_method_keeps_its_shape():
@@ -132,4 +140,16 @@ def test_a_forked_child_opens_its_own_connections_and_the_parent_keeps_working(h
     assert os.waitstatus_to_exitcode(status) == 0
     assert storage._engines["index"] is parent_engine
     assert len(storage.fetch_materializations(dg.AssetKey("made_up_number"), limit=10).records) == 2
+    instance.dispose()
+
+
+def test_the_runner_of_make_run_and_make_nightly_pools_the_event_log(home):
+    from pipeline.defs.automation import JOB_NAME
+    from pipeline.operate.runs import execute_job
+
+    instance = dg.DagsterInstance.from_config(str(home))
+    definitions = dg.Definitions(assets=[made_up_number], jobs=[dg.define_asset_job(JOB_NAME)])
+    assert execute_job(definitions, instance, log_level="CRITICAL").success
+    assert type(instance.event_log_storage) is PooledSqliteEventLogStorage
+    assert len(instance.fetch_materializations(dg.AssetKey("made_up_number"), limit=10).records) == 1
     instance.dispose()
