@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
 import hashlib
@@ -215,6 +216,31 @@ def read_sidecar_fields(path: Path) -> object:
         data = path.read_bytes()
     except OSError as error:
         raise InputError([InputProblem(name, "sidecar_unreadable", f"cannot read the sidecar: {error}")]) from error
+    parsed = PARSED_SIDECARS.get(data)
+    if parsed is None:
+        parsed = parsed_sidecar(name, data)
+        if len(PARSED_SIDECARS) >= MAX_PARSED_SIDECARS:
+            PARSED_SIDECARS.pop(next(iter(PARSED_SIDECARS)), None)
+        PARSED_SIDECARS[data] = parsed
+    return copy.deepcopy(parsed.document)
+
+
+@dataclass(frozen=True)
+class ParsedSidecar:
+    """A sidecar document as parsed from some bytes (kept read only; callers get a copy)."""
+
+    document: object
+
+
+# Parsed sidecars by their exact bytes: a run reads each sidecar about five times (observation, freshness, staging,
+# provenance, the raw folder's checks); the same bytes always parse to the same document, so it is parsed once.
+# Only documents that passed every check are kept; a refused file is parsed (and refused) again each time.
+PARSED_SIDECARS: dict[bytes, ParsedSidecar] = {}
+MAX_PARSED_SIDECARS = 1024
+
+
+def parsed_sidecar(name: str, data: bytes) -> ParsedSidecar:
+    """Parse a sidecar's bytes within the limits; InputError naming the file (name) for anything unreadable."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -236,7 +262,7 @@ def read_sidecar_fields(path: Path) -> object:
         loader = SidecarLoader(text)  # checks the text is printable: a control character is a YAML error here
         node = loader.get_single_node()
         if node is None:
-            return None
+            return ParsedSidecar(None)
         expanded_node_count(node, MAX_YAML_NODES)
         duplicate = duplicate_key(node)
         if duplicate is not None:
@@ -295,7 +321,7 @@ def read_sidecar_fields(path: Path) -> object:
                 )
             ]
         )
-    return document
+    return ParsedSidecar(document)
 
 
 def duplicate_key(node: yaml.Node) -> tuple[str, int, int] | None:

@@ -12,6 +12,7 @@ from pipeline.core.errors import InputError
 from pipeline.core.locks import BUSY_EXIT_CODE, nightly_lock
 from pipeline.definitions import build_definitions
 from pipeline.defs.automation import TRIGGER_TAG, plan_update
+from pipeline.defs.event_log import pool_event_log_connections
 from pipeline.defs.resources import default_project_paths
 from pipeline.operate.runs import announce_dead_runs, execute_job, reported_failure
 
@@ -55,6 +56,7 @@ def record_fetch_status(instance: dg.DagsterInstance, reports: list[dict]) -> No
 def run_nightly() -> int:
     """The nightly run without the daemon (cron, systemd): plan, rebuild what is out of date, exit 1 on failure."""
     instance = dg.DagsterInstance.get()
+    pool_event_log_connections(instance)  # the plan's reads too, not only the run (pipeline.defs.event_log)
     with nightly_lock(Path(instance.root_directory)) as locked:
         if not locked:
             print("another nightly run is in progress (lock held); nothing done", file=sys.stderr)

@@ -15,6 +15,7 @@ from typing import TextIO
 import dagster as dg
 
 from pipeline.defs.automation import JOB_NAME
+from pipeline.defs.event_log import pool_event_log_connections
 from pipeline.defs.run_monitoring import HOST_TAG, fail_dead_runs
 
 CHANGES_FILE = "CHANGES.md"
@@ -37,6 +38,7 @@ def execute_job(
     With asset_check_keys, the run is the subset of those assets and exactly those checks (as a RunRequest with
     asset_check_keys is), so a check runs even when its asset is not observed or rebuilt in this run.
     """
+    pool_event_log_connections(instance)  # Dagster's SQLite event log, its connections kept (pipeline.defs.event_log)
     job = definitions.resolve_job_def(JOB_NAME)
     if asset_check_keys is not None:
         job = job.get_subset(asset_selection=set(asset_selection or []), asset_check_selection=set(asset_check_keys))
@@ -106,6 +108,7 @@ def run_pipeline(
 
     stream = stream or sys.stdout
     instance = dg.DagsterInstance.get()
+    pool_event_log_connections(instance)
     paths = default_project_paths()
     definitions = build_definitions(paths, default_io_dir())
     run_id = str(uuid.uuid4())
